@@ -1,0 +1,36 @@
+"""Shared fixtures: seeded generators and small float64 spline problems."""
+
+import pytest
+import torch
+
+from sparsefuse.grid import uniform_grid
+
+
+@pytest.fixture
+def gen():
+    return torch.Generator().manual_seed(1234)
+
+
+def make_problem(n, n_in, n_out, grid_size, k, *, seed=0, kind="uniform", spread=1.4, dtype=torch.float64):
+    """``(x, grid, coeff)`` with x partly outside the grid; ``kind``: uniform | per_feature | random."""
+    g = torch.Generator().manual_seed(seed)
+    if kind == "uniform":
+        grid = uniform_grid(n_in, grid_size, k, (-1.0, 1.0), dtype=dtype)
+    elif kind == "per_feature":  # uniform rows with different origin and spacing
+        lo = torch.rand(n_in, 1, generator=g, dtype=dtype) - 1.5
+        h = torch.rand(n_in, 1, generator=g, dtype=dtype) * 0.5 + 0.1
+        grid = lo + h * torch.arange(-k, grid_size + k + 1, dtype=dtype)
+    elif kind == "random":
+        steps = torch.rand(n_in, grid_size + 2 * k + 1, generator=g, dtype=dtype) + 0.05
+        grid = torch.cumsum(steps, 1) - steps.sum(1, keepdim=True) / 2
+        grid = grid / grid.abs().amax(1, keepdim=True) * 1.2
+    else:
+        raise ValueError(kind)
+    x = (torch.rand(n, n_in, generator=g, dtype=dtype) * 2 - 1) * spread * grid.abs().amax()
+    coeff = torch.randn(n_out, n_in, grid_size + k, generator=g, dtype=dtype)
+    return x, grid.contiguous(), coeff
+
+
+@pytest.fixture
+def problem():
+    return make_problem
