@@ -1,0 +1,67 @@
+"""Launch-side helpers shared by the kernels: dtypes, precision, output allocation.
+
+Tests switch on ``poison_outputs`` so every output starts as NaN: an element a
+kernel forgets to write then fails the comparison instead of passing by luck.
+"""
+
+import contextlib
+import os
+
+import torch
+
+_state = {"poison": False}
+
+
+def interpreting() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+@contextlib.contextmanager
+def poison_outputs(enabled: bool = True):
+    """Allocate kernel outputs filled with NaN instead of uninitialised memory."""
+    old = _state["poison"]
+    _state["poison"] = enabled
+    try:
+        yield
+    finally:
+        _state["poison"] = old
+
+
+def alloc(shape, dtype, device):
+    if _state["poison"]:
+        return torch.full(shape, float("nan"), dtype=dtype, device=device)
+    return torch.empty(shape, dtype=dtype, device=device)
+
+
+def geometry_dtype(x: torch.Tensor) -> torch.dtype:
+    """Basis values are computed in float64 for float64 inputs, else float32."""
+    return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
+def dot_precision(dot_dtype: torch.dtype) -> str:
+    """tl.dot input precision: float32 honours torch's matmul precision setting."""
+    if dot_dtype == torch.float32 and torch.get_float32_matmul_precision() != "highest":
+        return "tf32"
+    return "ieee"
+
+
+def upcast_dots(dot_dtype: torch.dtype) -> bool:
+    # The CPU interpreter mis-evaluates tl.dot on 16-bit operands; upcast there only.
+    return interpreting() and dot_dtype in (torch.float16, torch.bfloat16)
+
+
+def device_guard(t: torch.Tensor):
+    """Launch on the tensor's own CUDA device (non-default devices included)."""
+    if t.is_cuda:
+        return torch.cuda.device(t.device)
+    return contextlib.nullcontext()
+
+
+def next_pow2(n: int) -> int:
+    return 1 << max(0, (int(n) - 1).bit_length())
+
+
+def num_sms(device) -> int:
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).multi_processor_count
+    return 1

@@ -1,0 +1,389 @@
+"""Fused Triton primitives against the float64 naive reference (CPU interpreter or CUDA).
+
+Every kernel output is allocated NaN-filled (``poison_outputs``), so an element a
+kernel forgets to write fails the comparison.
+"""
+
+import os
+
+import torch
+
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+import pytest  # noqa: E402
+
+pytest.importorskip("triton")
+
+from sparsefuse import kernels as sk  # noqa: E402
+from sparsefuse.kernels import dw as kdw  # noqa: E402
+from sparsefuse.kernels import dx as kdx  # noqa: E402
+from sparsefuse.kernels import fwd as kfwd  # noqa: E402
+from sparsefuse.kernels import naive  # noqa: E402
+
+DEV = "cuda" if torch.cuda.is_available() else "cpu"
+pytestmark = pytest.mark.skipif(not sk.available(DEV), reason="fused kernels unavailable here")
+
+
+@pytest.fixture(autouse=True)
+def _poison():
+    with sk.poison_outputs():
+        yield
+
+
+def make_grid(n_in, G, k, gen, dtype=torch.float32):
+    """Distinct uniform grid per feature, built like efficient-kan (arange * h + lo)."""
+    lo = torch.rand(n_in, generator=gen, dtype=torch.float64) - 1.5
+    h = (torch.rand(n_in, generator=gen, dtype=torch.float64) + 0.5) * 2.0 / G
+    knots = torch.arange(-k, G + k + 1, dtype=torch.float64)
+    return (lo[:, None] + h[:, None] * knots).to(dtype).to(DEV)
+
+
+def make_x(N, grid, gen, dtype=torch.float32):
+    """Inputs over the whole extended grid plus a margin outside it on both sides."""
+    g = grid.double().cpu()
+    a, b = g[:, 0], g[:, -1]
+    span = b - a
+    u = torch.rand(N, grid.shape[0], generator=gen, dtype=torch.float64) * 1.3 - 0.15
+    return (a + u * span).to(dtype).to(DEV)
+
+
+def rel_err(a, b):
+    a, b = a.double().cpu(), b.double().cpu()
+    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item() if b.numel() else 0.0
+
+
+def geo(grid, dtype=torch.float32):
+    return sk.geometry(grid, dtype)
+
+
+def case(seed, N, IN, OUT, G, k, dtype=torch.float32):
+    gen = torch.Generator().manual_seed(seed)
+    grid = make_grid(IN, G, k, gen, torch.float64 if dtype == torch.float64 else torch.float32)
+    x = make_x(N, grid, gen, dtype)
+    C = torch.randn(OUT, IN, G + k, generator=gen, dtype=torch.float64).to(dtype).to(DEV)
+    g = torch.randn(N, OUT, generator=gen, dtype=torch.float64).to(dtype).to(DEV)
+    s = torch.randn(N, IN, generator=gen, dtype=torch.float64).to(dtype).to(DEV)
+    return grid, x, C, g, s
+
+
+# ---- the three primitives, every strategy, against naive float64 ---------------------
+
+# Every (k, G) once; strategies alternate like a chessboard so every k and every G
+# meets both strategies (keeps the interpreter run short).
+CONFIGS = [(k, G, ("dense", "sparse")[(a + b) % 2])
+           for a, k in enumerate((1, 2, 3, 5)) for b, G in enumerate((1, 3, 7, 12))]
+
+
+@pytest.mark.parametrize("k,G,strategy", CONFIGS)
+def test_primitives_match_naive(k, G, strategy):
+    grid, x, C, g, s = case(k * 100 + G, 7 + 2 * G, 13, 5, G, k)
+    t0, ih = geo(grid)
+    gd, xd, Cd, gdd, sd = grid.double(), x.double(), C.double(), g.double(), s.double()
+    for d in sorted({0, 1, min(2, k + 1)}):
+        y = kfwd.fwd(x, t0, ih, C, s, k, d, strategy=strategy)
+        u = kdx.dx(x, t0, ih, C, g, k, d, strategy=strategy)
+        w = kdw.dw(x, t0, ih, g, s, k, d, G + k, strategy=strategy)
+        assert rel_err(y, naive.fwd(xd, gd, Cd, k, d, sd)) < 1e-4, ("fwd", d)
+        assert rel_err(u, naive.dx(xd, gd, Cd, gdd, k, d)) < 1e-4, ("dx", d)
+        assert rel_err(w, naive.dw(xd, gd, gdd, k, d, sd)) < 1e-4, ("dw", d)
+        assert y.dtype == C.dtype and u.dtype == x.dtype and w.dtype == g.dtype
+
+
+@pytest.mark.parametrize("strategy", ["dense", "sparse"])
+def test_multi_block_sizes_and_row_splits(strategy):
+    # Several blocks along every axis and both dw row-split paths.
+    k, G = 3, 5
+    grid, x, C, g, s = case(7, 150, 9, 40, G, k)
+    t0, ih = geo(grid)
+    gd, xd, Cd, gdd, sd = grid.double(), x.double(), C.double(), g.double(), s.double()
+    assert rel_err(kfwd.fwd(x, t0, ih, C, None, k, 0, strategy=strategy),
+                   naive.fwd(xd, gd, Cd, k, 0)) < 1e-4
+    assert rel_err(kdx.dx(x, t0, ih, C, g, k, 1, strategy=strategy),
+                   naive.dx(xd, gd, Cd, gdd, k, 1)) < 1e-4
+    ref = naive.dw(xd, gd, gdd, k, 0, sd)
+    for split in (1, 3):
+        w = kdw.dw(x, t0, ih, g, s, k, 0, G + k, strategy=strategy, split=split)
+        assert rel_err(w, ref) < 1e-4, split
+
+
+def test_float64_primitives_are_exact():
+    k, G = 3, 4
+    grid, x, C, g, s = case(3, 11, 5, 4, G, k, dtype=torch.float64)
+    t0, ih = geo(grid, torch.float64)
+    for strategy in ("dense", "sparse"):
+        assert rel_err(kfwd.fwd(x, t0, ih, C, s, k, 1, strategy=strategy),
+                       naive.fwd(x, grid.double(), C, k, 1, s)) < 1e-6
+        assert rel_err(kdw.dw(x, t0, ih, g, None, k, 2, G + k, strategy=strategy),
+                       naive.dw(x, grid.double(), g, k, 2)) < 1e-6
+
+
+def test_dw_is_deterministic():
+    k, G = 2, 12
+    grid, x, C, g, s = case(5, 90, 4, 3, G, k)
+    t0, ih = geo(grid)
+    for strategy in ("dense", "sparse"):
+        a = kdw.dw(x, t0, ih, g, s, k, 0, G + k, strategy=strategy, split=2)
+        b = kdw.dw(x, t0, ih, g, s, k, 0, G + k, strategy=strategy, split=2)
+        assert torch.equal(a, b)
+
+
+# ---- autograd through the custom ops ------------------------------------------------
+
+def _losses(fn, x, C, w1, w2):
+    """y, first derivatives, and derivatives of a PINN-like loss on the first ones."""
+    y = fn(x, C)
+    L = (y * w1).sum()
+    gx, gC = torch.autograd.grad(L, (x, C), create_graph=True)
+    L2 = (gx * w2).sum() + (gx ** 2).sum() + (gC ** 2).sum()
+    gx2, gC2 = torch.autograd.grad(L2, (x, C))
+    return y, gx, gC, gx2, gC2
+
+
+@pytest.mark.parametrize("strategy", ["dense", "sparse"])
+@pytest.mark.parametrize("k,G", [(1, 3), (2, 7), (3, 5), (5, 3)])
+def test_first_and_second_derivatives_match_naive(k, G, strategy):
+    grid, x, C, _, _ = case(11 * k + G, 9, 7, 5, G, k)
+    gen = torch.Generator().manual_seed(1)
+    w1 = torch.randn(9, 5, generator=gen).to(DEV)
+    w2 = torch.randn(9, 7, generator=gen).to(DEV)
+    xf, Cf = x.clone().requires_grad_(), C.clone().requires_grad_()
+    xd, Cd = x.double().requires_grad_(), C.double().requires_grad_()
+    with sk.force_strategy(strategy):
+        got = _losses(lambda a, b: sk.spline_contract(a, grid, b, k), xf, Cf, w1, w2)
+    ref = _losses(lambda a, b: naive.spline_contract(a, grid.double(), b, k), xd, Cd,
+                  w1.double(), w2.double())
+    for name, a, b in zip(("y", "gx", "gC", "gx2", "gC2"), got, ref):
+        assert rel_err(a, b) < 2e-4, name
+
+
+def test_third_derivative_composes():
+    k, G = 3, 4
+    grid, x, C, _, _ = case(21, 6, 3, 2, G, k, dtype=torch.float64)
+    outs = []
+    for fn in (lambda a: sk.spline_contract(a, grid, C, k),
+               lambda a: naive.spline_contract(a, grid.double(), C, k)):
+        a = x.clone().requires_grad_()
+        y = fn(a).sum()
+        (g1,) = torch.autograd.grad(y, a, create_graph=True)
+        (g2,) = torch.autograd.grad(g1.sum(), a, create_graph=True)
+        (g3,) = torch.autograd.grad(g2.sum(), a)
+        outs.append(g3)
+    assert outs[1].abs().max() > 0
+    assert rel_err(outs[0], outs[1]) < 1e-8
+
+
+@pytest.mark.parametrize("strategy", ["dense", "sparse"])
+def test_gradcheck_and_gradgradcheck_float64(strategy):
+    k, G = 3, 3
+    grid, x, C, _, _ = case(4, 5, 3, 2, G, k, dtype=torch.float64)
+    x.requires_grad_()
+    C.requires_grad_()
+
+    def f(a, b):
+        return sk.spline_contract(a, grid, b, k)
+
+    with sk.force_strategy(strategy):
+        assert torch.autograd.gradcheck(f, (x, C), fast_mode=True)
+        assert torch.autograd.gradgradcheck(f, (x, C), fast_mode=True)
+
+
+@pytest.mark.parametrize("op", ["dx", "dw"])
+def test_gradcheck_dx_dw_ops_float64(op):
+    # Their backward formulas (incl. the s input) are otherwise hit only at third order.
+    k, G = 2, 3
+    grid, x, C, g, s = case(8, 5, 3, 2, G, k, dtype=torch.float64)
+    t0, ih = geo(grid, torch.float64)
+    x, C, g, s = (t.requires_grad_() for t in (x, C, g, s))
+    if op == "dx":
+        def f(a, b, c):
+            return torch.ops.sparsefuse.dx(a, t0, ih, b, c, k, 1)
+        args = (x, C, g)
+    else:
+        def f(a, b, c):
+            return torch.ops.sparsefuse.dw(a, t0, ih, b, c, k, 1, G + k)
+        args = (x, g, s)
+    assert torch.autograd.gradcheck(f, args, fast_mode=True)
+
+
+def test_torch_compile_fullgraph_has_no_graph_break():
+    k, G = 3, 5
+    grid, x, C, _, _ = case(9, 7, 4, 3, G, k)
+
+    def f(a, b):
+        y = sk.spline_contract(torch.tanh(a), grid, b, k)
+        return (y ** 2).sum()
+
+    a1, b1 = x.clone().requires_grad_(), C.clone().requires_grad_()
+    a2, b2 = x.clone().requires_grad_(), C.clone().requires_grad_()
+    backend = "inductor" if DEV == "cuda" else "aot_eager"  # inductor on CPU: slow C++ build
+    torch._dynamo.reset()
+    loss = torch.compile(f, fullgraph=True, backend=backend)(a1, b1)
+    loss.backward()
+    ref = f(a2, b2)
+    ref.backward()
+    assert rel_err(loss, ref) < 1e-6
+    assert rel_err(a1.grad, a2.grad) < 1e-5 and rel_err(b1.grad, b2.grad) < 1e-5
+
+
+def test_activation_checkpointing():
+    from torch.utils.checkpoint import checkpoint
+
+    k, G = 3, 3
+    grid, x, C, _, _ = case(10, 6, 3, 2, G, k)
+    C.requires_grad_()
+    y = checkpoint(lambda b: sk.spline_contract(x, grid, b, k), C, use_reentrant=False)
+    y.sum().backward()
+    ref = naive.dw(x.double(), grid.double(), torch.ones(6, 2, dtype=torch.float64), k)
+    assert rel_err(C.grad, ref) < 1e-4
+
+
+# ---- shapes, layouts, special values, dtypes ------------------------------------------
+
+def test_empty_batch():
+    grid, x, C, _, _ = case(1, 4, 3, 2, 3, 3)
+    x0 = x[:0].clone().requires_grad_()
+    C = C.clone().requires_grad_()
+    y = sk.spline_contract(x0, grid, C, 3)
+    assert y.shape == (0, 2)
+    y.sum().backward()
+    assert x0.grad.shape == (0, 3) and torch.equal(C.grad, torch.zeros_like(C))
+
+
+def test_leading_dims_and_non_contiguous_inputs():
+    k, G = 3, 5
+    grid, x, C, _, _ = case(2, 24, 6, 4, G, k)
+    ref = naive.spline_contract(x.double(), grid.double(), C.double(), k)
+    x3 = x.reshape(2, 3, 4, 6)
+    xt = x.t().contiguous().t()  # column-major view
+    Ct = C.permute(2, 0, 1).contiguous().permute(1, 2, 0)  # same values, odd strides
+    assert not xt.is_contiguous() and not Ct.is_contiguous()
+    for strategy in ("dense", "sparse"):
+        with sk.force_strategy(strategy):
+            y3 = sk.spline_contract(x3, grid, C, k)
+            assert y3.shape == (2, 3, 4, 4)
+            assert rel_err(y3.reshape(24, 4), ref) < 1e-4
+            assert rel_err(sk.spline_contract(xt, grid, Ct, k), ref) < 1e-4
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered")
+@pytest.mark.parametrize("strategy", ["dense", "sparse"])
+def test_nan_and_inf_propagate_outside_is_zero(strategy):
+    k, G = 3, 4
+    grid, x, C, _, _ = case(6, 6, 3, 2, G, k)
+    x = x.clone()
+    x[1, 0] = float("nan")
+    x[3, 2] = float("inf")
+    x[4, :] = grid[:, -1] + 1.0  # outside the grid: zero bases
+    xr = x.clone().requires_grad_()
+    Cr = C.clone().requires_grad_()
+    with sk.force_strategy(strategy):
+        y = sk.spline_contract(xr, grid, Cr, k)
+        y.sum().backward()
+    assert torch.isnan(y[1]).all() and torch.isnan(y[3]).all()
+    finite_rows = [0, 2, 4, 5]
+    assert torch.isfinite(y[finite_rows]).all()
+    assert torch.equal(y[4], torch.zeros_like(y[4]))
+    ref = naive.spline_contract(x.double(), grid.double(), C.double(), k)
+    assert rel_err(y[finite_rows], ref[finite_rows]) < 1e-4
+    assert torch.isnan(xr.grad[1, 0]) and torch.isnan(Cr.grad[:, 0]).any()
+    assert torch.isfinite(Cr.grad[:, 1]).all()
+
+
+def test_bfloat16_coefficients_and_autocast():
+    k, G = 3, 5
+    grid, x, C, _, _ = case(12, 20, 6, 5, G, k)
+    ref = naive.spline_contract(x.double(), grid.double(), C.double(), k)
+    for strategy in ("dense", "sparse"):
+        with sk.force_strategy(strategy):
+            y = sk.spline_contract(x, grid, C.bfloat16(), k)
+            assert y.dtype == torch.bfloat16 and rel_err(y, ref) < 2e-2
+            xr = x.clone().requires_grad_()
+            Cr = C.clone().requires_grad_()
+            with torch.autocast(DEV, dtype=torch.bfloat16):
+                ya = sk.spline_contract(xr, grid, Cr, k)
+            assert ya.dtype == torch.bfloat16 and rel_err(ya, ref) < 2e-2
+            ya.float().sum().backward()
+            assert xr.grad.dtype == torch.float32 and Cr.grad.dtype == torch.float32
+
+
+def test_tf32_setting_is_honoured():
+    from sparsefuse.kernels import _runtime
+
+    old = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("highest")
+        assert _runtime.dot_precision(torch.float32) == "ieee"
+        torch.set_float32_matmul_precision("high")
+        assert _runtime.dot_precision(torch.float32) == "tf32"
+        assert _runtime.dot_precision(torch.bfloat16) == "ieee"
+        grid, x, C, _, _ = case(13, 8, 3, 2, 3, 3)
+        ref = naive.spline_contract(x.double(), grid.double(), C.double(), 3)
+        assert rel_err(sk.spline_contract(x, grid, C, 3), ref) < 5e-3
+    finally:
+        torch.set_float32_matmul_precision(old)
+
+
+def test_matches_reference_path():
+    reference = pytest.importorskip("sparsefuse.paths.reference")
+    k, G = 3, 5
+    grid, x, C, _, _ = case(14, 17, 5, 3, G, k)
+    ref = reference.spline_contract(x.double(), grid.double(), C.double(), k)
+    for strategy in ("dense", "sparse"):
+        with sk.force_strategy(strategy):
+            assert rel_err(sk.spline_contract(x, grid, C, k), ref) < 1e-4
+
+
+# ---- argument checking ---------------------------------------------------------------
+
+def test_bad_arguments_name_the_argument():
+    grid, x, C, _, _ = case(15, 4, 3, 2, 3, 3)
+    with pytest.raises(ValueError, match="x"):
+        sk.spline_contract(x[:, :2], grid, C, 3)
+    with pytest.raises(ValueError, match="x"):
+        sk.spline_contract(x.long(), grid, C, 3)
+    with pytest.raises(ValueError, match="grid"):
+        sk.spline_contract(x, grid[:2], C, 3)
+    with pytest.raises(ValueError, match="coeff"):
+        sk.spline_contract(x, grid, C[:, :, :-1], 3)
+    with pytest.raises(ValueError, match="spline_order"):
+        sk.spline_contract(x, grid, C, 3.0)
+    with pytest.raises(ValueError, match="spline_order"):
+        sk.spline_contract(x, grid, C, 9)
+    bent = grid.clone()
+    bent[1, 4] += 0.3 * (bent[1, 5] - bent[1, 4])
+    assert not sk.grid_is_uniform(bent) and sk.grid_is_uniform(grid)
+    with pytest.raises(ValueError, match="grid"):
+        sk.spline_contract(x, bent, C, 3)
+    with pytest.raises(ValueError, match="grid"):
+        sk.spline_contract(x, grid, C, 3, uniform=False)
+    mutable = grid.clone()
+    sk.spline_contract(x, mutable, C, 3)  # uniform: accepted (and the check cached)
+    mutable.copy_(bent)  # in-place change must invalidate the cached check
+    with pytest.raises(ValueError, match="grid"):
+        sk.spline_contract(x, mutable, C, 3)
+    with pytest.raises(ValueError, match="name"):
+        with sk.force_strategy("fastest"):
+            pass
+
+
+def test_available_and_uniform_checks():
+    assert sk.available(DEV)
+    assert not sk.available("meta")
+    assert not sk.grid_is_uniform(torch.zeros(3, 5))  # zero spacing
+    assert not sk.grid_is_uniform(torch.arange(5.0))  # not 2-D
+    lin = torch.linspace(-1, 1, 12)
+    assert sk.grid_is_uniform(torch.stack([lin, 3 * lin + 1]))
+
+
+def test_custom_op_registration_passes_opcheck():
+    # schema, fake tensors, autograd registration, AOT dispatch with dynamic shapes
+    k, G = 2, 3
+    grid, x, C, g, s = case(16, 5, 3, 2, G, k)
+    t0, ih = geo(grid)
+    x, C = x.requires_grad_(), C.requires_grad_()
+    ops = torch.ops.sparsefuse
+    for op, args in ((ops.fwd.default, (x, t0, ih, C, s, k, 0)),
+                     (ops.dx.default, (x, t0, ih, C, g, k, 1)),
+                     (ops.dw.default, (x, t0, ih, g, s, k, 0, G + k))):
+        torch.library.opcheck(op, args)
