@@ -141,10 +141,12 @@ def measure(layer, strategy, x, mode, device, reps):
     return f.median_ms, fb.median_ms, fb.peak_mib, status
 
 
-def run_table(args, device):
+def run_table(args, device, checkpoint=None):
     from sparsefuse import peers
 
     workloads = SMOKE if args.smoke else (QUICK if args.quick else WORKLOADS)
+    if getattr(args, "workloads", None):
+        workloads = [WORKLOADS[i] for i in args.workloads]
     reps = dict(warmup=1, rep=2) if args.smoke else dict(warmup=25, rep=100)
     impls = (["nn.Linear"] + [f"kan-{i}" for i in KAN_IMPLS] + ["fused-dense", "fused-sparse"]
              + list(PEER_NAMES))
@@ -179,7 +181,13 @@ def run_table(args, device):
                 print(f"{row['workload']:<28} {mode:<9} {impl:<15} fwd {row['fwd_ms']:9.3f} ms  "
                       f"fwd+bwd {row['fwdbwd_ms']:9.3f} ms  peak {row['peak_mib']:9.1f} MiB  "
                       f"{row['pct_of_floor']:6.1f}% of floor  {row['status']}", flush=True)
-    # speed-up of every row against the best peer of the same workload and precision
+            if checkpoint is not None:  # a run cut short still leaves every finished row
+                checkpoint(with_peer_speedups(rows))
+    return with_peer_speedups(rows)
+
+
+def with_peer_speedups(rows):
+    """Speed-up of every row against the best peer of the same workload and precision."""
     for r in rows:
         peer_times = [q["fwdbwd_ms"] for q in rows if q["impl"] in PEER_NAMES
                       and q["workload"] == r["workload"] and q["precision"] == r["precision"]
@@ -252,7 +260,36 @@ def run_crossover(args, device):
     for key in sorted(suggest):
         print(f"    {key!r}: {suggest[key]},")
     print("}")
+    if getattr(args, "write_dispatch", False):
+        write_dispatch(suggest, device, N, IN, OUT)
     return rows
+
+
+def write_dispatch(suggest, device, N, IN, OUT):
+    """Rewrite DENSE_MAX_BASES in sparsefuse/kernels/dispatch.py from this sweep."""
+    import datetime
+    import re
+
+    from sparsefuse.kernels import dispatch
+
+    path = dispatch.__file__
+    src = open(path).read()
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    lines = [f"# Measured: benchmarks/gpu_layer_bench.py --crossover --write-dispatch, {gpu},",
+             f"# {datetime.date.today().isoformat()}, N={N}, {IN}->{OUT}, k=3, median ms per primitive.",
+             "DENSE_MAX_BASES = {"]
+    for (prim, cls) in sorted(dispatch.DENSE_MAX_BASES):
+        lines.append(f"    ({prim!r}, {cls!r}): {suggest.get((prim, cls), dispatch.DENSE_MAX_BASES[(prim, cls)])},")
+    lines.append("}")
+    new, n = re.subn(r"(?:# Measured:[^\n]*\n# [^\n]*\n)?DENSE_MAX_BASES = \{.*?\n\}", "\n".join(lines),
+                     src, count=1, flags=re.S)
+    if n != 1:
+        raise RuntimeError("DENSE_MAX_BASES block not found in dispatch.py")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        fh.write(new)
+    os.replace(tmp, path)
+    print(f"wrote thresholds into {path}")
 
 
 def write_csv(rows, path):
@@ -298,6 +335,10 @@ def main(argv=None):
     p.add_argument("--device", default=None)
     p.add_argument("--grids", type=int, nargs="*", help="crossover: grid sizes to sweep")
     p.add_argument("--orders", type=int, nargs="*", help="crossover: spline orders to sweep")
+    p.add_argument("--workloads", type=int, nargs="*", help="table: indices into WORKLOADS (default all)")
+    p.add_argument("--name", default=None, help="CSV file name under --out")
+    p.add_argument("--write-dispatch", action="store_true",
+                   help="crossover: write the measured thresholds into sparsefuse/kernels/dispatch.py")
     args = p.parse_args(argv)
     args.precisions = PRECISIONS if args.precision == "all" else (args.precision,)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -311,8 +352,9 @@ def main(argv=None):
         rows = run_crossover(args, device)
         name = "gpu_strategy_crossover.csv"
     else:
-        rows = run_table(args, device)
-        name = "gpu_layer_bench.csv"
+        name = args.name or "gpu_layer_bench.csv"
+        save = (lambda rs: write_csv(rs, os.path.join(args.out, name))) if args.out else None
+        rows = run_table(args, device, checkpoint=save)
     if args.out:
         write_csv(rows, os.path.join(args.out, name))
     bad = [r for r in rows if str(r.get("status", "ok")).startswith("error")]

@@ -96,6 +96,7 @@ class KANLinear(torch.nn.Module):
         self.base_activation = base_activation()
         self.grid_eps = grid_eps
         self._uniform_cache = {}
+        self._grid_uniform()  # so that a compiled forward knows the answer without a sync
         self.reset_parameters()
 
     # -- configuration -------------------------------------------------------------------
@@ -163,7 +164,20 @@ class KANLinear(torch.nn.Module):
         return coeff / torch.where(s == 0, torch.ones_like(s), s)
 
     # -- forward -----------------------------------------------------------------------------
+    def _refresh_grid_checks(self):
+        self._uniform_cache.clear()
+        self._grid_uniform()
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self._refresh_grid_checks()
+
     def _grid_uniform(self, which="own", fn=is_uniform) -> bool:
+        if torch.compiler.is_compiling():
+            # A check inside a graph would sync the host and break the graph: use the
+            # answer of the last eager check (refreshed whenever our methods touch the grid).
+            hit = self._uniform_cache.get(which) or self._uniform_cache.get("own")
+            return hit[1] if hit is not None else False
         g = self.grid
         key = (which, g._version, g.data_ptr(), tuple(g.shape), g.dtype, g.device)
         hit = self._uniform_cache.get(which)
@@ -238,6 +252,7 @@ class KANLinear(torch.nn.Module):
         knots = torch.cat([knots[:1] - step * ext.flip(0), knots, knots[-1:] + step * ext], dim=0)
         self.grid.copy_(knots.T)
         self.spline_weight.copy_(self._unscale(self.curve2coeff(x, target)))
+        self._refresh_grid_checks()
 
     @torch.no_grad()
     def extend_grid(self, new_grid_size: int, num_samples: int | None = None) -> float:
@@ -259,7 +274,7 @@ class KANLinear(torch.nn.Module):
         j = torch.arange(-k, new_grid_size + k + 1, dtype=self.grid.dtype, device=self.grid.device)
         self.grid = (lo.unsqueeze(1) + (hi - lo).unsqueeze(1) / new_grid_size * j).contiguous()
         self.grid_size = new_grid_size
-        self._uniform_cache.clear()
+        self._refresh_grid_checks()
         fit = self.curve2coeff(xs, old.transpose(0, 1))
         self.spline_weight = torch.nn.Parameter(self._unscale(fit))
         new = torch.bmm(self.b_splines(xs).transpose(0, 1), self.scaled_spline_weight.permute(1, 2, 0))

@@ -4,14 +4,11 @@ The dense tile costs O(G+k) per (row, feature) but runs on tensor cores; the spa
 strategies cost O(k+1) per (row, feature) on CUDA cores.  The rule below compares
 the number of bases ``G + k`` against a per-(primitive, precision) threshold.
 
-The thresholds are PLACEHOLDERS until measured: run
-``python benchmarks/gpu_layer_bench.py --crossover`` on the target GPU; it sweeps
-G = 3..200 with each strategy forced and prints the smallest ``G + k`` where the
-sparse strategy wins, per primitive and precision.  Paste those numbers here and
-keep the measurement (CSV path, GPU, date) in the comment below.
-
-Measurement: none yet (placeholders from the roofline estimate in PERF.md,
-crossover expected near G ~ 60-120 for cubic splines with tensor cores).
+The thresholds are measured, not guessed: ``python benchmarks/gpu_layer_bench.py
+--crossover --write-dispatch`` on the target GPU times each primitive with each
+strategy forced over a G sweep and rewrites the table below with the largest
+``G + k`` where the dense tile still won, with the GPU and date in its comment.
+The sweep itself is kept under results/gpu/.
 """
 
 import contextlib
@@ -20,17 +17,18 @@ import os
 MAX_ORDER = 7  # the on-chip triangle holds k + 1 <= 8 values
 
 # Largest number of bases (G + k) for which the dense tile is used.
+# Measured: benchmarks/gpu_layer_bench.py --crossover, NVIDIA H100 80GB HBM3,
+# 2026-11-24, N=8192, 512->512, k=3, median ms per primitive.
 DENSE_MAX_BASES = {
-    # (primitive, precision class): threshold
-    ("fwd", "ieee"): 24,
-    ("fwd", "tf32"): 64,
-    ("fwd", "bf16"): 96,
-    ("dx", "ieee"): 24,
-    ("dx", "tf32"): 64,
-    ("dx", "bf16"): 96,
-    ("dw", "ieee"): 24,
-    ("dw", "tf32"): 64,
-    ("dw", "bf16"): 96,
+    ("dw", "bf16"): 15,
+    ("dw", "ieee"): 15,
+    ("dw", "tf32"): 23,
+    ("dx", "bf16"): 39,
+    ("dx", "ieee"): 23,
+    ("dx", "tf32"): 39,
+    ("fwd", "bf16"): 39,
+    ("fwd", "ieee"): 23,
+    ("fwd", "tf32"): 39,
 }
 
 # The dense tile keeps a [rows, next_pow2(G + k)] tile in registers; beyond this many

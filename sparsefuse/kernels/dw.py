@@ -139,6 +139,12 @@ def _splits(device, base_programs: int, N: int, block_n: int, split) -> int:
     return max(1, min(want, triton.cdiv(N, block_n * 8)))
 
 
+def _o_innermost(buf: torch.Tensor) -> torch.Tensor:
+    """View a [S, in, M, out] buffer as [S, out, in, M]: a program's W tile then spans
+    contiguous ``out`` addresses, so its stores (and read-add-writes) coalesce."""
+    return buf.permute(0, 3, 1, 2)
+
+
 def dw(x, t0, ih, g, s, k: int, d: int, num_bases: int, strategy: str = None,
        split=None) -> torch.Tensor:
     """Launch dw_d on 2-D ``x`` [N, in], ``g`` [N, out]; returns W [out, in, num_bases] in g's dtype."""
@@ -164,9 +170,9 @@ def dw(x, t0, ih, g, s, k: int, d: int, num_bases: int, strategy: str = None,
             chunk = triton.cdiv(triton.cdiv(N, S), BLOCK_N) * BLOCK_N
             S = triton.cdiv(N, chunk)
             if S == 1:
-                out = rt.alloc((1, OUT, IN, M), g.dtype, x.device)
+                out = _o_innermost(rt.alloc((1, IN, M, OUT), g.dtype, x.device))
             else:
-                out = torch.zeros((S, OUT, IN, M), dtype=acc_dtype, device=x.device)
+                out = _o_innermost(torch.zeros((S, IN, M, OUT), dtype=acc_dtype, device=x.device))
             grid = (triton.cdiv(OUT, BLOCK_O), triton.cdiv(IN, BLOCK_I), S)
             _dw_dense_kernel[grid](
                 x, ss, t0, ih, g, out, N, IN, OUT, M, M + k, chunk,
@@ -181,7 +187,7 @@ def dw(x, t0, ih, g, s, k: int, d: int, num_bases: int, strategy: str = None,
             S = triton.cdiv(N, chunk)
             perm_dtype = torch.int32 if N < 2**31 else torch.int64
             perm = torch.argsort(x.t(), dim=1, stable=True).to(perm_dtype).contiguous()
-            out = torch.zeros((S, OUT, IN, M), dtype=acc_dtype, device=x.device)
+            out = _o_innermost(torch.zeros((S, IN, M, OUT), dtype=acc_dtype, device=x.device))
             grid = (triton.cdiv(OUT, BLOCK_O), IN, S)
             _dw_sorted_kernel[grid](
                 x, ss, t0, ih, g, perm, out, N, IN, OUT, M, M + k, chunk,
@@ -190,4 +196,4 @@ def dw(x, t0, ih, g, s, k: int, d: int, num_bases: int, strategy: str = None,
                 BLOCK_N=BLOCK_N, BLOCK_O=BLOCK_O, WIN=max(cfg["WINDOW"], rt.next_pow2(k + 1)),
                 num_warps=cfg["num_warps"], **common)
     w = out[0] if out.shape[0] == 1 else out.sum(0)
-    return w.to(g.dtype)
+    return w.to(g.dtype).contiguous()  # the op (and its fake) promise a contiguous [out, in, M]

@@ -130,6 +130,9 @@ def fwd(x, t0, ih, C, s, k: int, d: int, strategy: str = None) -> torch.Tensor:
         cfg = dispatch.CONFIGS[("fwd", strategy)]
         BLOCK_N, BLOCK_O = cfg["BLOCK_N"], min(cfg["BLOCK_O"], max(16, rt.next_pow2(OUT)))
         if strategy == "dense":
+            # out-innermost coefficients: the [features*bases, out] tile loads coalesce
+            # (in the [out, in, M] layout every element of a tile row is its own sector).
+            C = o_major(C)
             BLOCK_I = max(1, cfg["BLOCK_K"] // TP)
             grid = (triton.cdiv(N, BLOCK_N), triton.cdiv(OUT, BLOCK_O))
             _fwd_dense_kernel[grid](
