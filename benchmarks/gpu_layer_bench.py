@@ -279,7 +279,7 @@ def write_dispatch(suggest, device, N, IN, OUT):
              f"# {datetime.date.today().isoformat()}, N={N}, {IN}->{OUT}, k=3, median ms per primitive.",
              "DENSE_MAX_BASES = {"]
     for (prim, cls) in sorted(dispatch.DENSE_MAX_BASES):
-        lines.append(f"    ({prim!r}, {cls!r}): {suggest.get((prim, cls), dispatch.DENSE_MAX_BASES[(prim, cls)])},")
+        lines.append(f'    ("{prim}", "{cls}"): {suggest.get((prim, cls), dispatch.DENSE_MAX_BASES[(prim, cls)])},')
     lines.append("}")
     new, n = re.subn(r"(?:# Measured:[^\n]*\n# [^\n]*\n)?DENSE_MAX_BASES = \{.*?\n\}", "\n".join(lines),
                      src, count=1, flags=re.S)

@@ -17,18 +17,18 @@ import os
 MAX_ORDER = 7  # the on-chip triangle holds k + 1 <= 8 values
 
 # Largest number of bases (G + k) for which the dense tile is used.
-# Measured: benchmarks/gpu_layer_bench.py --crossover, NVIDIA H100 80GB HBM3,
+# Measured: benchmarks/gpu_layer_bench.py --crossover --write-dispatch, NVIDIA H100 80GB HBM3,
 # 2026-11-24, N=8192, 512->512, k=3, median ms per primitive.
 DENSE_MAX_BASES = {
     ("dw", "bf16"): 15,
     ("dw", "ieee"): 15,
-    ("dw", "tf32"): 23,
-    ("dx", "bf16"): 39,
-    ("dx", "ieee"): 23,
-    ("dx", "tf32"): 39,
-    ("fwd", "bf16"): 39,
-    ("fwd", "ieee"): 23,
-    ("fwd", "tf32"): 39,
+    ("dw", "tf32"): 15,
+    ("dx", "bf16"): 51,
+    ("dx", "ieee"): 31,
+    ("dx", "tf32"): 51,
+    ("fwd", "bf16"): 15,
+    ("fwd", "ieee"): 8,
+    ("fwd", "tf32"): 15,
 }
 
 # The dense tile keeps a [rows, next_pow2(G + k)] tile in registers; beyond this many

@@ -1,0 +1,277 @@
+"""Execute the book's notebooks with papermill, one subprocess each.
+
+A notebook is the jupytext ``.py`` in notebooks/; papermill cannot read those,
+so the source is parsed with jupytext and handed over as a NotebookNode. Each
+notebook runs in its own process group, so a per-notebook timeout can stop
+it together with its kernel, and one failing notebook cannot stop the others.
+An executed notebook replaces the previous one only when it succeeded.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .results import REPO_ROOT
+
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+# Where the book reads executed notebooks from (git-ignored, see _toc.yml).
+EXECUTED_DIR = REPO_ROOT / "book" / "executed"
+LIBRARY_DIR = REPO_ROOT / "sparsefuse"
+PROFILES = ("smoke", "quick", "paper")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class RunResult:
+    """What became of one notebook."""
+
+    notebook: str
+    status: str  # ok | failed | timeout | skipped
+    wall_s: float = 0.0
+    device: str = ""
+    output: str | None = None
+    cell: int | None = None
+    error: str | None = None
+
+    def line(self) -> str:
+        where = f" (cell {self.cell})" if self.cell is not None else ""
+        return f"{self.notebook}: {self.status}{where}: {self.error}" if self.error else f"{self.notebook}: {self.status}"
+
+
+# ---------------------------------------------------------------- discovery
+
+def notebooks(folder: Path | None = None) -> list[Path]:
+    """The book's notebook sources, in reading order."""
+    return sorted(p for p in Path(folder or NOTEBOOK_DIR).glob("*.py") if not p.name.startswith("_"))
+
+
+def resolve(names: list[str] | None, folder: Path | None = None) -> list[Path]:
+    """Notebook paths from names: a path, a stem (``01_layer_microbenchmarks``) or its number (``01``)."""
+    available = notebooks(folder)
+    if not names:
+        return available
+    chosen = []
+    for name in names:
+        path = Path(name)
+        if path.suffix == ".py" and path.exists():
+            chosen.append(path.resolve())
+            continue
+        stem = path.stem if path.suffix in (".py", ".ipynb") else path.name
+        hits = [p for p in available if p.stem == stem] or [p for p in available if p.stem.split("_")[0] == stem]
+        if len(hits) != 1:
+            raise ValueError(f"notebook {name!r} matches {len(hits)} of {[p.stem for p in available]}")
+        chosen.append(hits[0])
+    return chosen
+
+
+def read_source(path: Path):
+    import jupytext
+
+    return jupytext.read(str(path), fmt="py:percent")
+
+
+def parameters(path: Path) -> dict:
+    """The defaults in the notebook's ``parameters`` cell (simple assignments only)."""
+    nb = read_source(path)
+    for cell in nb.cells:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            out = {}
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                    try:
+                        out[node.targets[0].id] = ast.literal_eval(node.value)
+                    except ValueError:
+                        out[node.targets[0].id] = ast.unparse(node.value)
+            return out
+    return {}
+
+
+def parse_param(text: str) -> tuple[str, object]:
+    """``key=value`` from the command line; the value as a Python literal when it is one."""
+    if "=" not in text:
+        raise ValueError(f"parameter must look like key=value, got {text!r}")
+    key, raw = text.split("=", 1)
+    if not key.isidentifier():
+        raise ValueError(f"parameter name must be an identifier, got {key!r}")
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    return key, value
+
+
+def resolve_device(device: str) -> str:
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# ---------------------------------------------------------------- resume
+
+def _newest_mtime(paths) -> float:
+    return max((p.stat().st_mtime for p in paths), default=0.0)
+
+
+def is_current(src: Path, out: Path, params: dict, library: Path | None = None) -> bool:
+    """True when ``out`` was executed with ``params`` after the last change of ``src`` and the library."""
+    if not out.exists():
+        return False
+    newest = max(src.stat().st_mtime, _newest_mtime(Path(library or LIBRARY_DIR).rglob("*.py")))
+    if out.stat().st_mtime <= newest:
+        return False
+    try:
+        done = json.loads(out.read_text())["metadata"]["papermill"]["parameters"]
+    except (OSError, KeyError, json.JSONDecodeError):
+        return False
+    return all(done.get(k) == v for k, v in params.items())
+
+
+# ---------------------------------------------------------------- execution
+
+def execute_in_process(src: Path, out: Path, params: dict, cwd: Path) -> dict:
+    """Run one notebook here (the child side); returns a report dict, never raises."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        papermill.execute_notebook(read_source(src), str(out), parameters=params, kernel_name="python3",
+                                   cwd=str(cwd), progress_bar=False, log_output=False)
+    except PapermillExecutionError as exc:
+        return {"status": "failed", "cell": exc.exec_count, "cell_index": exc.cell_index,
+                "error": f"{exc.ename}: {exc.evalue}"}
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which goes on
+        return {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+    _name_source(out, src)
+    return {"status": "ok"}
+
+
+def _name_source(out: Path, src: Path) -> None:
+    """Record the source's path (papermill stores a NotebookNode input whole); point the badge home."""
+    import nbformat
+
+    from .results import atomic_write
+
+    nb = nbformat.read(str(out), as_version=4)
+    meta = nb.metadata.get("papermill", {})
+    try:
+        meta["input_path"] = Path(src).resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        meta["input_path"] = str(src)
+    meta.pop("output_path", None)
+    from .site import BADGE_URL, LOCAL_BADGE  # the book loads nothing off-host
+
+    atomic_write(out, nbformat.writes(nb).replace(BADGE_URL, LOCAL_BADGE))
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def execute(src: Path, *, profile: str, device: str, params: dict | None = None,
+            timeout: float | None = None, output_dir: Path | None = None,
+            resume: bool = False) -> RunResult:
+    """Execute one notebook into ``output_dir/<stem>.ipynb``."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    if timeout is not None and timeout <= 0:
+        raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
+    src = Path(src).resolve()
+    device = resolve_device(device)
+    all_params = {"profile": profile, "device": device, **(params or {})}
+    output_dir = Path(output_dir or EXECUTED_DIR)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    out = output_dir / f"{src.stem}.ipynb"
+    if resume and is_current(src, out, all_params):
+        return RunResult(src.stem, "skipped", 0.0, device, str(out))
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{src.stem}.", suffix=".ipynb", dir=output_dir)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    report = tmp.with_suffix(".json")
+    env = dict(os.environ, SPARSEFUSE_NOTEBOOK=src.stem, PYTHONUNBUFFERED="1")
+    if device == "cpu":
+        env.setdefault("TRITON_INTERPRET", "1")
+    cmd = [sys.executable, "-m", "sparsefuse.book", "_execute", str(src), str(tmp), str(report),
+           json.dumps(all_params)]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, cwd=str(REPO_ROOT), start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        log, _ = proc.communicate(timeout=timeout)
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        log, timed_out = "", True
+    wall = time.perf_counter() - t0
+    try:
+        info = json.loads(report.read_text())
+    except (OSError, json.JSONDecodeError):
+        last = ((log or "").strip().splitlines() or ["no report"])[-1]
+        info = {"status": "failed", "error": f"runner crashed: {last}"}
+    report.unlink(missing_ok=True)
+    if timed_out:
+        info = {"status": "timeout", "error": f"exceeded {timeout:g} s"}
+    if info["status"] == "ok":
+        os.replace(tmp, out)
+        (output_dir / "failed" / out.name).unlink(missing_ok=True)  # an earlier failure is history
+        return RunResult(src.stem, "ok", wall, device, str(out))
+    kept = None
+    if tmp.exists() and tmp.stat().st_size > 0:
+        failed_dir = output_dir / "failed"
+        failed_dir.mkdir(exist_ok=True)
+        kept = failed_dir / f"{src.stem}.ipynb"
+        os.replace(tmp, kept)
+    tmp.unlink(missing_ok=True)
+    return RunResult(src.stem, info["status"], wall, device, str(kept) if kept else None,
+                     info.get("cell"), info.get("error"))
+
+
+def run(sources: list[Path], *, profile: str, device: str, params: dict | None = None,
+        timeout: float | None = None, output_dir: Path | None = None, resume: bool = False,
+        progress: bool = True) -> list[RunResult]:
+    """Execute ``sources`` one after the other; a failure does not stop the rest."""
+    from tqdm.auto import tqdm
+
+    results = []
+    bar = tqdm(sources, desc="notebooks", unit="nb", disable=not progress)
+    for src in bar:
+        bar.set_postfix_str(Path(src).stem)
+        res = execute(src, profile=profile, device=device, params=params, timeout=timeout,
+                      output_dir=output_dir, resume=resume)
+        if res.status not in ("ok", "skipped"):
+            bar.write(f"FAILED {res.line()}")
+        results.append(res)
+    return results
+
+
+def summary(results: list[RunResult]) -> str:
+    """A plain-text table: notebook, status, wall time, device."""
+    rows = [("notebook", "status", "wall s", "device")]
+    rows += [(r.notebook, r.status, f"{r.wall_s:.1f}", r.device) for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    failed = [r for r in results if r.status not in ("ok", "skipped")]
+    if failed:
+        lines.append("")
+        lines += [f"FAILED {r.line()}" for r in failed]
+    return "\n".join(lines)
+
+
+def as_json(results: list[RunResult]) -> str:
+    return json.dumps([asdict(r) for r in results], indent=2)

@@ -1,0 +1,142 @@
+"""Speedup and memory-ratio heatmaps over (batch, width) and (G, width).
+
+Why: one workload says little about where a kernel wins. These two planes show
+the fused path against a baseline (the efficient-kan algorithm by default)
+across problem shapes, so a reader can find their own layer size and read off
+the expected gain — and see where the gain shrinks (tiny problems are launch
+bound; wide ones are GEMM bound).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _common as C
+
+NAME = "heatmaps"
+
+PROFILES = {
+    "smoke": dict(batches=[16, 32], widths=[4, 8], grid_sizes=[5, 10], fixed_grid=5, fixed_batch=16,
+                  spline_order=3, target="fused", baseline="reference", mode="forward+backward",
+                  warmup=1, rep=2, fused_work_limit=64 * 8 * 8 * 8, time_budget_s=None, max_point_s=None),
+    "quick": dict(batches=[512, 2048, 8192], widths=[64, 256, 1024], grid_sizes=[5, 20, 100],
+                  fixed_grid=5, fixed_batch=4096, spline_order=3, target="fused", baseline="reference",
+                  mode="forward+backward", warmup=5, rep=20, fused_work_limit=None, time_budget_s=60,
+                  max_point_s=None),
+    "paper": dict(batches=[256, 1024, 4096, 16384, 65536], widths=[32, 64, 128, 256, 512, 1024, 2048],
+                  grid_sizes=[3, 5, 10, 20, 50, 100, 200], fixed_grid=5, fixed_batch=8192, spline_order=3,
+                  target="fused", baseline="reference", mode="forward+backward", warmup=25, rep=100,
+                  fused_work_limit=None, time_budget_s=None, max_point_s=None),
+}
+
+COLUMNS = ["plane", "impl", "n", "width", "grid_size", "spline_order", "mode",
+           "median_ms", "q20_ms", "q80_ms", "peak_mib", "status", "note"]
+
+
+def _points(cfg):
+    for n in cfg["batches"]:
+        for w in cfg["widths"]:
+            yield "batch×width", n, w, cfg["fixed_grid"]
+    for g in cfg["grid_sizes"]:
+        for w in cfg["widths"]:
+            yield "G×width", cfg["fixed_batch"], w, g
+
+
+def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides):
+    """Long table: one row per (plane, impl, shape); :func:`ratios` turns it into the heatmap values."""
+    cfg = C.resolve_profile(PROFILES, profile, overrides)
+    dev = C.check_device(device)
+    if cfg["target"] == cfg["baseline"]:
+        raise ValueError("target and baseline must differ")
+    points = [(p, impl) for p in _points(cfg) for impl in (cfg["baseline"], cfg["target"])]
+    rows = []
+    budget, slow = C.Budget(cfg["time_budget_s"]), C.SlowGuard(cfg["max_point_s"])
+    for (plane, n, w, g), impl in C.progress_bar(points, progress=progress, desc="heatmaps"):
+        res = C.capped(budget, slow, None, "", lambda: C.layer_point(
+            impl, cfg["mode"], n=n, in_features=w, out_features=w, grid_size=g, spline_order=cfg["spline_order"],
+            device=dev, warmup=cfg["warmup"], rep=cfg["rep"], fused_work_limit=cfg["fused_work_limit"]))
+        rows.append(dict(plane=plane, impl=impl, n=n, width=w, grid_size=g, spline_order=cfg["spline_order"],
+                         mode=cfg["mode"], **res))
+    df = C.finish(rows, COLUMNS)
+    df.attrs.update(target=cfg["target"], baseline=cfg["baseline"])
+    return df
+
+
+def ratios(df, target: str | None = None, baseline: str | None = None):
+    """Per shape: speedup = baseline time / target time, memory ratio = baseline peak / target peak.
+
+    A shape where either side did not run keeps NaN ratios and both statuses, so
+    a blank heatmap cell always has a reason in the table.
+    """
+    import pandas as pd
+
+    impls = list(dict.fromkeys(df["impl"]))
+    target = target or df.attrs.get("target") or (impls[1] if len(impls) > 1 else impls[0])
+    baseline = baseline or df.attrs.get("baseline") or impls[0]
+    key = ["plane", "n", "width", "grid_size"]
+    t = df[df["impl"] == target]
+    b = df[df["impl"] == baseline]
+    both = t.merge(b, on=key, how="outer", suffixes=("_t", "_b")).set_index(key)
+    out = pd.DataFrame({
+        "speedup": both["median_ms_b"] / both["median_ms_t"],
+        "memory_ratio": both["peak_mib_b"] / both["peak_mib_t"],
+        f"{baseline}_ms": both["median_ms_b"], f"{target}_ms": both["median_ms_t"],
+        f"{baseline}_mib": both["peak_mib_b"], f"{target}_mib": both["peak_mib_t"],
+        f"{baseline}_status": both["status_b"], f"{target}_status": both["status_t"],
+    }).reset_index()
+    out.attrs.update(target=target, baseline=baseline)
+    return out
+
+
+def headline(df):
+    """The ratio table behind the heatmaps, one row per shape."""
+    r = ratios(df)
+    return r[["plane", "n", "width", "grid_size", "speedup", "memory_ratio"]]
+
+
+def _heat(ax, table, row, col, value, title, fig):
+    piv = table.pivot(index=row, columns=col, values=value).sort_index().sort_index(axis=1)
+    data = piv.to_numpy(dtype=float)
+    finite = data[np.isfinite(data) & (data > 0)]
+    if finite.size == 0:
+        ax.text(0.5, 0.5, "not measured here\n(CPU has no peak-memory figure,\nor a side did not run)",
+                ha="center", va="center", transform=ax.transAxes, fontsize=8)
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_title(title, fontsize=9)
+        return
+    # Log colour scale centred on 1 (no gain): red = target faster/smaller, blue = slower/larger.
+    span = max(abs(math.log10(finite.min())), abs(math.log10(finite.max())), 0.05)
+    im = ax.imshow(np.log10(np.where(data > 0, data, np.nan)), cmap="RdBu_r", vmin=-span, vmax=span,
+                   origin="lower", aspect="auto")
+    for (i, j), v in np.ndenumerate(data):
+        dark = np.isfinite(v) and v > 0 and abs(math.log10(v)) > 0.6 * span
+        ax.text(j, i, "—" if not np.isfinite(v) else f"{v:.2g}×", ha="center", va="center", fontsize=8,
+                color="white" if dark else "black")
+    ax.set_xticks(range(len(piv.columns)), [str(c) for c in piv.columns])
+    ax.set_yticks(range(len(piv.index)), [str(r) for r in piv.index])
+    ax.set_xlabel(col.replace("width", "width (in = out)"))
+    ax.set_ylabel({"n": "batch N", "grid_size": "grid size G"}[row])
+    ax.set_title(title, fontsize=9)
+    cb = fig.colorbar(im, ax=ax, shrink=0.85)
+    cb.set_label("log10 ratio (>0: target better)")
+
+
+def plot(df):
+    """2×2 heatmaps: speedup and memory ratio, on the (batch, width) and (G, width) planes."""
+    import matplotlib.pyplot as plt
+
+    r = ratios(df)
+    tgt, base = r.attrs["target"], r.attrs["baseline"]
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8.5), constrained_layout=True)
+    bw = r[r["plane"] == "batch×width"]
+    gw = r[r["plane"] == "G×width"]
+    g0 = bw["grid_size"].iloc[0] if len(bw) else "?"
+    n0 = gw["n"].iloc[0] if len(gw) else "?"
+    _heat(axes[0, 0], bw, "n", "width", "speedup", f"speedup {base}/{tgt} (G={g0})", fig)
+    _heat(axes[0, 1], bw, "n", "width", "memory_ratio", f"peak-memory ratio {base}/{tgt} (G={g0})", fig)
+    _heat(axes[1, 0], gw, "grid_size", "width", "speedup", f"speedup {base}/{tgt} (N={n0})", fig)
+    _heat(axes[1, 1], gw, "grid_size", "width", "memory_ratio", f"peak-memory ratio {base}/{tgt} (N={n0})", fig)
+    mode = df["mode"].iloc[0] if len(df) else ""
+    fig.suptitle(f"{tgt} against {base}, {mode}: numbers above 1× mean {tgt} is faster / uses less memory")
+    return fig

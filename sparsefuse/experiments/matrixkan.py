@@ -1,0 +1,169 @@
+"""MatrixKAN comparison: three ways to evaluate the same B-spline bases, by spline degree.
+
+Why: MatrixKAN replaces the Cox–de Boor recursion by one small matrix product
+``[1, u, …, u^k] · M_k`` on a uniform grid. Whether that pays off depends on
+what is produced: the dense ``[N, in, G+k]`` tensor (as MatrixKAN and every
+peer do) or only the ``k+1`` active values (what the sparse and fused paths
+consume). Methods:
+
+* ``cox-de-boor`` — the full recursion over all G+k bases (efficient-kan's);
+* ``power-dense`` — MatrixKAN: power basis times ``M_k``, scattered to all G+k bases;
+* ``local`` — the same matrix form evaluated only for the k+1 active bases
+  (``sparsefuse.basis.bspline.uniform_local``).
+
+Each is timed forward and forward+backward (gradient to x), with its peak
+memory, and its float32 error against a float64 Cox–de Boor.
+"""
+from __future__ import annotations
+
+import torch
+
+from . import _common as C
+
+NAME = "matrixkan"
+
+METHODS = ("cox-de-boor", "power-dense", "local")
+
+PROFILES = {
+    "smoke": dict(degrees=[1, 2, 3, 5], n=256, in_features=16, grid_size=10, modes=["forward", "forward+backward"],
+                  warmup=1, rep=3, time_budget_s=None),
+    "quick": dict(degrees=[1, 2, 3, 4, 5, 7], n=8192, in_features=256, grid_size=20,
+                  modes=["forward", "forward+backward"], warmup=5, rep=20, time_budget_s=60),
+    "paper": dict(degrees=[1, 2, 3, 4, 5, 6, 7, 9], n=16384, in_features=512, grid_size=50,
+                  modes=["forward", "forward+backward"], warmup=25, rep=100, time_budget_s=None),
+}
+
+COLUMNS = ["method", "degree", "mode", "n", "in_features", "grid_size", "values_per_input",
+           "median_ms", "q20_ms", "q80_ms", "peak_mib", "max_abs_err", "status", "note"]
+
+
+def evaluator(method: str):
+    """``f(x, grid, k) -> tensor`` for one method; ``local`` returns only the k+1 values (indices are integers)."""
+    from sparsefuse.basis import bspline, power
+
+    if method == "cox-de-boor":
+        return bspline.cox_de_boor
+    if method == "power-dense":
+        return power.evaluate
+    if method == "local":
+        return lambda x, grid, k: bspline.uniform_local(x, grid, k)[1]
+    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+
+
+def max_error(method: str, k: int, grid_size: int, n: int = 4096) -> float:
+    """Largest |float32 value − float64 Cox–de Boor| over inputs covering the whole extended grid."""
+    from sparsefuse.basis import bspline
+
+    grid64 = C.make_grid(1, grid_size, k, dtype=torch.float64)
+    lo, hi = grid64[0, 0].item(), grid64[0, -1].item()
+    x64 = torch.linspace(lo, hi, n + 1, dtype=torch.float64)[:-1].unsqueeze(1)
+    ref = bspline.cox_de_boor(x64, grid64, k)
+    x32, grid32 = x64.float(), grid64.float()
+    if method == "local":
+        first, vals = bspline.uniform_local(x32, grid32, k)
+        got = bspline.scatter_dense(first, vals, grid_size + k).double()
+    else:
+        got = evaluator(method)(x32, grid32, k).double()
+    return (got - ref).abs().max().item()
+
+
+def _step(method, mode, x, grid, k):
+    fn = evaluator(method)
+    if mode == "forward":
+        def step():
+            with torch.no_grad():
+                return fn(x, grid, k)
+        return step
+    xg = x.detach().clone().requires_grad_(True)
+    w = torch.randn_like(fn(x, grid, k))  # a fixed cotangent so the whole output is used
+
+    def step():
+        xg.grad = None
+        (fn(xg, grid, k) * w).sum().backward()
+    return step
+
+
+def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides):
+    """One row per (method, degree, mode)."""
+    cfg = C.resolve_profile(PROFILES, profile, overrides)
+    dev = C.check_device(device)
+    jobs = [(m, k, mode) for k in cfg["degrees"] for m in METHODS for mode in cfg["modes"]]
+    errors: dict[tuple[str, int], float] = {}
+    rows = []
+    gen = torch.Generator().manual_seed(0)
+    budget = C.Budget(cfg["time_budget_s"])
+    for method, k, mode in C.progress_bar(jobs, progress=progress, desc="MatrixKAN"):
+        g = cfg["grid_size"]
+        base = dict(method=method, degree=k, mode=mode, n=cfg["n"], in_features=cfg["in_features"], grid_size=g,
+                    values_per_input=(k + 1) if method == "local" else g + k)
+        if (method, k) not in errors:
+            errors[method, k] = max_error(method, k, g)
+        if budget.spent():
+            rows.append(dict(base, **budget.row(), max_abs_err=errors[method, k]))
+            continue
+        x, bad = C.guarded(lambda: (torch.rand(cfg["n"], cfg["in_features"], generator=gen) * 2 - 1).to(dev), dev)
+        if bad:
+            rows.append(dict(base, **bad, max_abs_err=errors[method, k]))
+            continue
+        grid = C.make_grid(cfg["in_features"], g, k, device=dev)
+        step, bad = C.guarded(lambda: _step(method, mode, x, grid, k), dev)
+        res = bad or C.measure(step, dev, warmup=cfg["warmup"], reps=cfg["rep"])
+        rows.append(dict(base, **res, max_abs_err=errors[method, k]))
+        del x, grid, step
+    return C.finish(rows, COLUMNS)
+
+
+def headline(df, mode: str = "forward+backward"):
+    """Time (ms) per method and degree for one mode, with the float32 error of each method."""
+    sub = df[df["mode"] == mode] if mode in set(df["mode"]) else df
+    t = C.status_pivot(sub, "degree", "method", "median_ms")
+    e = sub.drop_duplicates(["method", "degree"]).pivot(index="degree", columns="method", values="max_abs_err")
+    t.columns = [f"{c} ms" for c in t.columns]
+    e.columns = [f"{c} err" for c in e.columns]
+    return t.join(e)
+
+
+def plot(df):
+    """Time (forward, forward+backward), peak memory and float32 error against spline degree."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 4, figsize=(17, 4.2), constrained_layout=True)
+    style = {"cox-de-boor": dict(color="#7f7f7f", marker="s"), "power-dense": dict(color="#9467bd", marker="o"),
+             "local": dict(color="#d62728", marker="*")}
+    ok = C.ok_rows(df)
+    for i, mode in enumerate(["forward", "forward+backward"]):
+        sub = ok[ok["mode"] == mode]
+        for method, grp in sub.groupby("method", sort=False):
+            grp = grp.sort_values("degree")
+            axes[i].plot(grp["degree"], grp["median_ms"], label=method, **style.get(method, {}))
+        axes[i].set_title(f"{mode} time")
+        axes[i].set_ylabel("time (ms, median)")
+        axes[i].set_yscale("log")
+    fb = ok[ok["mode"] == "forward+backward"]
+    if fb["peak_mib"].notna().any():
+        for method, grp in fb.groupby("method", sort=False):
+            grp = grp.sort_values("degree")
+            axes[2].plot(grp["degree"], grp["peak_mib"], label=method, **style.get(method, {}))
+        axes[2].set_yscale("log")
+    else:
+        axes[2].text(0.5, 0.5, "peak memory is not measured on CPU", ha="center", va="center",
+                     transform=axes[2].transAxes)
+    axes[2].set_title("peak extra memory, forward+backward")
+    axes[2].set_ylabel("MiB")
+    err = df.drop_duplicates(["method", "degree"])
+    for method, grp in err.groupby("method", sort=False):
+        grp = grp.sort_values("degree")
+        axes[3].plot(grp["degree"], grp["max_abs_err"].clip(lower=1e-12), label=method, **style.get(method, {}))
+    axes[3].set_yscale("log")
+    axes[3].set_title("float32 error vs float64 Cox–de Boor")
+    axes[3].set_ylabel("max |error| (clipped at 1e-12)")
+    for ax in axes:
+        ax.set_xlabel("spline degree k")
+        ax.grid(True, which="both", alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    C.annotate_missing(axes[0], df, ["method"])
+    if len(df):
+        r = df.iloc[0]
+        fig.suptitle(f"B-spline basis evaluation by degree: N={r['n']}, in={r['in_features']}, G={r['grid_size']}")
+    return fig

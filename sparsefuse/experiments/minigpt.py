@@ -1,0 +1,322 @@
+"""MiniGPT-KAN: does a KAN FFN make a trainable Transformer on one GPU, and at what cost?
+
+Three measurements, each for an MLP FFN, a KAN FFN on the default path
+(``impl="auto"``: the fused kernel on CUDA) and a KAN FFN on the reference
+(efficient-kan) path:
+
+* ``budget``    — Scale-A trained for a fixed number of steps: tokens/s, peak
+  memory, final train and validation loss (plus the loss curves);
+* ``seq_sweep`` — tokens/s and peak memory as the sequence length grows;
+* ``scale_b``   — a few steps at Scale-B, the feasibility point: does it fit?
+
+An out-of-memory run is a row with ``status="oom"``, a diverging one
+``status="diverged"``; neither stops the sweep.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+
+import torch
+
+from sparsefuse import text_data
+from sparsefuse.experiments import resolve_profile
+from sparsefuse.experiments import _common as C
+from sparsefuse.models import minigpt as M
+from sparsefuse.training import PeakMemory, count_parameters, seed_everything, train_loop
+
+NAME = "minigpt_kan"
+
+#: (label, ffn kind, KANLinear impl) — the rows every table compares.
+VARIANTS = {
+    "mlp": ("MLP-FFN", "mlp", "auto"),
+    "kan-auto": ("KAN-FFN fused (auto)", "kan", "auto"),
+    "kan-reference": ("KAN-FFN reference", "kan", "reference"),
+    "jhcg-auto": ("JHCG gated KAN-FFN (auto)", "jhcg", "auto"),
+}
+
+PROFILES = {
+    "smoke": dict(variants=["mlp", "kan-auto", "kan-reference"], seed=0, max_chars=200_000,
+                  budget_config="tiny", budget_steps=20, batch_size=4, block_size=32, lr=3e-3, eval_batches=2,
+                  sweep_variants=["mlp", "kan-auto", "kan-reference"], sweep_config="tiny", sweep_lengths=[16, 32],
+                  sweep_batch_size=2, sweep_steps=3,
+                  scale_b=False, scale_b_steps=3, scale_b_batch_size=8),
+    "quick": dict(variants=["mlp", "kan-auto", "kan-reference", "jhcg-auto"], seed=0, max_chars=None,
+                  budget_config="scale-a", budget_steps=100, batch_size=32, block_size=256, lr=1e-3,
+                  eval_batches=10,
+                  sweep_variants=["mlp", "kan-auto", "kan-reference"],
+                  sweep_config="scale-a", sweep_lengths=[512, 2048, 8192], sweep_batch_size=8,
+                  sweep_steps=5,
+                  scale_b=True, scale_b_steps=4, scale_b_batch_size=8),
+    "paper": dict(variants=["mlp", "kan-auto", "kan-reference", "jhcg-auto"], seed=0, max_chars=None,
+                  budget_config="scale-a", budget_steps=3000, batch_size=64, block_size=256, lr=1e-3,
+                  eval_batches=50,
+                  sweep_variants=["mlp", "kan-auto", "kan-reference", "jhcg-auto"],
+                  sweep_config="scale-a", sweep_lengths=[128, 256, 512, 1024, 2048, 4096, 8192, 16384],
+                  sweep_batch_size=8, sweep_steps=20,
+                  scale_b=True, scale_b_steps=30, scale_b_batch_size=8),
+}
+
+COLUMNS = ["section", "variant", "label", "ffn", "impl", "resolved_impl", "config", "block_size", "batch_size",
+           "params", "steps", "tokens_per_s", "peak_mib", "final_loss", "val_loss", "status", "note", "seed",
+           "step", "loss"]
+
+
+def resolved_impl(model, device) -> str:
+    """The path the first KAN layer really runs for this device (``impl="auto"`` resolved), or ``"-"``."""
+    for m in model.modules():
+        if hasattr(m, "resolve_impl") and hasattr(m, "in_features"):
+            return m.resolve_impl(torch.zeros(1, m.in_features, device=device))
+    return "-"
+
+
+@contextlib.contextmanager
+def cpu_threads(device, n: int = 1):
+    """Run the CPU profile with ``n`` intra-op threads, then restore the setting.
+
+    The CPU runs use toy models whose ops last microseconds: extra threads only
+    add synchronisation, and on a shared machine a descheduled worker thread
+    makes every op wait (10x slower runs were seen with 2 threads on 2 busy cores).
+    """
+    if torch.device(device).type != "cpu":
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def lr_at(step: int, steps: int, lr: float) -> float:
+    """Linear warm-up over 5% of the steps, then cosine decay to 10% of ``lr``."""
+    warm = max(1, steps // 20)
+    if step < warm:
+        return lr * (step + 1) / warm
+    t = (step - warm) / max(1, steps - warm)
+    return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def global_batch(ids, step: int, *, seed: int, batch_size: int, block_size: int, rank: int = 0,
+                 world_size: int = 1, device="cpu"):
+    """This rank's slice of the step's global batch.
+
+    Every rank draws the same ``world_size * batch_size`` windows from a
+    generator seeded by (seed, step) and keeps its own slice, so N ranks see
+    exactly the batch one process would see with N times the batch size.
+    """
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    x, y = text_data.get_batch(ids, world_size * batch_size, block_size, gen)
+    sl = slice(rank * batch_size, (rank + 1) * batch_size)
+    return x[sl].to(device, non_blocking=True), y[sl].to(device, non_blocking=True)
+
+
+def train_lm(model, train_ids, *, steps: int, batch_size: int, block_size: int, lr: float, seed: int,
+             device, rank: int = 0, world_size: int = 1, progress: bool = True, desc: str = "train",
+             all_reduce=None):
+    """Train ``model`` (plain, DDP or FSDP-wrapped) for ``steps`` AdamW steps.
+
+    Returns ``(TrainResult, tokens_per_s)``; tokens/s counts every rank's tokens
+    and leaves out the first step(s), which include compilation and autotuning.
+    ``all_reduce`` averages the logged loss over ranks so every rank stops on
+    the same step if one diverges.
+    """
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.1)
+    model.train()
+
+    def step_fn(step):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, steps, lr)
+        x, y = global_batch(train_ids, step, seed=seed, batch_size=batch_size, block_size=block_size,
+                            rank=rank, world_size=world_size, device=device)
+        _, loss = model(x, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        loss = loss.detach()
+        if all_reduce is not None:
+            loss = all_reduce(loss)
+        return loss.item()
+
+    res = train_loop(step_fn, steps, desc=desc, progress=progress and rank == 0, device=device)
+    return res, steady_rate(res, batch_size * block_size * world_size)
+
+
+def steady_rate(res, items_per_step: float) -> float:
+    """Items/s over the logged steps, leaving out the first one or two (compilation, autotuning)."""
+    curve = res.curve
+    warm = 2 if res.steps > 3 else (1 if res.steps > 1 else 0)
+    if res.status != "ok" or res.steps <= warm or len(curve) != res.steps:
+        return float("nan")
+    t = curve["time_s"].to_numpy()
+    dt = t[-1] - (t[warm - 1] if warm else 0.0)
+    return (res.steps - warm) * items_per_step / dt if dt > 0 else float("nan")
+
+
+@torch.no_grad()
+def eval_lm(model, val_ids, *, batches: int, batch_size: int, block_size: int, seed: int, device) -> float:
+    """Mean validation loss over fixed windows (same windows for every variant)."""
+    if batches < 1 or len(val_ids) <= block_size:
+        return float("nan")
+    model.eval()
+    total = 0.0
+    for b in range(batches):
+        x, y = global_batch(val_ids, b, seed=seed + 7919, batch_size=batch_size, block_size=block_size,
+                            device=device)
+        total += model(x, y)[1].item()
+    model.train()
+    return total / batches
+
+
+def _failure(exc: BaseException) -> tuple[str, str]:
+    if C.is_oom(exc):
+        return C.OOM, str(exc).splitlines()[0][:200] if str(exc) else "out of memory"
+    return C.ERROR, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+
+
+def one_run(section: str, variant: str, config: str, *, vocab_size: int, train_ids, val_ids, steps: int,
+            batch_size: int, block_size: int, lr: float, seed: int, eval_batches: int, device,
+            progress: bool) -> tuple[dict, list[dict]]:
+    """Build, train and evaluate one model; OOM or any error becomes the row's status."""
+    label, ffn, impl = VARIANTS[variant]
+    row = dict(section=section, variant=variant, label=label, ffn=ffn, impl=impl, config=config, block_size=block_size,
+               batch_size=batch_size, steps=steps, seed=seed, status=C.OK, note="")
+    curve_rows: list[dict] = []
+    model = failure = None
+    try:
+        seed_everything(seed)
+        cfg = M.make_config(config, ffn=ffn, impl=impl, vocab_size=vocab_size,
+                            block_size=max(block_size, M.CONFIGS[config].block_size))
+        with PeakMemory(device) as mem:
+            with torch.device(device):  # build in place: a 600M-parameter KAN init on the CPU takes minutes
+                model = M.MiniGPT(cfg)
+            row.update(params=count_parameters(model), resolved_impl=resolved_impl(model, device))
+            res, tps = train_lm(model, train_ids, steps=steps, batch_size=batch_size, block_size=block_size,
+                                lr=lr, seed=seed, device=device, progress=progress,
+                                desc=f"{section} {variant} T={block_size}")
+        row.update(tokens_per_s=tps, peak_mib=mem.mib, final_loss=res.final_loss, steps=res.steps)
+        if res.status != "ok":
+            row.update(status="diverged", note=f"non-finite or exploding loss at step {res.diverged_at}")
+        elif eval_batches:
+            row["val_loss"] = eval_lm(model, val_ids, batches=eval_batches, batch_size=batch_size,
+                                      block_size=block_size, seed=seed, device=device)
+        for r in res.curve.itertuples(index=False):
+            curve_rows.append(dict(section="curve", variant=variant, label=label, ffn=ffn, impl=impl,
+                                   config=config, block_size=block_size, seed=seed, step=int(r.step),
+                                   loss=float(r.loss), status=C.OK))
+    except Exception as exc:  # noqa: BLE001 - OOM and failures are results here
+        failure = _failure(exc)
+    if failure is not None:
+        row.update(status=failure[0], note=failure[1])
+    del model
+    C.free_memory(device)
+    return row, curve_rows
+
+
+def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides):
+    """All three sections for the profile's variants; ``df.attrs["corpus"]`` is the corpus provenance."""
+    cfg = resolve_profile(PROFILES, profile, overrides)
+    dev = C.check_device(device)
+    for v in cfg["variants"] + cfg["sweep_variants"]:
+        if v not in VARIANTS:
+            raise ValueError(f"variants: unknown {v!r}; known: {sorted(VARIANTS)}")
+    text, prov = text_data.load_corpus(max_chars=cfg["max_chars"])
+    tok = text_data.CharTokenizer.from_text(text)
+    train_ids, val_ids = text_data.split(tok.encode(text), 0.1)
+    common = dict(vocab_size=tok.vocab_size, train_ids=train_ids, val_ids=val_ids, lr=cfg["lr"], seed=cfg["seed"],
+                  device=dev, progress=progress)
+
+    plan = [("budget", v, cfg["budget_config"], cfg["budget_steps"], cfg["batch_size"], cfg["block_size"],
+             cfg["eval_batches"]) for v in cfg["variants"]]
+    plan += [("seq_sweep", v, cfg["sweep_config"], cfg["sweep_steps"], cfg["sweep_batch_size"], t, 0)
+             for v in cfg["sweep_variants"] for t in cfg["sweep_lengths"]]
+    plan += [("scale_b", v, "scale-b", cfg["scale_b_steps"], cfg["scale_b_batch_size"],
+              M.CONFIGS["scale-b"].block_size, 0) for v in cfg["variants"]]
+
+    rows, curves, too_long = [], [], {}
+    for section, v, config, steps, bs, t, ev in C.progress_bar(plan, progress=progress, desc="minigpt"):
+        if section == "scale_b" and (not cfg["scale_b"] or dev.type != "cuda"):
+            label, ffn, impl = VARIANTS[v]
+            why = "Scale-B needs a GPU" if dev.type != "cuda" else "disabled in this profile"
+            rows.append(dict(section=section, variant=v, label=label, ffn=ffn, impl=impl, config=config,
+                             block_size=t, batch_size=bs, seed=cfg["seed"], status=C.SKIPPED, note=why))
+            continue
+        if section == "seq_sweep" and v in too_long:
+            label, ffn, impl = VARIANTS[v]
+            rows.append(dict(section=section, variant=v, label=label, ffn=ffn, impl=impl, config=config,
+                             block_size=t, batch_size=bs, seed=cfg["seed"], status=C.OOM,
+                             note=f"not tried: OOM at T={too_long[v]}"))
+            continue
+        with cpu_threads(dev):
+            row, curve = one_run(section, v, config, steps=steps, batch_size=bs, block_size=t, eval_batches=ev,
+                                 **common)
+        if section == "seq_sweep" and row["status"] == C.OOM:
+            too_long[v] = t
+        rows.append(row)
+        if section == "budget":
+            curves.extend(curve)
+    df = C.finish(rows + curves, COLUMNS)
+    df["corpus"] = prov["source"]
+    df.attrs["corpus"] = prov
+    return df
+
+
+def _bar(ax, sub, value, ylabel, title):
+    import numpy as np
+
+    if sub.empty:
+        ax.set_axis_off()
+        return
+    vals = sub[value].astype(float).fillna(0.0).to_numpy()
+    bars = ax.bar(np.arange(len(sub)), vals, color=["#7f7f7f" if s != C.OK else "#1f77b4" for s in sub["status"]])
+    for b, mib in zip(bars, sub["peak_mib"].astype(float)):
+        if np.isfinite(mib):
+            ax.annotate(f"{mib:,.0f} MiB", (b.get_x() + b.get_width() / 2, b.get_height()), ha="center",
+                        va="bottom", fontsize=7)
+    ax.set_xticks(np.arange(len(sub)))
+    ax.set_xticklabels([f"{lab}\n[{s}]" if s != C.OK else lab for lab, s in zip(sub["label"], sub["status"])],
+                       fontsize=7, rotation=15)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+
+
+def plot(df):
+    """Loss curves, tokens/s at the budget point and Scale-B, and the sequence-length sweep."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
+    ax = axes[0, 0]
+    for v, g in df[df["section"] == "curve"].groupby("variant", sort=False):
+        ax.plot(g["step"], g["loss"], label=g["label"].iloc[0])
+    ax.set_xlabel("step")
+    ax.set_ylabel("train loss (nats/char)")
+    ax.set_title("fixed budget: loss curves", fontsize=9)
+    if ax.lines:
+        ax.legend(fontsize=7)
+    budget = df[df["section"] == "budget"]
+    _bar(axes[0, 1], budget, "tokens_per_s", "tokens/s", "fixed budget: training throughput (label: peak memory)")
+    sweep = df[df["section"] == "seq_sweep"]
+    for key, ax, ylabel in (("tokens_per_s", axes[1, 0], "tokens/s"), ("peak_mib", axes[1, 1], "peak MiB")):
+        for v, g in sweep.groupby("variant", sort=False):
+            ok = g[g["status"] == C.OK]
+            line, = ax.plot(ok["block_size"], ok[key], marker="o", label=g["label"].iloc[0])
+            bad = g[g["status"] == C.OOM]
+            if not bad.empty and not ok.empty:
+                ax.plot(bad["block_size"], [ok[key].max()] * len(bad), "x", color=line.get_color(), ms=9)
+        ax.set_xscale("log", base=2)
+        if key == "peak_mib" and (sweep[key].astype(float) > 0).any():
+            ax.set_yscale("log")
+        ax.set_xlabel("sequence length T (x = OOM)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"sequence-length sweep: {ylabel}", fontsize=9)
+        if ax.lines:
+            ax.legend(fontsize=7)
+    sb = df[df["section"] == "scale_b"]
+    if not sb.empty:
+        txt = "; ".join(f"{r.label}: {r.status}" + (f" {r.tokens_per_s:.0f} tok/s" if r.status == C.OK else "")
+                        for r in sb.itertuples())
+        fig.text(0.01, 0.005, "Scale-B feasibility — " + txt, fontsize=7, color="#444444")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    return fig

@@ -1,0 +1,263 @@
+"""PINNs: can a KAN solve PDEs through its own second derivatives, and what does it cost?
+
+Three problems with closed-form solutions (see :mod:`sparsefuse.models.pinn`):
+the 1D multiscale Poisson problem of Wang, Wang & Perdikaris (2021), a 2D
+non-separable Poisson problem and an unsteady advection–diffusion problem.
+Each is solved by four networks trained with the same budget:
+
+- ``kan_fused``     — ``KAN(impl="auto")``: the fused kernel on CUDA;
+- ``kan_reference`` — ``KAN(impl="reference")``: the efficient-kan algorithm;
+- ``mlp``           — tanh MLP;
+- ``fourier_mlp``   — tanh MLP on random Fourier features (the standard fix for
+  the spectral bias of MLPs on multiscale solutions).
+
+The residual needs ``u''`` (or ``Δu``), so every step runs a double backward
+through the network.  Reported: relative L2 error on a test grid, wall time,
+time per step, peak GPU memory, parameters, and the path the KAN layers ran.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..models.pinn import MODEL_KINDS, get_problem, kan_impls, make_pinn_model, pinn_loss, relative_l2
+from ..training import (cpu_threads, PeakMemory, attach_tables, attached_table, count_parameters, curves_to_frame,
+                        seed_everything, train_loop)
+from . import resolve_profile
+
+NAME = "pinns"
+PROBLEM_NAMES = ("poisson1d_multiscale", "poisson2d", "advection_diffusion")
+
+_PER_PROBLEM_SMOKE = {
+    # grid size of the KAN, sigma of the Fourier features (in the normalised [-1, 1] input)
+    "grid_size": {"poisson1d_multiscale": 16, "poisson2d": 5, "advection_diffusion": 5},
+    "fourier_sigma": {"poisson1d_multiscale": 10.0, "poisson2d": 1.0, "advection_diffusion": 1.0},
+}
+
+PROFILES = {
+    # CPU, seconds: proves that double backward runs through every model.
+    "smoke": dict(problems=list(PROBLEM_NAMES), models=list(MODEL_KINDS), steps=10, lr=3e-3,
+                  n_interior=64, n_boundary=16, bc_weight=10.0, resample_every=0,
+                  kan_width=8, kan_depth=1, mlp_width=32, mlp_depth=2, n_fourier=16, spline_order=3,
+                  test_points={"1d": 512, "2d": 48}, log_every=3, seed=0, **_PER_PROBLEM_SMOKE),
+    # One H100, about a minute for the whole notebook.
+    "quick": dict(problems=list(PROBLEM_NAMES), models=list(MODEL_KINDS), steps=1000, lr=3e-3,
+                  n_interior=2048, n_boundary=256, bc_weight=10.0, resample_every=100,
+                  kan_width=16, kan_depth=1, mlp_width=64, mlp_depth=3, n_fourier=64, spline_order=3,
+                  test_points={"1d": 4096, "2d": 200}, log_every=10, seed=0,
+                  grid_size={"poisson1d_multiscale": 100, "poisson2d": 20, "advection_diffusion": 20},
+                  fourier_sigma=_PER_PROBLEM_SMOKE["fourier_sigma"]),
+    "paper": dict(problems=list(PROBLEM_NAMES), models=list(MODEL_KINDS), steps=20000, lr=2e-3,
+                  n_interior=8192, n_boundary=1024, bc_weight=10.0, resample_every=100,
+                  kan_width=32, kan_depth=2, mlp_width=128, mlp_depth=4, n_fourier=128, spline_order=3,
+                  test_points={"1d": 8192, "2d": 400}, log_every=20, seed=0,
+                  grid_size={"poisson1d_multiscale": 200, "poisson2d": 40, "advection_diffusion": 40},
+                  fourier_sigma=_PER_PROBLEM_SMOKE["fourier_sigma"]),
+}
+
+COLUMNS = ["problem", "model", "impl", "status", "rel_l2", "final_loss", "steps", "wall_s", "ms_per_step",
+           "peak_mib", "params", "grid_size", "width", "depth", "seed", "device", "note"]
+
+
+def _error_note(exc: BaseException) -> tuple[str, str]:
+    msg = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    oom = isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)) or "out of memory" in msg.lower()
+    return ("oom" if oom else "error"), f"{type(exc).__name__}: {msg}"
+
+
+def train_one(problem_name: str, kind: str, cfg: dict, device="cpu", progress: bool = True):
+    """Train one model on one problem; returns ``(row, curve, solution)``; never raises on OOM/NaN."""
+    problem = get_problem(problem_name)
+    seed = int(cfg["seed"])
+    gen = seed_everything(seed)
+    is_kan = kind.startswith("kan")
+    width, depth = (cfg["kan_width"], cfg["kan_depth"]) if is_kan else (cfg["mlp_width"], cfg["mlp_depth"])
+    G = int(cfg["grid_size"][problem_name])
+    row = dict(problem=problem_name, model=kind, impl="", status="ok", rel_l2=math.nan, final_loss=math.nan,
+               steps=0, wall_s=math.nan, ms_per_step=math.nan, peak_mib=math.nan, params=0,
+               grid_size=G if is_kan else math.nan, width=width, depth=depth, seed=seed, device=str(device), note="")
+    curve, solution = pd.DataFrame(columns=["step", "time_s", "loss"]), None
+    try:
+        model = make_pinn_model(kind, problem, width=width, depth=depth, grid_size=G,
+                                spline_order=cfg["spline_order"], n_fourier=cfg["n_fourier"],
+                                sigma=cfg["fourier_sigma"][problem_name], seed=seed).to(device)
+        row["params"] = count_parameters(model)
+        opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
+        steps = int(cfg["steps"])
+        # decay the learning rate by 10x over the run: cheap, and it stabilises the end of training
+        sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.1 ** (1.0 / max(steps, 1)))
+        pts = {}
+
+        def resample():
+            pts["int"] = problem.sample_interior(cfg["n_interior"], gen, device=device)
+            pts["bc"] = problem.sample_boundary(cfg["n_boundary"], gen, device=device)
+
+        resample()
+
+        def step(i):
+            if cfg["resample_every"] and i and i % cfg["resample_every"] == 0:
+                resample()
+            opt.zero_grad(set_to_none=True)
+            loss, pde, bc = pinn_loss(model, problem, pts["int"], pts["bc"], cfg["bc_weight"])
+            if torch.isfinite(loss):
+                loss.backward()
+                opt.step()
+                sched.step()
+            return {"loss": loss.item(), "pde": pde.item(), "bc": bc.item()}
+
+        with PeakMemory(device) as mem:
+            res = train_loop(step, steps, desc=f"{problem_name}/{kind}", progress=progress,
+                             log_every=cfg["log_every"], device=device)
+        row.update(status=res.status, final_loss=res.final_loss, steps=res.steps, wall_s=res.wall_s,
+                   ms_per_step=1e3 * res.wall_s / max(res.steps, 1), peak_mib=mem.mib, impl=kan_impls(model))
+        if res.status == "diverged":
+            row["note"] = f"non-finite or exploding loss at step {res.diverged_at}"
+        curve = res.curve
+        n_test = cfg["test_points"]["1d" if problem.dim == 1 else "2d"]
+        model.eval()
+        err, x, pred, ref = relative_l2(model, problem, n_test, device=device)
+        row["rel_l2"] = err if math.isfinite(err) else math.nan
+        solution = _solution_table(problem, x, pred, ref, n_test)
+    except Exception as exc:  # noqa: BLE001 - one failing model must not end the batch
+        row["status"], row["note"] = _error_note(exc)
+        if torch.device(device).type == "cuda":
+            torch.cuda.empty_cache()
+    return row, curve, solution
+
+
+def _solution_table(problem, x, pred, ref, n_test) -> pd.DataFrame:
+    """The predicted and exact fields for the figures (1D: all points; 2D: a coarse 48x48 subsample)."""
+    x, pred, ref = x.cpu().numpy(), pred.detach().cpu().numpy()[:, 0], ref.cpu().numpy()[:, 0]
+    if problem.dim == 2:
+        idx = np.linspace(0, n_test - 1, min(n_test, 48)).round().astype(int)
+        keep = (idx[:, None] * n_test + idx[None, :]).reshape(-1)
+        x, pred, ref = x[keep], pred[keep], ref[keep]
+    cols = {c: x[:, i] for i, c in enumerate(problem.coords)}
+    return pd.DataFrame({**cols, "u_pred": pred, "u_exact": ref})
+
+
+def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides) -> pd.DataFrame:
+    """Train every model on every problem.
+
+    Returns the summary table; the loss curves and the fields for the figures
+    are attached to it (read them with :func:`curves` and :func:`solutions`).
+    """
+    threads = 1 if profile == "smoke" and torch.device(device).type == "cpu" else None
+    with cpu_threads(threads):
+        return _run(profile, device, progress, overrides)
+
+
+def _run(profile: str, device, progress: bool, overrides: dict) -> pd.DataFrame:
+    cfg = resolve_profile(PROFILES, profile, overrides)
+    for p in cfg["problems"]:
+        get_problem(p)
+    for m in cfg["models"]:
+        if m not in MODEL_KINDS:
+            raise ValueError(f"models must be drawn from {MODEL_KINDS}, got {m!r}")
+    rows, curve_parts, sol_parts = [], [], []
+    for p in cfg["problems"]:
+        for m in cfg["models"]:
+            row, curve, sol = train_one(p, m, cfg, device=device, progress=progress)
+            rows.append(row)
+            curve_parts.append(({"problem": p, "model": m}, curve))
+            if sol is not None:
+                sol_parts.append(sol.assign(problem=p, model=m))
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    sols = pd.concat(sol_parts, ignore_index=True) if sol_parts else pd.DataFrame()
+    return attach_tables(df, curves=curves_to_frame(curve_parts), solutions=sols)
+
+
+def curves(df: pd.DataFrame) -> pd.DataFrame:
+    """The loss curves of :func:`run` (one row per logged step, tagged by problem and model)."""
+    return attached_table(df, "curves")
+
+
+def solutions(df: pd.DataFrame) -> pd.DataFrame:
+    """Predicted and exact fields of :func:`run` on the test grids (2D subsampled)."""
+    return attached_table(df, "solutions")
+
+
+STYLE = {"kan_fused": dict(color="#d62728", marker="*"), "kan_reference": dict(color="#7f7f7f", marker="s"),
+         "mlp": dict(color="#1f77b4", marker="o"), "fourier_mlp": dict(color="#2ca02c", marker="^")}
+
+
+def plot(df: pd.DataFrame):
+    """Error and time per model and problem; the 1D solution, its error, and the loss curves."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
+    problems = list(dict.fromkeys(df["problem"]))
+    models = list(dict.fromkeys(df["model"]))
+    w = 0.8 / max(len(models), 1)
+    for j, (col, label) in enumerate([("rel_l2", "relative L2 error"), ("ms_per_step", "ms per training step")]):
+        ax = axes[0, j]
+        for i, m in enumerate(models):
+            sub = df[df["model"] == m].set_index("problem").reindex(problems)
+            vals = sub[col].to_numpy(dtype=float)
+            ax.bar(np.arange(len(problems)) + (i - (len(models) - 1) / 2) * w, np.nan_to_num(vals, nan=0.0), w,
+                   label=m, color=STYLE.get(m, {}).get("color"))
+            for k, st in enumerate(sub["status"].fillna("missing")):
+                if st != "ok":
+                    ax.text(k + (i - (len(models) - 1) / 2) * w, ax.get_ylim()[0] if col == "rel_l2" else 0, st,
+                            rotation=90, fontsize=7, ha="center", va="bottom")
+        ax.set_xticks(range(len(problems)), [p.replace("_", "\n") for p in problems], fontsize=8)
+        ax.set_yscale("log")
+        ax.set_ylabel(label)
+        ax.grid(True, which="both", axis="y", alpha=0.3)
+    axes[0, 0].legend(fontsize=8)
+    axes[0, 0].set_title("accuracy (lower is better)")
+    axes[0, 1].set_title("cost (lower is better)")
+
+    cur = curves(df)
+    ax = axes[0, 2]
+    first = problems[0] if problems else None
+    if not cur.empty:
+        for m in models:
+            c = cur[(cur["problem"] == first) & (cur["model"] == m)]
+            if len(c):
+                ax.semilogy(c["step"], c["loss"], label=m, color=STYLE.get(m, {}).get("color"))
+        ax.legend(fontsize=8)
+    ax.set_title(f"training loss: {first}")
+    ax.set_xlabel("step")
+    ax.grid(True, which="both", alpha=0.3)
+
+    sol = solutions(df)
+    one_d = sol[sol["problem"] == "poisson1d_multiscale"] if not sol.empty else sol
+    ax_u, ax_e = axes[1, 0], axes[1, 1]
+    if len(one_d):
+        ex = one_d[one_d["model"] == one_d["model"].iloc[0]].sort_values("x")
+        ax_u.plot(ex["x"], ex["u_exact"], color="black", lw=2.5, alpha=0.35, label="exact")
+        for m in models:
+            s = one_d[one_d["model"] == m].sort_values("x")
+            if len(s):
+                ax_u.plot(s["x"], s["u_pred"], lw=1, label=m, color=STYLE.get(m, {}).get("color"))
+                ax_e.semilogy(s["x"], np.abs(s["u_pred"] - s["u_exact"]) + 1e-12, lw=1, label=m,
+                              color=STYLE.get(m, {}).get("color"))
+        ax_u.legend(fontsize=8)
+    ax_u.set_title("1D multiscale Poisson: solution vs exact")
+    ax_u.set_xlabel("x")
+    ax_e.set_title("1D multiscale Poisson: |u − u*|")
+    ax_e.set_xlabel("x")
+    ax_e.grid(True, which="both", alpha=0.3)
+
+    ax = axes[1, 2]
+    two_d = sol[sol["problem"] == "poisson2d"] if not sol.empty else sol
+    ok = df[(df["problem"] == "poisson2d") & (df["status"] == "ok") & df["model"].str.startswith("kan")]
+    if len(two_d) and len(ok):
+        best = ok.sort_values("rel_l2")["model"].iloc[0]
+        s = two_d[two_d["model"] == best]
+        n = int(round(math.sqrt(len(s))))
+        err = np.abs(s["u_pred"] - s["u_exact"]).to_numpy().reshape(n, n)
+        im = ax.imshow(err.T, origin="lower", extent=(-1, 1, -1, 1), cmap="magma", aspect="auto")
+        fig.colorbar(im, ax=ax, label="|u − u*|")
+        ax.set_title(f"2D Poisson, {best}: pointwise error")
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
+    else:
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig

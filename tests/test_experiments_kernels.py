@@ -1,0 +1,261 @@
+"""The kernel chapters' experiments at tiny sizes: table shape, status rows, figures.
+
+Performance is never asserted here; what is checked is that a sweep survives
+what it must survive (OOM, a missing peer, an unsupported configuration) and
+records it, and that the numbers it does produce are consistent.
+"""
+import os
+
+import torch
+
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from sparsefuse.experiments import _common as C  # noqa: E402
+from sparsefuse.experiments import (  # noqa: E402
+    compile_checkpoint,
+    cross_basis,
+    grid_scaling,
+    heatmaps,
+    matrixkan,
+    sparse_vs_dense,
+)
+
+FUSED_HERE = C.fused_available("cpu")[0]
+TINY = dict(warmup=0, rep=1)
+
+
+def _labeled(fig):
+    assert isinstance(fig, Figure)
+    axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert axes
+    assert all(ax.get_xlabel() or not ax.has_data() for ax in axes)
+    assert any(ax.get_ylabel() for ax in axes)
+    matplotlib.pyplot.close(fig)
+
+
+def _oom(*_, **__):
+    raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 9 GiB")
+
+
+# --------------------------------------------------------------------------- _common
+
+def test_measure_turns_oom_and_unsupported_into_rows():
+    assert C.measure(_oom, "cpu", warmup=0, reps=1)["status"] == C.OOM
+
+    def cpu_oom():
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1 TB")
+    assert C.measure(cpu_oom, "cpu", warmup=0, reps=1)["status"] == C.OOM
+
+    def missing():
+        raise NotImplementedError("no backward for this layout")
+    assert C.measure(missing, "cpu", warmup=0, reps=1)["status"] == C.UNSUPPORTED
+
+    def bug():
+        raise KeyError("a real bug")
+    row = C.measure(bug, "cpu", warmup=0, reps=1)
+    assert row["status"] == C.ERROR and "KeyError" in row["note"]
+    ok = C.measure(lambda: torch.ones(3).sum(), "cpu", warmup=0, reps=3)
+    assert ok["status"] == C.OK and ok["median_ms"] >= 0
+
+
+def test_unknown_profile_or_override_is_a_value_error():
+    with pytest.raises(ValueError, match="profile"):
+        grid_scaling.run(profile="huge", progress=False)
+    with pytest.raises(ValueError, match="grid_sizez"):
+        grid_scaling.run(progress=False, grid_sizez=[3])
+
+
+def test_make_grid_matches_library_grid():
+    from sparsefuse.grid import uniform_grid
+
+    assert torch.equal(C.make_grid(3, 7, 2), uniform_grid(3, 7, 2))
+
+
+# --------------------------------------------------------------------------- grid scaling
+
+def test_grid_scaling_records_oom_dropout_and_missing_peer(monkeypatch):
+    from sparsefuse import peers
+
+    real = C.make_layer
+
+    def make_layer(impl, i, o, g, k=3, **kw):
+        if impl == "dense" and g >= 5:
+            _oom()
+        return real(impl, i, o, g, k, **kw)
+
+    def no_peer(name, *a, **kw):
+        raise peers.PeerUnavailable(f"{name} is not installed")
+
+    monkeypatch.setattr(C, "make_layer", make_layer)
+    monkeypatch.setattr(peers, "make_peer", no_peer)
+    df = grid_scaling.run(progress=False, n=8, in_features=3, out_features=2, grid_sizes=[3, 5, 9],
+                          impls=["reference", "dense", "sparse", "inkan"], modes=["forward", "forward+backward"],
+                          **TINY)
+    assert list(df.columns[: len(grid_scaling.COLUMNS)]) == grid_scaling.COLUMNS
+    assert len(df) == 4 * 2 * 3
+    dense = df[df["impl"] == "dense"].set_index(["mode", "grid_size"])["status"]
+    assert dense[("forward", 3)] == C.OK
+    assert dense[("forward", 5)] == C.OOM
+    assert dense[("forward", 9)] == C.OOM
+    assert df[(df["impl"] == "dense") & (df["grid_size"] == 9)]["note"].str.contains("not tried").all()
+    assert (df[df["impl"] == "inkan"]["status"] == C.PEER_MISSING).all()
+    assert (df[df["impl"].isin(["reference", "sparse"])]["status"] == C.OK).all()
+    assert df["density"].iloc[0] == pytest.approx(4 / 6)
+    _labeled(grid_scaling.plot(df))
+    head = grid_scaling.headline(df)
+    assert head.loc[9, "dense"] == C.OOM
+
+
+@pytest.mark.skipif(not FUSED_HERE, reason="fused kernels unavailable (no triton)")
+def test_grid_scaling_runs_fused_under_the_interpreter():
+    df = grid_scaling.run(progress=False, n=4, in_features=2, out_features=2, grid_sizes=[3], impls=["fused"],
+                          modes=["forward+backward"], fused_work_limit=10**6, **TINY)
+    assert df["status"].tolist() == [C.OK]
+    skipped = grid_scaling.run(progress=False, n=4, in_features=2, out_features=2, grid_sizes=[3],
+                               impls=["fused"], modes=["forward"], fused_work_limit=1, **TINY)
+    assert skipped["status"].tolist() == [C.SKIPPED]
+
+
+# --------------------------------------------------------------------------- heatmaps
+
+def test_heatmap_ratios_and_plot(monkeypatch):
+    df = heatmaps.run(progress=False, batches=[4, 8], widths=[2, 3], grid_sizes=[3], fixed_batch=4,
+                      target="sparse", baseline="reference", **TINY)
+    assert set(df["plane"]) == {"batch×width", "G×width"}
+    assert len(df) == (2 * 2 + 1 * 2) * 2
+    r = heatmaps.ratios(df)
+    row = r.iloc[0]
+    assert row["speedup"] == pytest.approx(row["reference_ms"] / row["sparse_ms"])
+    _labeled(heatmaps.plot(df))
+    with pytest.raises(ValueError, match="differ"):
+        heatmaps.run(progress=False, target="reference", baseline="reference")
+
+
+def test_heatmap_keeps_a_blank_cell_with_its_reason():
+    df = pd.DataFrame([
+        dict(plane="G×width", impl="reference", n=4, width=2, grid_size=3, median_ms=2.0, peak_mib=10.0, status="ok"),
+        dict(plane="G×width", impl="fused", n=4, width=2, grid_size=3, median_ms=0.5, peak_mib=2.0, status="ok"),
+        dict(plane="G×width", impl="reference", n=4, width=2, grid_size=9, median_ms=float("nan"),
+             peak_mib=float("nan"), status="oom"),
+        dict(plane="G×width", impl="fused", n=4, width=2, grid_size=9, median_ms=0.6, peak_mib=2.0, status="ok"),
+    ])
+    r = heatmaps.ratios(df, target="fused", baseline="reference").set_index("grid_size")
+    assert r.loc[3, "speedup"] == pytest.approx(4.0) and r.loc[3, "memory_ratio"] == pytest.approx(5.0)
+    assert pd.isna(r.loc[9, "speedup"]) and r.loc[9, "reference_status"] == "oom"
+
+
+# --------------------------------------------------------------------------- compile / checkpoint
+
+def test_compile_checkpoint_counts_graphs_and_breaks():
+    df = compile_checkpoint.run(progress=False, n=4, width=2, depth=1, grid_size=3, impls=["reference"],
+                                variants=["eager", "compile", "checkpoint"], backend="eager", **TINY)
+    assert list(df["variant"]) == ["eager", "compile", "checkpoint"]
+    assert (df["status"] == C.OK).all(), df[["variant", "note"]]
+    comp = df.set_index("variant").loc["compile"]
+    assert comp["graph_count"] >= 1 and comp["compile_s"] > 0
+    assert comp["graph_breaks"] == 0, comp["break_reasons"]
+    assert pd.isna(df.set_index("variant").loc["eager", "compile_s"])
+    _labeled(compile_checkpoint.plot(df))
+    s = compile_checkpoint.summary(df)
+    assert s.loc["reference", "speedup vs reference (eager)"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="variants"):
+        compile_checkpoint.run(progress=False, variants=["jit"])
+
+
+# --------------------------------------------------------------------------- cross basis
+
+def test_cross_basis_rows_and_consistency():
+    df = cross_basis.run(progress=False, num_basis=[6, 7], fit_num_basis=[7, 12], n=8, width=2,
+                         series=["bspline", "fourier", "bspline-sparse"], fit1d_points=128, fit2d_points=32,
+                         fit2d_hidden=2, fit2d_steps=2, **TINY)
+    cost = df[df["part"] == "cost"].set_index(["series", "num_basis"])
+    assert cost.loc[("fourier", 7), "status"] == C.UNSUPPORTED  # odd: no cos/sin pairs
+    assert cost.loc[("bspline", 6), "status"] == C.OK and cost.loc[("bspline", 6), "size_param"] == 3
+    fit = df[df["part"] == "fit1d"].set_index(["series", "num_basis"])
+    # The power form is the same B-spline space: identical least-squares optimum.
+    assert fit.loc[("power", 12), "rmse"] == pytest.approx(fit.loc[("bspline", 12), "rmse"], rel=1e-6)
+    # More basis functions never fit worse at the least-squares optimum (nested spaces for Chebyshev).
+    assert fit.loc[("chebyshev", 12), "rmse"] <= fit.loc[("chebyshev", 7), "rmse"] + 1e-12
+    assert (df[df["part"] == "fit2d"]["rmse"].dropna() > 0).all()
+    _labeled(cross_basis.plot(df))
+    assert "1D RMSE" in cross_basis.headline(df).columns.get_level_values(0)
+
+
+# --------------------------------------------------------------------------- MatrixKAN
+
+def test_matrixkan_methods_agree_with_cox_de_boor():
+    df = matrixkan.run(progress=False, degrees=[1, 3], n=16, in_features=2, grid_size=5, **TINY)
+    assert len(df) == 2 * 3 * 2 and (df["status"] == C.OK).all()
+    assert (df["max_abs_err"] < 1e-5).all()
+    assert set(df[df["method"] == "local"]["values_per_input"]) == {2, 4}
+    _labeled(matrixkan.plot(df))
+    with pytest.raises(ValueError, match="method"):
+        matrixkan.evaluator("bogus")
+
+
+# --------------------------------------------------------------------------- sparse vs dense
+
+def test_sparse_vs_dense_status_rows_and_explorer():
+    methods = ["dense", "csr", "gather"] + (["fused-dense"] if FUSED_HERE else [])
+    df = sparse_vs_dense.run(progress=False, n=4, in_features=2, out_features=3, grid_sizes=[3, 200],
+                             methods=methods, modes=["forward", "forward+backward"], synthetic_rows=8,
+                             synthetic_cols=16, synthetic_out=4, densities=[0.25, 1.0],
+                             fused_work_limit=10**6, **TINY)
+    spline = df[df["sweep"] == "spline"].set_index(["method", "mode", "grid_size"])["status"]
+    assert spline[("csr", "forward", 3)] == C.OK
+    assert spline[("csr", "forward+backward", 3)] == C.UNSUPPORTED
+    assert spline[("gather", "forward+backward", 200)] == C.OK
+    if FUSED_HERE:
+        assert spline[("fused-dense", "forward", 3)] == C.OK
+        assert spline[("fused-dense", "forward", 200)] == C.UNSUPPORTED  # beyond the on-chip tile
+    syn = df[df["sweep"] == "synthetic"]
+    assert set(syn["method"]) == set(sparse_vs_dense.SYNTHETIC_METHODS) and (syn["status"] == C.OK).all()
+    _labeled(sparse_vs_dense.plot(df))
+    assert "beats dense below density" in sparse_vs_dense.headline(df).index
+    ex = sparse_vs_dense.explorer(df)
+    assert ex.points() == [3, 200]
+
+
+def test_crossover_is_the_largest_density_where_the_method_wins():
+    rows = [dict(sweep="spline", mode="forward", method=m, density=d, median_ms=t, status="ok")
+            for m, d, t in [("dense", 0.1, 5.0), ("dense", 0.5, 1.0), ("dense", 0.9, 1.0),
+                            ("gather", 0.1, 1.0), ("gather", 0.5, 0.9), ("gather", 0.9, 3.0),
+                            ("csr", 0.1, 9.0), ("csr", 0.5, 9.0), ("csr", 0.9, 9.0)]]
+    df = pd.DataFrame(rows)
+    assert sparse_vs_dense.crossover(df, "gather") == pytest.approx(0.5)
+    assert pd.isna(sparse_vs_dense.crossover(df, "csr"))
+
+
+def test_budget_and_slow_guard_turn_points_into_skipped_rows():
+    import time as _t
+
+    spent = C.Budget(0.0)
+    _t.sleep(0.01)
+    slow = C.SlowGuard(0.005)
+    row = C.capped(spent, slow, "a", "G=3", lambda: pytest.fail("must not run"))
+    assert row["status"] == C.SKIPPED and "budget" in row["note"]
+    free = C.Budget(None)
+
+    def slow_point():
+        _t.sleep(0.02)
+        return dict(C.EMPTY, status=C.OK)
+    # The first point of a series may be slow (a JIT compile); the second slow one drops the series.
+    assert C.capped(free, slow, "a", "G=3", slow_point)["status"] == C.OK
+    assert C.capped(free, slow, "a", "G=10", slow_point)["status"] == C.OK
+    again = C.capped(free, slow, "a", "G=30", lambda: pytest.fail("must not run"))
+    assert again["status"] == C.SKIPPED and "G=10" in again["note"]
+    assert C.capped(free, slow, "b", "G=3", lambda: dict(C.EMPTY, status=C.OK))["status"] == C.OK
+    per_call = C.SlowGuard(None, max_call_ms=5.0)
+    C.capped(free, per_call, "c", "G=1", lambda: dict(C.EMPTY, status=C.OK, median_ms=50.0))
+    assert "50 ms" in C.capped(free, per_call, "c", "G=3", lambda: pytest.fail("must not run"))["note"]
+    df = matrixkan.run(progress=False, degrees=[1], n=4, in_features=1, grid_size=3, time_budget_s=0.0, **TINY)
+    assert (df["status"] == C.SKIPPED).all() and df["max_abs_err"].notna().all()

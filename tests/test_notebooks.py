@@ -1,0 +1,41 @@
+"""Every notebook in notebooks/ runs end to end with papermill at profile=smoke on CPU.
+
+Results go to a temporary root, never to the committed results/. The executed
+notebooks go to a temporary folder, or to $SPARSEFUSE_NOTEBOOK_OUTPUT when set
+(`make test` points it at the folder the book is built from).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from sparsefuse.book import runner
+
+pytestmark = pytest.mark.slow
+
+SOURCES = runner.notebooks()
+
+
+def test_there_are_notebooks():
+    assert SOURCES, "notebooks/ holds no .py notebook"
+
+
+@pytest.mark.parametrize("src", SOURCES, ids=[p.stem for p in SOURCES])
+def test_notebook_runs_at_smoke_on_cpu(src: Path, tmp_path, monkeypatch):
+    monkeypatch.setenv("SPARSEFUSE_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    out_dir = Path(os.environ.get("SPARSEFUSE_NOTEBOOK_OUTPUT") or tmp_path / "executed")
+    res = runner.execute(src, profile="smoke", device="cpu", timeout=600, output_dir=out_dir)
+    assert res.status == "ok", res.line()
+    nb = json.loads(Path(res.output).read_text())
+    errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+    assert nb["metadata"]["papermill"]["parameters"]["profile"] == "smoke"
+    sidecars = list((tmp_path / "results" / "smoke" / "cpu").glob("*.json"))
+    assert sidecars, "the notebook published no result (nb.publish)"
+    for path in sidecars:
+        meta = json.loads(path.read_text())
+        assert meta["notebook"] == src.stem and meta["profile"] == "smoke"

@@ -1,0 +1,164 @@
+"""The papermill runner: parameters, failure reporting, timeout, resume, CLI."""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from sparsefuse.book import __main__ as cli
+from sparsefuse.book import runner
+
+HEADER = "# ---\n# jupyter:\n#   kernelspec:\n#     display_name: Python 3\n#     language: python\n#     name: python3\n# ---\n\n"
+
+OK = HEADER + '''# %% [markdown]
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/x)
+
+# %% tags=["parameters"]
+profile = "smoke"
+device = "auto"
+scale = 2
+
+# %%
+import os
+value = scale * 21
+print("answer", value, profile, device, os.environ.get("TRITON_INTERPRET"), os.environ.get("SPARSEFUSE_NOTEBOOK"))
+'''
+
+BAD = HEADER + '''# %% tags=["parameters"]
+profile = "smoke"
+device = "auto"
+
+# %%
+x = 1
+
+# %%
+raise ZeroDivisionError("deliberate failure")
+
+# %%
+print("never")
+'''
+
+
+@pytest.fixture
+def nbdir(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    (folder / "01_ok.py").write_text(OK)
+    (folder / "02_bad.py").write_text(BAD)
+    (folder / "_helper.py").write_text("x = 1\n")
+    return folder
+
+
+def test_resolve_by_stem_number_and_path(nbdir):
+    assert [p.name for p in runner.notebooks(nbdir)] == ["01_ok.py", "02_bad.py"]
+    assert runner.resolve(None, nbdir) == runner.notebooks(nbdir)
+    assert runner.resolve(["02"], nbdir)[0].name == "02_bad.py"
+    assert runner.resolve(["01_ok"], nbdir)[0].name == "01_ok.py"
+    assert runner.resolve(["01_ok.ipynb"], nbdir)[0].name == "01_ok.py"
+    assert runner.resolve([str(nbdir / "02_bad.py")], nbdir)[0].name == "02_bad.py"
+    with pytest.raises(ValueError, match="notebook"):
+        runner.resolve(["03"], nbdir)
+
+
+def test_parameters_cell_is_read(nbdir):
+    assert runner.parameters(nbdir / "01_ok.py") == {"profile": "smoke", "device": "auto", "scale": 2}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("n=3", ("n", 3)), ("name=abc", ("name", "abc")), ("xs=[1, 2]", ("xs", [1, 2])),
+    ("s='a=b'", ("s", "a=b")), ("f=1e-3", ("f", 0.001)),
+])
+def test_parse_param(text, expected):
+    assert runner.parse_param(text) == expected
+
+
+@pytest.mark.parametrize("text", ["novalue", "1x=2", "=3"])
+def test_parse_param_rejects(text):
+    with pytest.raises(ValueError, match="parameter"):
+        runner.parse_param(text)
+
+
+def test_bad_profile_device_and_timeout(nbdir, tmp_path):
+    with pytest.raises(ValueError, match="profile"):
+        runner.execute(nbdir / "01_ok.py", profile="huge", device="cpu", output_dir=tmp_path)
+    with pytest.raises(ValueError, match="device"):
+        runner.execute(nbdir / "01_ok.py", profile="smoke", device="tpu", output_dir=tmp_path)
+    with pytest.raises(ValueError, match="timeout"):
+        runner.execute(nbdir / "01_ok.py", profile="smoke", device="cpu", timeout=0, output_dir=tmp_path)
+
+
+def test_run_reports_failure_continues_and_exits_nonzero(nbdir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(runner, "LIBRARY_DIR", nbdir)  # resume must not see unrelated edits
+    out = tmp_path / "executed"
+    out.mkdir()
+    previous = out / "02_bad.ipynb"
+    previous.write_text("previous good output")
+    report = tmp_path / "report.json"
+    code = cli.main(["run", str(nbdir / "02_bad.py"), str(nbdir / "01_ok.py"), "--device", "cpu",
+                     "--output-dir", str(out), "--no-progress", "-p", "scale=3", "--timeout", "300",
+                     "--json", str(report)])
+    printed = capsys.readouterr().out
+    assert code == 1
+    rows = {r["notebook"]: r for r in json.loads(report.read_text())}
+    bad, ok = rows["02_bad"], rows["01_ok"]
+    assert bad["status"] == "failed" and "ZeroDivisionError: deliberate failure" in bad["error"]
+    assert bad["cell"] is not None
+    assert ok["status"] == "ok" and ok["device"] == "cpu"
+    # the summary table names every notebook with status, wall time and device
+    assert "notebook" in printed and "wall s" in printed and "02_bad" in printed and "01_ok" in printed
+    assert "FAILED 02_bad: failed (cell" in printed
+    # a failed run never replaces an earlier good output; its own output is kept aside
+    assert previous.read_text() == "previous good output"
+    assert (out / "failed" / "02_bad.ipynb").exists()
+    executed = json.loads((out / "01_ok.ipynb").read_text())
+    text = "".join("".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", []))
+    assert "answer 63 smoke cpu 1 01_ok" in text  # -p, profile, device, CPU interpreter flag, name
+    assert executed["metadata"]["papermill"]["parameters"] == {"profile": "smoke", "device": "cpu", "scale": 3}
+    assert not list(out.glob(".*")), "temporary files left behind"
+    raw = (out / "01_ok.ipynb").read_text()
+    assert "assets/colab-badge.svg" not in raw and "../badges/colab-badge.svg" in raw
+    assert executed["metadata"]["papermill"]["input_path"].endswith("01_ok.py")
+
+    # --resume skips what is current and re-runs what is not
+    results = runner.run([nbdir / "01_ok.py"], profile="smoke", device="cpu", params={"scale": 3},
+                         output_dir=out, resume=True, progress=False)
+    assert results[0].status == "skipped"
+    assert runner.is_current(nbdir / "01_ok.py", out / "01_ok.ipynb", {"scale": 3}, library=nbdir)
+    assert not runner.is_current(nbdir / "01_ok.py", out / "01_ok.ipynb", {"scale": 4}, library=nbdir)
+    later = time.time() + 5
+    os.utime(nbdir / "01_ok.py", (later, later))  # the source changed after the run
+    assert not runner.is_current(nbdir / "01_ok.py", out / "01_ok.ipynb", {"scale": 3}, library=nbdir)
+
+
+def test_timeout_kills_the_notebook(nbdir, tmp_path):
+    res = runner.execute(nbdir / "01_ok.py", profile="smoke", device="cpu", timeout=0.3,
+                         output_dir=tmp_path)
+    assert res.status == "timeout" and "0.3" in res.error
+    assert not (tmp_path / "01_ok.ipynb").exists()
+    assert not list(tmp_path.glob(".*"))
+
+
+def test_summary_lists_failures():
+    text = runner.summary([runner.RunResult("a", "ok", 1.0, "cpu"),
+                           runner.RunResult("b", "timeout", 2.5, "cuda", error="exceeded 2 s")])
+    lines = text.splitlines()
+    assert lines[0].split() == ["notebook", "status", "wall", "s", "device"]
+    assert lines[3].split() == ["b", "timeout", "2.5", "cuda"]
+    assert lines[-1] == "FAILED b: timeout: exceeded 2 s"
+
+
+def test_list_shows_notebooks_and_parameters(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    for src in runner.notebooks():
+        assert src.stem in out
+    assert "profile='smoke'" in out
+
+
+def test_run_rejects_unknown_notebook_and_reserved_params():
+    with pytest.raises(SystemExit, match="notebook"):
+        cli.main(["run", "no_such_notebook", "--no-progress"])
+    with pytest.raises(SystemExit, match="--profile"):
+        cli.main(["run", "-p", "profile=quick", "--no-progress"])

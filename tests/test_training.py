@@ -1,0 +1,105 @@
+"""Training utilities: seeding, the loop's divergence handling, side tables."""
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from sparsefuse.training import (PeakMemory, attach_tables, attached_table, count_parameters, curves_to_frame,
+                                 seed_everything, train_loop)
+
+
+def test_seed_everything_repeats_draws():
+    seed_everything(7)
+    a = torch.rand(5)
+    seed_everything(7)
+    assert torch.equal(a, torch.rand(5))
+    g1, g2 = seed_everything(3), seed_everything(3)
+    assert torch.equal(torch.rand(4, generator=g1), torch.rand(4, generator=g2))
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "0", True])
+def test_seed_everything_rejects_bad_seed(bad):
+    with pytest.raises(ValueError, match="seed"):
+        seed_everything(bad)
+
+
+def test_train_loop_logs_and_finishes():
+    w = torch.nn.Parameter(torch.tensor(3.0))
+    opt = torch.optim.SGD([w], lr=0.1)
+
+    def step(i):
+        opt.zero_grad()
+        loss = w**2
+        loss.backward()
+        opt.step()
+        return {"loss": loss.item(), "w": w.item()}
+
+    res = train_loop(step, 20, progress=False, log_every=5)
+    assert res.status == "ok" and res.steps == 20 and res.diverged_at is None
+    assert list(res.curve["step"]) == [0, 5, 10, 15, 19]  # the last step is always logged
+    assert {"loss", "w", "time_s"} <= set(res.curve.columns)
+    assert res.final_loss < 9.0 * 0.8**19 * 1.01
+    assert res.wall_s >= 0
+
+
+def test_train_loop_stops_on_nan_and_records_it():
+    calls = []
+
+    def step(i):
+        calls.append(i)
+        return float("nan") if i == 4 else 1.0 / (i + 1)
+
+    res = train_loop(step, 100, progress=False, log_every=10)
+    assert res.status == "diverged" and res.diverged_at == 4 and res.steps == 5
+    assert calls == [0, 1, 2, 3, 4]  # stopped, not continued
+    assert math.isnan(res.curve["loss"].iloc[-1]) and res.curve["step"].iloc[-1] == 4
+
+
+def test_train_loop_stops_on_explosion_and_handles_zero_steps():
+    res = train_loop(lambda i: 10.0 ** (3 * i), 50, progress=False, divergence_threshold=1e8)
+    assert res.status == "diverged" and res.diverged_at == 3
+    empty = train_loop(lambda i: 1.0, 0, progress=False)
+    assert empty.status == "ok" and empty.steps == 0 and empty.curve.empty
+    with pytest.raises(ValueError, match="n_steps"):
+        train_loop(lambda i: 1.0, -1)
+    with pytest.raises(ValueError, match="loss"):
+        train_loop(lambda i: {"mse": 1.0}, 1, progress=False)
+
+
+def test_count_parameters_and_peak_memory_on_cpu():
+    m = torch.nn.Linear(3, 2)
+    assert count_parameters(m) == 8
+    m.bias.requires_grad_(False)
+    assert count_parameters(m) == 6 and count_parameters(m, trainable_only=False) == 8
+    with PeakMemory("cpu") as mem:
+        torch.ones(10)
+    assert math.isnan(mem.mib)
+
+
+def test_curves_and_attached_tables_survive_pandas_operations():
+    c = curves_to_frame([({"model": "a"}, pd.DataFrame({"step": [0, 1], "loss": [2.0, 1.0]})),
+                         ({"model": "b"}, pd.DataFrame({"step": [0], "loss": [3.0]}))])
+    assert list(c["model"]) == ["a", "a", "b"]
+    assert curves_to_frame({}).empty
+    df = attach_tables(pd.DataFrame({"x": [1, 2, 3]}), curves=c)
+    sub = df[df["x"] > 1].reset_index(drop=True)  # attrs travel through indexing
+    assert attached_table(sub, "curves").equals(c)
+    assert attached_table(sub, "missing").empty
+    both = pd.concat([df, df])  # equal attrs are kept, no ambiguous DataFrame comparison
+    assert len(both) == 6
+
+
+def test_cpu_threads_is_restored():
+    from sparsefuse.training import cpu_threads
+
+    before = torch.get_num_threads()
+    with cpu_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with cpu_threads(None):
+        assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="n must"):
+        with cpu_threads(0):
+            pass
