@@ -9,8 +9,8 @@ STAMPS  := $(VENV)/.stamps
 NPM_STAMP := node_modules/.sparsefuse-npm-ci
 # The CPU build of torch and the triton that matches it; a GPU machine keeps its CUDA build.
 TORCH_CPU := torch==2.13.0 triton==3.9.0
-# Extras of pyproject.toml to install (add ",peers" to test against the other KAN packages).
-EXTRAS ?= book,test
+# Extras of pyproject.toml to install (peers: the other KAN packages the benchmarks and tests compare with).
+EXTRAS ?= book,test,peers
 HAS_CUDA := $(shell nvidia-smi -L >/dev/null 2>&1 && echo yes)
 PROFILE ?= $(if $(HAS_CUDA),quick,smoke)
 DEVICE  ?= $(if $(HAS_CUDA),cuda,cpu)

@@ -387,3 +387,85 @@ def test_custom_op_registration_passes_opcheck():
                      (ops.dx.default, (x, t0, ih, C, g, k, 1)),
                      (ops.dw.default, (x, t0, ih, g, s, k, 0, G + k))):
         torch.library.opcheck(op, args)
+
+
+# ---- launch configs: run-time override and num_stages ---------------------------------
+
+class _LaunchSpy:
+    """Stands in for a kernel: records each launch's grid and keywords, then launches."""
+
+    def __init__(self, kernel):
+        self.kernel, self.calls = kernel, []
+
+    def __getitem__(self, grid):
+        launch = self.kernel[grid]
+
+        def run(*args, **kwargs):
+            self.calls.append((tuple(grid), kwargs))
+            return launch(*args, **kwargs)
+        return run
+
+
+def test_override_config_changes_the_launch_not_the_result(monkeypatch):
+    from sparsefuse.kernels import dispatch
+
+    k, G = 3, 5
+    grid, x, C, g, s = case(11, 37, 6, 20, G, k)
+    t0, ih = geo(grid)
+    spy = _LaunchSpy(kfwd._fwd_dense_kernel)
+    monkeypatch.setattr(kfwd, "_fwd_dense_kernel", spy)
+    base = kfwd.fwd(x, t0, ih, C, None, k, 0, strategy="dense")
+    entry = dispatch.CONFIGS[("fwd", "dense")]
+    with dispatch.override_config("fwd", "dense", BLOCK_N=16, BLOCK_K=32, num_stages=3) as cfg:
+        assert dispatch.config("fwd", "dense") == cfg == dict(entry, BLOCK_N=16, BLOCK_K=32, num_stages=3)
+        tuned = kfwd.fwd(x, t0, ih, C, None, k, 0, strategy="dense")
+    after = kfwd.fwd(x, t0, ih, C, None, k, 0, strategy="dense")
+    (g0, kw0), (g1, kw1), (g2, kw2) = spy.calls
+    assert kw1["BLOCK_N"] == 16 and g1[0] == 3 and kw1["num_stages"] == 3
+    assert kw1["BLOCK_I"] == 32 // 8 and kw0["BLOCK_I"] == entry["BLOCK_K"] // 8
+    assert kw0 == kw2 and g0 == g2 and kw0["BLOCK_N"] == entry["BLOCK_N"]
+    assert ("num_stages" in kw0) == ("num_stages" in entry)  # absent: Triton's default
+    assert dispatch.config("fwd", "dense") is entry
+    torch.testing.assert_close(tuned, base, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(after, base, rtol=0, atol=0)
+    assert rel_err(tuned, naive.fwd(x.double(), grid.double(), C.double(), k, 0)) < 1e-4
+
+
+def test_override_config_rejects_bad_keys():
+    from sparsefuse.kernels import dispatch
+
+    bad = [(("fwd", "dense"), dict(BLOCK_I=8), "BLOCK_I"),      # not a key of this launch
+           (("dx", "sparse"), dict(WINDOW=16), "WINDOW"),
+           (("fwd", "sparse"), dict(BLOCK_N=48), "BLOCK_N"),    # not a power of two
+           (("dw", "dense"), dict(num_warps=0), "num_warps"),
+           (("dw", "sparse"), dict(num_stages=1.5), "num_stages"),
+           (("bwd", "dense"), dict(BLOCK_N=32), "primitive"),
+           (("fwd", "auto"), dict(BLOCK_N=32), "strategy")]
+    for (prim, strat), cfg, name in bad:
+        with pytest.raises(ValueError, match=name):
+            with dispatch.override_config(prim, strat, **cfg):
+                pass
+    for key, entry in dispatch.CONFIGS.items():
+        assert dispatch.config(*key) is entry  # nothing left behind by a failed override
+
+
+def test_num_stages_entry_is_accepted(monkeypatch):
+    # The interpreter ignores num_stages; on CUDA it reaches the compiler.
+    from sparsefuse.kernels import dispatch
+
+    k, G = 2, 3
+    grid, x, C, g, s = case(13, 19, 5, 6, G, k)
+    t0, ih = geo(grid)
+    gd, xd, Cd, gdd = grid.double(), x.double(), C.double(), g.double()
+    for key, entry in list(dispatch.CONFIGS.items()):
+        monkeypatch.setitem(dispatch.CONFIGS, key, dict(entry, num_stages=2))
+    assert dispatch.launch_options(dispatch.config("dw", "sparse"))["num_stages"] == 2
+    for strategy in ("dense", "sparse"):
+        assert rel_err(kfwd.fwd(x, t0, ih, C, None, k, 0, strategy=strategy),
+                       naive.fwd(xd, gd, Cd, k, 0)) < 1e-4
+        assert rel_err(kdx.dx(x, t0, ih, C, g, k, 1, strategy=strategy),
+                       naive.dx(xd, gd, Cd, gdd, k, 1)) < 1e-4
+        assert rel_err(kdw.dw(x, t0, ih, g, None, k, 0, G + k, strategy=strategy),
+                       naive.dw(xd, gd, gdd, k, 0)) < 1e-4
+    with dispatch.override_config("fwd", "sparse", num_stages=None) as cfg:
+        assert "num_stages" not in cfg and "num_stages" not in dispatch.launch_options(cfg)

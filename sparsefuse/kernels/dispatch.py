@@ -35,9 +35,11 @@ DENSE_MAX_BASES = {
 # padded bases it is never used, whatever the thresholds say.
 DENSE_TILE_LIMIT = 128
 
-# Fixed launch configurations (no autotuning: predictable compile, no benchmark-time
-# tuning runs).  BLOCK_K is the width of the dense (feature, basis) tile: it holds
-# max(1, BLOCK_K // next_pow2(G+k)) features.  Tune on the GPU and edit here.
+# Launch configurations (fixed at run time: predictable compiles, no tuning runs inside
+# a benchmark).  BLOCK_K is the width of the dense (feature, basis) tile: it holds
+# max(1, BLOCK_K // next_pow2(G+k)) features.  num_stages is optional (absent: Triton's
+# default).  ``python benchmarks/gpu_tune.py --write`` on the target GPU sweeps these and
+# rewrites the table below, with the GPU and date in its comment.
 CONFIGS = {
     ("fwd", "dense"): dict(BLOCK_N=64, BLOCK_O=64, BLOCK_K=64, num_warps=4),
     ("fwd", "sparse"): dict(BLOCK_N=64, BLOCK_O=64, num_warps=4),
@@ -46,6 +48,85 @@ CONFIGS = {
     ("dw", "dense"): dict(BLOCK_N=32, BLOCK_O=64, BLOCK_K=64, num_warps=4),
     ("dw", "sparse"): dict(BLOCK_N=64, BLOCK_O=64, WINDOW=16, num_warps=4),
 }
+
+# Keys each launch understands; num_stages may be absent from any entry.
+CONFIG_KEYS = {
+    ("fwd", "dense"): ("BLOCK_N", "BLOCK_O", "BLOCK_K", "num_warps", "num_stages"),
+    ("fwd", "sparse"): ("BLOCK_N", "BLOCK_O", "num_warps", "num_stages"),
+    ("dx", "dense"): ("BLOCK_N", "BLOCK_O", "BLOCK_K", "num_warps", "num_stages"),
+    ("dx", "sparse"): ("BLOCK_N", "BLOCK_I", "BLOCK_O", "num_warps", "num_stages"),
+    ("dw", "dense"): ("BLOCK_N", "BLOCK_O", "BLOCK_K", "num_warps", "num_stages"),
+    ("dw", "sparse"): ("BLOCK_N", "BLOCK_O", "WINDOW", "num_warps", "num_stages"),
+}
+PRIMITIVES = ("fwd", "dx", "dw")
+_OPTIONAL_KEYS = ("num_stages",)
+_overrides = {}
+
+
+def _check_config(primitive: str, strategy: str, cfg: dict, partial: bool = False) -> None:
+    """ValueError naming the offending key unless ``cfg`` is a valid launch config."""
+    if primitive not in PRIMITIVES:
+        raise ValueError(f"primitive: expected one of {PRIMITIVES}, got {primitive!r}")
+    if strategy not in ("dense", "sparse"):
+        raise ValueError(f"strategy: expected 'dense' or 'sparse', got {strategy!r}")
+    allowed = CONFIG_KEYS[(primitive, strategy)]
+    for key, value in cfg.items():
+        if key not in allowed:
+            raise ValueError(f"{key}: not a launch parameter of ({primitive!r}, {strategy!r}); "
+                             f"expected one of {allowed}")
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{key}: expected a positive int, got {value!r}")
+        if key != "num_stages" and value & (value - 1):
+            raise ValueError(f"{key}: expected a power of two, got {value}")
+    if not partial:
+        missing = [k for k in allowed if k not in cfg and k not in _OPTIONAL_KEYS]
+        if missing:
+            raise ValueError(f"{missing[0]}: missing from the ({primitive!r}, {strategy!r}) config")
+
+
+def config(primitive: str, strategy: str) -> dict:
+    """The launch config in force for one primitive and strategy (override, else CONFIGS).
+
+    Read-only: the dict is the live entry (no copy on the launch path).
+    """
+    hit = _overrides.get((primitive, strategy))
+    return hit if hit is not None else CONFIGS[(primitive, strategy)]
+
+
+def launch_options(cfg: dict) -> dict:
+    """Triton launch keywords of a config; num_stages only when the config sets it."""
+    opts = dict(num_warps=cfg["num_warps"])
+    if cfg.get("num_stages") is not None:
+        opts["num_stages"] = cfg["num_stages"]
+    return opts
+
+
+@contextlib.contextmanager
+def override_config(primitive: str, strategy: str, **cfg):
+    """Launch one primitive/strategy with ``cfg`` merged over its CONFIGS entry (tuning).
+
+    ``num_stages=None`` removes a num_stages the entry carries (Triton's default).
+    """
+    drop = [k for k, v in cfg.items() if v is None and k in _OPTIONAL_KEYS]
+    given = {k: v for k, v in cfg.items() if k not in drop}
+    _check_config(primitive, strategy, given, partial=True)
+    merged = {k: v for k, v in CONFIGS[(primitive, strategy)].items() if k not in drop}
+    merged.update(given)
+    _check_config(primitive, strategy, merged)
+    key = (primitive, strategy)
+    had, old = key in _overrides, _overrides.get(key)
+    _overrides[key] = merged
+    try:
+        yield merged
+    finally:
+        if had:
+            _overrides[key] = old
+        else:
+            _overrides.pop(key, None)
+
+
+for _key, _cfg in CONFIGS.items():
+    _check_config(*_key, _cfg)
 
 STRATEGIES = ("auto", "dense", "sparse")
 _forced = {"value": os.environ.get("SPARSEFUSE_STRATEGY", "auto")}

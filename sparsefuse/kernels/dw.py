@@ -161,7 +161,7 @@ def dw(x, t0, ih, g, s, k: int, d: int, num_bases: int, strategy: str = None,
     ss = s if s is not None else x
     common = dict(K=k, D=d, HAS_S=s is not None, F64=F64, UPCAST=rt.upcast_dots(g.dtype), PREC=prec)
     with rt.device_guard(x):
-        cfg = dispatch.CONFIGS[("dw", strategy)]
+        cfg = dispatch.config("dw", strategy)
         BLOCK_N, BLOCK_O = cfg["BLOCK_N"], min(cfg["BLOCK_O"], max(16, rt.next_pow2(OUT)))
         if strategy == "dense":
             BLOCK_I = max(1, cfg["BLOCK_K"] // TP)
@@ -178,7 +178,7 @@ def dw(x, t0, ih, g, s, k: int, d: int, num_bases: int, strategy: str = None,
                 x, ss, t0, ih, g, out, N, IN, OUT, M, M + k, chunk,
                 x.stride(0), x.stride(1), ss.stride(0), ss.stride(1), g.stride(0), g.stride(1),
                 out.stride(0), out.stride(1), out.stride(2), out.stride(3),
-                BLOCK_N=BLOCK_N, BLOCK_O=BLOCK_O, BLOCK_I=BLOCK_I, TP=TP, num_warps=cfg["num_warps"],
+                BLOCK_N=BLOCK_N, BLOCK_O=BLOCK_O, BLOCK_I=BLOCK_I, TP=TP, **dispatch.launch_options(cfg),
                 **common)
         else:
             base = triton.cdiv(OUT, BLOCK_O) * IN
@@ -194,6 +194,6 @@ def dw(x, t0, ih, g, s, k: int, d: int, num_bases: int, strategy: str = None,
                 x.stride(0), x.stride(1), ss.stride(0), ss.stride(1), g.stride(0), g.stride(1),
                 out.stride(0), out.stride(1), out.stride(2), out.stride(3),
                 BLOCK_N=BLOCK_N, BLOCK_O=BLOCK_O, WIN=max(cfg["WINDOW"], rt.next_pow2(k + 1)),
-                num_warps=cfg["num_warps"], **common)
+                **dispatch.launch_options(cfg), **common)
     w = out[0] if out.shape[0] == 1 else out.sum(0)
     return w.to(g.dtype).contiguous()  # the op (and its fake) promise a contiguous [out, in, M]

@@ -122,7 +122,7 @@ def dx(x, t0, ih, C, g, k: int, d: int, strategy: str = None) -> torch.Tensor:
     strategy = strategy or dispatch.choose("dx", M, TP, wdt, prec)
     F64 = wdt == torch.float64 or x.dtype == torch.float64
     with rt.device_guard(x):
-        cfg = dispatch.CONFIGS[("dx", strategy)]
+        cfg = dispatch.config("dx", strategy)
         BLOCK_N, BLOCK_O = cfg["BLOCK_N"], min(cfg["BLOCK_O"], max(16, rt.next_pow2(OUT)))
         if strategy == "dense":
             BLOCK_I = max(1, cfg["BLOCK_K"] // TP)
@@ -132,7 +132,7 @@ def dx(x, t0, ih, C, g, k: int, d: int, strategy: str = None) -> torch.Tensor:
                 x.stride(0), x.stride(1), C.stride(0), C.stride(1), C.stride(2),
                 g.stride(0), g.stride(1), u.stride(0), u.stride(1),
                 K=k, D=d, F64=F64, UPCAST=rt.upcast_dots(wdt), PREC=prec,
-                BLOCK_N=BLOCK_N, BLOCK_O=BLOCK_O, BLOCK_I=BLOCK_I, TP=TP, num_warps=cfg["num_warps"])
+                BLOCK_N=BLOCK_N, BLOCK_O=BLOCK_O, BLOCK_I=BLOCK_I, TP=TP, **dispatch.launch_options(cfg))
         else:
             C = o_major(C)
             BLOCK_I = cfg["BLOCK_I"]
@@ -142,5 +142,5 @@ def dx(x, t0, ih, C, g, k: int, d: int, strategy: str = None) -> torch.Tensor:
                 x.stride(0), x.stride(1), C.stride(0), C.stride(1), C.stride(2),
                 g.stride(0), g.stride(1), u.stride(0), u.stride(1),
                 K=k, D=d, F64=F64, BLOCK_N=BLOCK_N, BLOCK_O=BLOCK_O, BLOCK_I=BLOCK_I,
-                num_warps=cfg["num_warps"])
+                **dispatch.launch_options(cfg))
     return u

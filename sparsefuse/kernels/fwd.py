@@ -127,7 +127,7 @@ def fwd(x, t0, ih, C, s, k: int, d: int, strategy: str = None) -> torch.Tensor:
     ss = s if s is not None else x
     common = dict(K=k, D=d, HAS_S=s is not None, F64=C.dtype == torch.float64)
     with rt.device_guard(x):
-        cfg = dispatch.CONFIGS[("fwd", strategy)]
+        cfg = dispatch.config("fwd", strategy)
         BLOCK_N, BLOCK_O = cfg["BLOCK_N"], min(cfg["BLOCK_O"], max(16, rt.next_pow2(OUT)))
         if strategy == "dense":
             # out-innermost coefficients: the [features*bases, out] tile loads coalesce
@@ -140,7 +140,7 @@ def fwd(x, t0, ih, C, s, k: int, d: int, strategy: str = None) -> torch.Tensor:
                 x.stride(0), x.stride(1), ss.stride(0), ss.stride(1),
                 C.stride(0), C.stride(1), C.stride(2), y.stride(0), y.stride(1),
                 UPCAST=rt.upcast_dots(C.dtype), PREC=prec, BLOCK_N=BLOCK_N, BLOCK_O=BLOCK_O,
-                BLOCK_I=BLOCK_I, TP=TP, num_warps=cfg["num_warps"], **common)
+                BLOCK_I=BLOCK_I, TP=TP, **dispatch.launch_options(cfg), **common)
         else:
             C = o_major(C)
             grid = (triton.cdiv(N, BLOCK_N), triton.cdiv(OUT, BLOCK_O))
@@ -148,5 +148,5 @@ def fwd(x, t0, ih, C, s, k: int, d: int, strategy: str = None) -> torch.Tensor:
                 x, ss, t0, ih, C, y, N, IN, OUT, M, M + k,
                 x.stride(0), x.stride(1), ss.stride(0), ss.stride(1),
                 C.stride(0), C.stride(1), C.stride(2), y.stride(0), y.stride(1),
-                BLOCK_N=BLOCK_N, BLOCK_O=BLOCK_O, num_warps=cfg["num_warps"], **common)
+                BLOCK_N=BLOCK_N, BLOCK_O=BLOCK_O, **dispatch.launch_options(cfg), **common)
     return y
