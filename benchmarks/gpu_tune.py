@@ -360,30 +360,52 @@ def fill(groups, space, budget, args):
             grp.measure(cfg, "fill")
 
 
-def render_configs(configs, comment):
+def old_entries(block):
+    """Source lines (with the comment lines above them) of each entry of a CONFIGS block."""
+    entries, pending = {}, []
+    body = block.splitlines()
+    body = body[body.index("CONFIGS = {") + 1:-1]
+    for line in body:
+        m = re.match(r'\s*\("(\w+)", "(\w+)"\):', line)
+        if m:
+            entries[(m.group(1), m.group(2))] = pending + [line]
+            pending = []
+        elif line.strip().startswith("#"):
+            pending.append(line)
+    return entries
+
+
+def render_configs(configs, comment, block):
+    """A CONFIGS block: swept entries from ``configs``, the others as they were."""
     from sparsefuse.kernels import dispatch
 
+    keep = old_entries(block)
     lines = comment + ["CONFIGS = {"]
-    for key in dispatch.CONFIGS:
-        cfg = configs.get(key, (dispatch.CONFIGS[key], None))
-        cfg, note = cfg
-        body = ", ".join(f"{k}={cfg[k]}" for k in dispatch.CONFIG_KEYS[key] if k in cfg)
-        line = f'    ("{key[0]}", "{key[1]}"): dict({body}),'
-        lines.append(line + (f"  # {note}" if note else ""))
+    for key in dispatch.CONFIG_KEYS:
+        if key in configs:
+            cfg, note = configs[key]
+            body = ", ".join(f"{k}={cfg[k]}" for k in dispatch.CONFIG_KEYS[key] if k in cfg)
+            lines += [f"    # {note}", f'    ("{key[0]}", "{key[1]}"): dict({body}),']
+        elif key in keep:
+            lines += keep[key]
+        else:
+            cfg = dispatch.CONFIGS[key]
+            body = ", ".join(f"{k}={cfg[k]}" for k in dispatch.CONFIG_KEYS[key] if k in cfg)
+            lines.append(f'    ("{key[0]}", "{key[1]}"): dict({body}),')
     lines.append("}")
     return "\n".join(lines)
 
 
 def write_configs(configs, path, device, args):
     """Replace the CONFIGS block of ``path`` (dispatch.py) atomically; returns the new CONFIGS."""
-    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu (interpreter smoke)"
     N, IN, OUT = args.size
-    comment = [f"# Tuned: benchmarks/gpu_tune.py --write, {gpu}, {datetime.date.today().isoformat()},",
-               f"#   N={N}, {IN}->{OUT}, k={ORDER}, G in {tuple(args.grids)}, {', '.join(args.precisions)};",
-               "#   a swept entry minimises the summed median ms over those (default's sum after it)."]
+    comment = [f"# Tuned: benchmarks/gpu_tune.py --write, N={N}, {IN}->{OUT}, k={ORDER}, "
+               f"G in {tuple(args.grids)},",
+               f"#   {', '.join(args.precisions)}: a tuned entry minimises the summed median ms "
+               "over those (GPU, date above it)."]
     src = open(path).read()
     new, n = re.subn(r"(?:# Tuned:[^\n]*\n(?:#   [^\n]*\n)*)?CONFIGS = \{.*?\n\}",
-                     lambda m: render_configs(configs, comment), src, count=1, flags=re.S)
+                     lambda m: render_configs(configs, comment, m.group(0)), src, count=1, flags=re.S)
     if n != 1:
         raise RuntimeError(f"CONFIGS block not found in {path}")
     scope = {"__name__": "dispatch_check"}
@@ -435,6 +457,8 @@ def parse(argv):
     p.add_argument("--smoke", action="store_true",
                    help="tiny sizes, 2 candidates per group; runs on CPU under TRITON_INTERPRET=1")
     args = p.parse_args(argv)
+    if args.smoke and args.write:
+        p.error("--write: interpreter timings mean nothing; the smoke run checks the rewrite on a copy")
     if args.smoke:
         args.size = args.size or [64, 8, 6]
         args.grids = args.grids or [5]
@@ -532,9 +556,10 @@ def main(argv=None):
         base = sum(times_of(groups[0].default, groups))
         cfg = best[0] if best else groups[0].default
         total = best[1] if best else base
-        chosen[(prim, strat)] = (cfg, f"{total:.3f} ms summed (default {base:.3f})")
+        chosen[(prim, strat)] = (cfg, f"{gpu}, {datetime.date.today().isoformat()}: "
+                                      f"{total:.3f} ms summed (was {base:.3f})")
         body = ", ".join(f"{k}={cfg[k]}" for k in dispatch.CONFIG_KEYS[(prim, strat)] if k in cfg)
-        print(f'    ("{prim}", "{strat}"): dict({body}),  # {chosen[(prim, strat)][1]}')
+        print(f'    ("{prim}", "{strat}"): dict({body}),  # {total:.3f} ms summed (now {base:.3f})')
     print("}")
     if csv_path:
         write_csv(rows, csv_path)
