@@ -127,12 +127,11 @@ def benchmark(
 
 
 def is_oom(exc: BaseException) -> bool:
-    """True for an out-of-memory error from any backend."""
-    if isinstance(exc, torch.cuda.OutOfMemoryError):
+    """True for an out-of-memory error from any backend (CUDA, or the CPU allocator's RuntimeError)."""
+    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
         return True
-    return isinstance(exc, (RuntimeError, MemoryError)) and (
-        isinstance(exc, MemoryError) or "out of memory" in str(exc).lower()
-    )
+    msg = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in msg or "can't allocate memory" in msg)
 
 
 def try_benchmark(fn: Callable[[], object], *, device, **kwargs) -> BenchResult:

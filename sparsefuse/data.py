@@ -100,9 +100,7 @@ _root_dir = data_root  # load_images' argument shadows the public name
 def _split(n: int, test_fraction: float, seed: int, y=None):
     from sklearn.model_selection import train_test_split
 
-    idx = np.arange(n)
-    strat = y if y is not None else None
-    return train_test_split(idx, test_size=test_fraction, random_state=seed, stratify=strat)
+    return train_test_split(np.arange(n), test_size=test_fraction, random_state=seed, stratify=y)
 
 
 def _check_fraction(test_fraction):

@@ -8,13 +8,32 @@ rows may differ in origin and spacing.
 
 from __future__ import annotations
 
+import operator
+
 import torch
+
+
+def _is_int(v) -> bool:
+    """Python and NumPy integers, not bools."""
+    if isinstance(v, bool):
+        return False
+    try:
+        operator.index(v)
+    except TypeError:
+        return False
+    return True
 
 
 def uniform_grid(in_features: int, grid_size: int, spline_order: int, grid_range=(-1.0, 1.0),
                  *, dtype=None, device=None) -> torch.Tensor:
     """Extended uniform grid ``lo + h * j`` for ``j = -k .. G + k`` (efficient-kan's)."""
+    for name, v, least in (("in_features", in_features, 0), ("grid_size", grid_size, 1),
+                           ("spline_order", spline_order, 0)):
+        if not _is_int(v) or v < least:
+            raise ValueError(f"{name}: expected an integer >= {least}, got {v!r}")
     lo, hi = float(grid_range[0]), float(grid_range[1])
+    if not lo < hi:
+        raise ValueError(f"grid_range: expected lo < hi, got {tuple(grid_range)!r}")
     h = (hi - lo) / grid_size
     j = torch.arange(-spline_order, grid_size + spline_order + 1, dtype=dtype, device=device)
     return (j * h + lo).expand(in_features, -1).contiguous()

@@ -54,6 +54,17 @@ def _fused_backend(device):
     return (fn, getattr(kernels, "grid_is_uniform", is_uniform)), None
 
 
+_TAKES_UNIFORM = {}
+
+
+def _takes_uniform(fn) -> bool:
+    """Whether a fused ``spline_contract`` accepts ``uniform=`` (asked once per function, not per forward)."""
+    hit = _TAKES_UNIFORM.get(fn)
+    if hit is None:
+        hit = _TAKES_UNIFORM[fn] = "uniform" in inspect.signature(fn).parameters
+    return hit
+
+
 class KANLinear(torch.nn.Module):
     """A Kolmogorov–Arnold layer: a learnable order-k B-spline per (input, output) edge plus a base branch."""
 
@@ -209,7 +220,7 @@ class KANLinear(torch.nn.Module):
             if backend is None:
                 raise RuntimeError(f"impl='fused': {why}")
             fn, uniform_check = backend
-            if "uniform" in inspect.signature(fn).parameters:  # pass the cached check: no per-call sync
+            if _takes_uniform(fn):  # pass the cached check: no per-call sync
                 return fn(x2, self.grid, coeff, self.spline_order, uniform=self._grid_uniform("kernels", uniform_check))
             return fn(x2, self.grid, coeff, self.spline_order)
         if impl == "reference":
@@ -264,9 +275,12 @@ class KANLinear(torch.nn.Module):
         """
         if isinstance(new_grid_size, bool) or not isinstance(new_grid_size, int) or new_grid_size < 1:
             raise ValueError(f"new_grid_size: expected an integer >= 1, got {new_grid_size!r}")
+        if num_samples is not None and (isinstance(num_samples, bool) or not isinstance(num_samples, int)
+                                        or num_samples < 1):
+            raise ValueError(f"num_samples: expected None or an integer >= 1, got {num_samples!r}")
         k = self.spline_order
         lo, hi = self.grid[:, k], self.grid[:, -k - 1]
-        s = num_samples or max(8 * (new_grid_size + k), 256)
+        s = num_samples if num_samples is not None else max(8 * (new_grid_size + k), 256)
         frac = torch.linspace(0, 1, s, dtype=self.grid.dtype, device=self.grid.device).unsqueeze(1)
         xs = lo + (hi - lo) * frac  # [S, in]
         old = torch.bmm(self.b_splines(xs).transpose(0, 1), self.scaled_spline_weight.permute(1, 2, 0))  # [in, S, out]

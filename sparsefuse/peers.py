@@ -18,7 +18,8 @@ import importlib
 import torch
 from torch import nn
 
-PEERS = ("inkan", "flashkan", "kanditioned", "pykan")
+MODULES = {"inkan": "inkan", "flashkan": "flashkan", "kanditioned": "KANditioned", "pykan": "kan"}  # peer -> import name
+PEERS = tuple(MODULES)
 
 
 class PeerUnavailable(RuntimeError):
@@ -29,9 +30,9 @@ class PeerUnsupported(RuntimeError):
     """The peer is installed but cannot express the requested configuration."""
 
 
-def _import(module: str, peer: str):
+def _import(peer: str):
     try:
-        return importlib.import_module(module)
+        return importlib.import_module(MODULES[peer])
     except ImportError as exc:  # pragma: no cover - depends on the extra
         raise PeerUnavailable(
             f"{peer} is not installed (pip install 'sparsefuse[peers]')"
@@ -51,9 +52,8 @@ class _FirstOutput(nn.Module):
 
 def available() -> dict[str, bool]:
     """Which peers can be imported here."""
-    modules = {"inkan": "inkan", "flashkan": "flashkan", "kanditioned": "KANditioned", "pykan": "kan"}
     out = {}
-    for peer, module in modules.items():
+    for peer, module in MODULES.items():
         try:
             importlib.import_module(module)
             out[peer] = True
@@ -81,23 +81,23 @@ def make_peer(
     if name not in PEERS:
         raise ValueError(f"name must be one of {PEERS}, got {name!r}")
     if name == "inkan":
-        mod = _import("inkan", name)
+        mod = _import(name)
         if spline_order != 3:
             raise PeerUnsupported("inkan supports cubic splines (spline_order=3) only")
         # eager basis: comparable to the other eager paths and double-backward safe
         layer = mod.KANLayer(in_features, out_features, grid_size=grid_size, spline_order=3,
                              compile_basis=False)
     elif name == "flashkan":
-        mod = _import("flashkan", name)
+        mod = _import(name)
         layer = mod.KANLayer(in_features, out_features, grid_size=grid_size, spline_order=spline_order)
     elif name == "kanditioned":
-        mod = _import("KANditioned", name)
+        mod = _import(name)
         # An order-1 lookup table; give it as many coefficients per edge as the
         # B-spline layer has (G + k) so parameter counts match.
         layer = mod.KANLayer(in_features, out_features, init="random_normal",
                              num_control_points=grid_size + spline_order, impl="embedding_bag")
     else:  # pykan
-        mod = _import("kan", name)
+        mod = _import(name)
         layer = _FirstOutput(
             mod.KANLayer(in_dim=in_features, out_dim=out_features, num=grid_size, k=spline_order,
                          save_plot_data=False, device=str(device))

@@ -30,6 +30,8 @@ __all__ = [
     "attach_tables",
     "cpu_threads",
     "attached_table",
+    "is_oom",
+    "failure_status",
 ]
 
 
@@ -98,6 +100,24 @@ class PeakMemory:
         if self.device.type == "cuda" and torch.cuda.is_available():
             torch.cuda.synchronize(self.device)
             self.mib = torch.cuda.max_memory_allocated(self.device) / 2**20
+
+
+def is_oom(exc: BaseException) -> bool:
+    """Whether ``exc`` is an out-of-memory error (CUDA's, Python's, or the CPU allocator's message)."""
+    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
+        return True
+    msg = str(exc).lower()
+    return "out of memory" in msg or "can't allocate memory" in msg
+
+
+def failure_status(exc: BaseException) -> tuple[str, str]:
+    """``(status, note)`` for a run that raised: ``"oom"`` or ``"error"``, and the first line of the message.
+
+    One classification for every chapter, so an OOM reads the same in every table.
+    """
+    lines = str(exc).splitlines()
+    msg = lines[0][:200] if lines else ""
+    return ("oom" if is_oom(exc) else "error"), f"{type(exc).__name__}: {msg}"
 
 
 @dataclass

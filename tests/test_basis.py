@@ -160,3 +160,23 @@ def test_registry_and_common_interface():
     with pytest.raises(ValueError, match="degree"):
         chebyshev.evaluate(x, -1)
     assert math.isclose(float(make_basis("power").evaluate(x).sum(-1)[5]), 1.0)
+
+
+def test_bad_derivative_and_grid_arguments_are_named():
+    grid, x = uniform_grid(2, 5, 3, dtype=D), torch.randn(4, 2, dtype=D)
+    for uniform in (True, False):  # one raised a factorial error, the other a shape mismatch
+        with pytest.raises(ValueError, match="derivative"):
+            bspline.local(x, grid, 3, -1, uniform=uniform)
+    with pytest.raises(ValueError, match="derivative"):
+        power.evaluate(x, grid, 3, -1)
+    with pytest.raises(ValueError, match="derivative"):  # the autograd fallback returned the values
+        make_basis("chebyshev").evaluate(x, derivative=-1)
+    with pytest.raises(ValueError, match="derivative"):
+        make_basis("bspline", in_features=2).evaluate(x, derivative=1.5)
+    for kw, name in ((dict(grid_size=0), "grid_size"), (dict(spline_order=-1), "spline_order"),
+                     (dict(in_features=2.0), "in_features"), (dict(grid_range=(1.0, 1.0)), "grid_range")):
+        args = dict(in_features=2, grid_size=5, spline_order=3, grid_range=(-1.0, 1.0)) | kw
+        with pytest.raises(ValueError, match=name):  # grid_size=0 was a ZeroDivisionError
+            uniform_grid(args["in_features"], args["grid_size"], args["spline_order"], args["grid_range"])
+    np = pytest.importorskip("numpy")
+    assert torch.equal(uniform_grid(np.int64(2), np.int64(5), np.int64(3), dtype=D), grid)

@@ -53,3 +53,5 @@ def test_oom_becomes_a_row_and_other_errors_raise():
     with pytest.raises(RuntimeError, match="shape"):
         bench.try_benchmark(broken, device="cpu")
     assert not bench.is_oom(ValueError("out of memory"))
+    # the CPU allocator says it differently
+    assert bench.is_oom(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1 TB"))

@@ -113,3 +113,17 @@ def test_grid_extension_symbolic_tabular_parts():
     assert isinstance(gest.plot(df), matplotlib.figure.Figure)
     with pytest.raises(ValueError, match="parts"):
         gest.run("smoke", progress=False, parts=["nonsense"])
+
+
+def test_pinns_plot_marks_failed_runs_inside_the_log_axes():
+    import pandas as pd
+
+    rows = [dict(problem="poisson2d", model="mlp", status="ok", rel_l2=0.1, ms_per_step=5.0),
+            dict(problem="poisson2d", model="kan_fused", status="oom", rel_l2=np.nan, ms_per_step=np.nan)]
+    fig = pinns.plot(pd.DataFrame(rows, columns=pinns.COLUMNS))
+    fig.canvas.draw()
+    for ax in fig.axes[:2]:  # error and time panels, both log-scaled
+        marks = [t for t in ax.texts if t.get_text() == "oom"]
+        assert len(marks) == 1
+        box, frame = marks[0].get_window_extent(), ax.get_window_extent()
+        assert frame.y0 <= box.y0 and box.y1 <= frame.y1, (box, frame)

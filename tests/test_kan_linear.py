@@ -192,6 +192,10 @@ def test_extend_grid_preserves_the_function(new_g):
         torch.testing.assert_close(lay(x), after, rtol=1e-12, atol=1e-12)
     with pytest.raises(ValueError, match="new_grid_size"):
         lay.extend_grid(0)
+    for bad in (0, -3, 2.5):  # used to surface as linspace errors that named no argument
+        with pytest.raises(ValueError, match="num_samples"):
+            lay.extend_grid(7, num_samples=bad)
+    assert lay.grid_size == new_g  # a rejected call leaves the layer as it was
 
 
 def test_regularization_loss_formula():

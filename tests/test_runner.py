@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -162,3 +164,62 @@ def test_run_rejects_unknown_notebook_and_reserved_params():
         cli.main(["run", "no_such_notebook", "--no-progress"])
     with pytest.raises(SystemExit, match="--profile"):
         cli.main(["run", "-p", "profile=quick", "--no-progress"])
+    with pytest.raises(SystemExit, match="key=value"):
+        cli.main(["run", "-p", "novalue", "--no-progress"])
+
+
+def _fake_output(out, params):
+    """An executed notebook as papermill leaves it, newer than its source and library."""
+    out.write_text(json.dumps({"cells": [], "metadata": {"papermill": {"parameters": params}},
+                               "nbformat": 4, "nbformat_minor": 5}))
+    later = time.time() + 5
+    os.utime(out, (later, later))
+
+
+def test_resume_requires_the_same_parameters_exactly(nbdir, tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "LIBRARY_DIR", nbdir)
+    out = tmp_path / "01_ok.ipynb"
+    _fake_output(out, {"profile": "smoke", "device": "cpu", "scale": 3, "xs": [1, 2]})
+    src = nbdir / "01_ok.py"
+    full = {"profile": "smoke", "device": "cpu", "scale": 3, "xs": (1, 2)}  # a tuple is stored as a list
+    assert runner.is_current(src, out, full, exact=True)
+    assert not runner.is_current(src, out, {"profile": "smoke", "device": "cpu"}, exact=True)
+    # a run without the earlier -p values is not the earlier run: it executes (and here times out at once)
+    again = dict(profile="smoke", device="cpu", output_dir=tmp_path, resume=True)
+    assert runner.execute(src, params={"scale": 3, "xs": (1, 2)}, **again).status == "skipped"
+    res = runner.execute(src, timeout=0.05, **again)
+    assert res.status == "timeout"
+    assert json.loads(out.read_text())["metadata"]["papermill"]["parameters"]["scale"] == 3  # kept
+
+
+def _state(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc")
+def test_timeout_also_kills_a_kernel_in_its_own_session(tmp_path):
+    # papermill's kernel is started with a new session, outside the child's process group
+    pidfile = tmp_path / "pid"
+    code = ("import subprocess, sys, time; "
+            "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], start_new_session=True); "
+            f"open({str(pidfile)!r}, 'w').write(str(p.pid)); time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True, stdout=subprocess.PIPE)
+    deadline = time.time() + 10
+    while not (pidfile.exists() and pidfile.read_text()) and time.time() < deadline:
+        time.sleep(0.05)
+    kernel = int(pidfile.read_text())
+    try:
+        runner._kill_tree(proc)
+        deadline = time.time() + 5
+        while _state(kernel) not in (None, "Z") and time.time() < deadline:
+            time.sleep(0.05)
+        assert _state(kernel) in (None, "Z"), "the grandchild outlived the timeout"
+    finally:
+        try:
+            os.kill(kernel, 9)
+        except ProcessLookupError:
+            pass

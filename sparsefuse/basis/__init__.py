@@ -29,7 +29,7 @@ class Basis:
         raise NotImplementedError
 
     def evaluate(self, x: torch.Tensor, derivative: int = 0) -> torch.Tensor:
-        if derivative == 0:
+        if power.check_derivative(derivative) == 0:
             return self._values(x)
         # bases are elementwise in x: d/dx of sum_n,i B_j(x[n, i]) is dB_j/dx at each entry
         xr = x.detach().requires_grad_()

@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 
 from ..grid import is_uniform, uniform_params
-from .power import bspline_matrix, power_vector
+from .power import bspline_matrix, check_derivative, power_vector
 
 
 def cox_de_boor(x: torch.Tensor, grid: torch.Tensor, spline_order: int) -> torch.Tensor:
@@ -130,6 +130,7 @@ def local(x: torch.Tensor, grid: torch.Tensor, spline_order: int, derivative: in
 
     Pass ``uniform`` when already known: the check syncs CUDA devices.
     """
+    check_derivative(derivative)
     if uniform is None:
         uniform = is_uniform(grid)
     fn = uniform_local if uniform else general_local

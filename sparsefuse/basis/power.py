@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 from fractions import Fraction
 
 import torch
@@ -54,8 +55,22 @@ def bspline_matrix(k: int, dtype=torch.float64, device="cpu") -> torch.Tensor:
     return _matrix_cached(int(k), dtype, str(torch.device(device)))
 
 
+def check_derivative(derivative) -> int:
+    """``derivative`` as an int >= 0 (a negative order has no meaning for these bases)."""
+    if isinstance(derivative, bool):
+        raise ValueError(f"derivative: expected an integer >= 0, got {derivative!r}")
+    try:
+        d = operator.index(derivative)
+    except TypeError:
+        raise ValueError(f"derivative: expected an integer >= 0, got {derivative!r}") from None
+    if d < 0:
+        raise ValueError(f"derivative: expected an integer >= 0, got {derivative!r}")
+    return d
+
+
 def power_vector(u: torch.Tensor, k: int, derivative: int = 0) -> torch.Tensor:
     """``d^n/du^n [1, u, ..., u^k]`` stacked on a new last dim (``n = derivative``)."""
+    check_derivative(derivative)
     powers = [torch.ones_like(u)]
     for _ in range(k - derivative):
         powers.append(powers[-1] * u if len(powers) > 1 else u)

@@ -10,7 +10,10 @@ from . import runner
 
 
 def _cmd_run(args) -> int:
-    params = dict(runner.parse_param(p) for p in args.param)
+    try:
+        params = dict(runner.parse_param(p) for p in args.param)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
     for reserved in ("profile", "device"):
         if reserved in params:
             raise SystemExit(f"error: set {reserved} with --{reserved}, not -p")

@@ -19,13 +19,12 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .results import REPO_ROOT
+from .results import PROFILES, REPO_ROOT
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 # Where the book reads executed notebooks from (git-ignored, see _toc.yml).
 EXECUTED_DIR = REPO_ROOT / "book" / "executed"
 LIBRARY_DIR = REPO_ROOT / "sparsefuse"
-PROFILES = ("smoke", "quick", "paper")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -124,8 +123,13 @@ def _newest_mtime(paths) -> float:
     return max((p.stat().st_mtime for p in paths), default=0.0)
 
 
-def is_current(src: Path, out: Path, params: dict, library: Path | None = None) -> bool:
-    """True when ``out`` was executed with ``params`` after the last change of ``src`` and the library."""
+def is_current(src: Path, out: Path, params: dict, library: Path | None = None, *, exact: bool = False) -> bool:
+    """True when ``out`` was executed with ``params`` after the last change of ``src`` and the library.
+
+    With ``exact`` the stored parameters must be ``params`` and nothing more: an
+    output made with an extra ``-p`` value is not current for a run without it.
+    Values are compared as JSON, the form papermill stores them in.
+    """
     if not out.exists():
         return False
     newest = max(src.stat().st_mtime, _newest_mtime(Path(library or LIBRARY_DIR).rglob("*.py")))
@@ -135,7 +139,10 @@ def is_current(src: Path, out: Path, params: dict, library: Path | None = None) 
         done = json.loads(out.read_text())["metadata"]["papermill"]["parameters"]
     except (OSError, KeyError, json.JSONDecodeError):
         return False
-    return all(done.get(k) == v for k, v in params.items())
+    wanted = json.loads(json.dumps(params))
+    if exact:
+        return done == wanted
+    return all(done.get(k) == v for k, v in wanted.items())
 
 
 # ---------------------------------------------------------------- execution
@@ -175,12 +182,43 @@ def _name_source(out: Path, src: Path) -> None:
     atomic_write(out, nbformat.writes(nb).replace(BADGE_URL, LOCAL_BADGE))
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux ``/proc``; empty elsewhere)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        ppid = int(text.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _kill_tree(proc: subprocess.Popen) -> None:
+    """Kill the child's process group and every process below it.
+
+    The kernel that papermill starts runs in a session of its own, so killing
+    the child's group alone would leave it running (and writing results) after
+    the notebook was reported as timed out.
+    """
+    below = _descendants(proc.pid)
+    for pid in [proc.pid, *below]:
+        try:
+            if os.getpgid(pid) == pid:  # a group leader: take its own children too
+                os.killpg(pid, signal.SIGKILL)
+            else:
+                os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
     proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 def execute(src: Path, *, profile: str, device: str, params: dict | None = None,
@@ -197,7 +235,7 @@ def execute(src: Path, *, profile: str, device: str, params: dict | None = None,
     output_dir = Path(output_dir or EXECUTED_DIR)
     output_dir.mkdir(parents=True, exist_ok=True)
     out = output_dir / f"{src.stem}.ipynb"
-    if resume and is_current(src, out, all_params):
+    if resume and is_current(src, out, all_params, exact=True):
         return RunResult(src.stem, "skipped", 0.0, device, str(out))
     fd, tmp_name = tempfile.mkstemp(prefix=f".{src.stem}.", suffix=".ipynb", dir=output_dir)
     os.close(fd)
@@ -215,7 +253,7 @@ def execute(src: Path, *, profile: str, device: str, params: dict | None = None,
         log, _ = proc.communicate(timeout=timeout)
         timed_out = False
     except subprocess.TimeoutExpired:
-        _kill_group(proc)
+        _kill_tree(proc)
         log, timed_out = "", True
     wall = time.perf_counter() - t0
     try:

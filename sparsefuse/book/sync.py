@@ -44,22 +44,23 @@ def paired_path(src: Path) -> Path:
     return Path(src).with_suffix(".ipynb")
 
 
-def out_of_sync(folder: Path | None = None) -> list[Path]:
-    """Sources whose paired ``.ipynb`` is missing or differs."""
+def _stale(folder: Path | None = None) -> list[tuple[Path, str]]:
+    """(source, rendered text) of every source whose paired ``.ipynb`` is missing or differs."""
     stale = []
     for src in notebooks(folder):
-        dst = paired_path(src)
-        if not dst.exists() or dst.read_text() != render_ipynb(src):
-            stale.append(src)
+        dst, text = paired_path(src), render_ipynb(src)
+        if not dst.exists() or dst.read_text() != text:
+            stale.append((src, text))
     return stale
 
 
+def out_of_sync(folder: Path | None = None) -> list[Path]:
+    """Sources whose paired ``.ipynb`` is missing or differs."""
+    return [src for src, _ in _stale(folder)]
+
+
 def sync(folder: Path | None = None) -> list[Path]:
-    """Rewrite every stale paired notebook; returns the ones written."""
+    """Rewrite every stale paired notebook (each rendered once); returns the ones written."""
     from .results import atomic_write
 
-    written = []
-    for src in out_of_sync(folder):
-        atomic_write(paired_path(src), render_ipynb(src))
-        written.append(paired_path(src))
-    return written
+    return [atomic_write(paired_path(src), text) for src, text in _stale(folder)]

@@ -6,8 +6,6 @@ notebook of that section calls them and publishes the result.
 """
 from __future__ import annotations
 
-PROFILE_NAMES = ("smoke", "quick", "paper")
-
 
 def resolve_profile(profiles: dict, profile: str, overrides: dict) -> dict:
     """The settings of ``profile`` with ``overrides`` applied.

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import gc
 import importlib
-import inspect
 import math
 import os
-import statistics
 import time
 from typing import Callable, Iterable
 
 import torch
+
+from .. import bench
+from ..grid import uniform_grid
+from . import resolve_profile  # noqa: F401 - the chapters call it as C.resolve_profile
 
 PATHS = ("reference", "dense", "sparse", "fused")
 PEERS = ("inkan", "flashkan", "kanditioned", "pykan")
@@ -52,13 +54,7 @@ class Unavailable(Exception):
         self.note = note
 
 
-# --------------------------------------------------------------------------- profiles
-
-def resolve_profile(profiles: dict, profile: str, overrides: dict) -> dict:
-    """Profile dict with overrides applied; unknown names are a ``ValueError``."""
-    from . import resolve_profile as _resolve
-    return _resolve(profiles, profile, overrides)
-
+# --------------------------------------------------------------------------- devices
 
 def check_device(device) -> torch.device:
     dev = torch.device(device)
@@ -77,9 +73,7 @@ def progress_bar(iterable: Iterable, *, progress: bool, desc: str, total: int | 
 def make_grid(in_features: int, grid_size: int, spline_order: int, *, lo: float = -1.0, hi: float = 1.0,
               device="cpu", dtype=torch.float32) -> torch.Tensor:
     """efficient-kan's extended uniform grid, shape [in, G+2k+1]."""
-    h = (hi - lo) / grid_size
-    knots = torch.arange(-spline_order, grid_size + spline_order + 1, dtype=dtype, device=device) * h + lo
-    return knots.expand(in_features, -1).contiguous()
+    return uniform_grid(in_features, grid_size, spline_order, (lo, hi), device=device, dtype=dtype)
 
 
 def make_problem(n: int, in_features: int, out_features: int, grid_size: int, spline_order: int, *,
@@ -173,11 +167,7 @@ def peer_layer(name: str, in_features: int, out_features: int, grid_size: int, s
 
 # --------------------------------------------------------------------------- measuring
 
-def is_oom(exc: BaseException) -> bool:
-    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
-        return True
-    msg = str(exc).lower()
-    return isinstance(exc, RuntimeError) and ("out of memory" in msg or "can't allocate memory" in msg)
+is_oom = bench.is_oom
 
 
 def free_memory(device, collect: bool = False) -> None:
@@ -249,38 +239,8 @@ def capped(budget: Budget, slow: SlowGuard, key, label: str, point: Callable[[],
     return res
 
 
-def _local_benchmark(fn, device, warmup: int, reps: int) -> dict:
-    """Wall-clock timing used only while ``sparsefuse.bench`` is absent."""
-    dev = torch.device(device)
-    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    for _ in range(warmup):
-        fn()
-    sync()
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(dev)
-        base = torch.cuda.memory_allocated(dev)
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - t0) * 1e3)
-    peak = (torch.cuda.max_memory_allocated(dev) - base) / 2**20 if dev.type == "cuda" else float("nan")
-    qs = statistics.quantiles(times, n=5) if len(times) > 1 else [times[0]] * 4
-    return dict(median_ms=statistics.median(times), q20_ms=qs[0], q80_ms=qs[3], peak_mib=peak)
-
-
 def _benchmark(fn, device, warmup: int, reps: int) -> dict:
-    try:
-        from sparsefuse.bench import benchmark
-    except ImportError:
-        return _local_benchmark(fn, device, warmup, reps)
-    params = inspect.signature(benchmark).parameters
-    kwargs = {"device": device}
-    for name, value in (("warmup", warmup), ("reps", reps), ("rep", reps), ("repeats", reps)):
-        if name in params:
-            kwargs[name] = value
-    res = benchmark(fn, **kwargs)
+    res = bench.benchmark(fn, device=device, warmup=warmup, rep=reps)
     return dict(median_ms=float(res.median_ms), q20_ms=float(res.q20_ms), q80_ms=float(res.q80_ms),
                 peak_mib=float(res.peak_mib))
 

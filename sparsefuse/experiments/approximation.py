@@ -30,7 +30,7 @@ import torch
 
 from ..kan_linear import KAN, KANLinear
 from ..training import (cpu_threads, PeakMemory, attach_tables, attached_table, count_parameters, curves_to_frame,
-                        seed_everything, train_loop)
+                        failure_status, seed_everything, train_loop)
 from . import resolve_profile
 
 NAME = "approximation"
@@ -176,12 +176,6 @@ def train_point(name: str, grid_size: int, cfg: dict, device="cpu", progress: bo
     return fields, res.curve
 
 
-def _failed(exc: BaseException) -> dict:
-    msg = str(exc).splitlines()[0][:200] if str(exc) else ""
-    oom = isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)) or "out of memory" in msg.lower()
-    return dict(status="oom" if oom else "error", note=f"{type(exc).__name__}: {msg}")
-
-
 def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides) -> pd.DataFrame:
     """Least-squares and trained error against G for every target; loss curves attached (:func:`curves`)."""
     threads = 1 if profile == "smoke" and torch.device(device).type == "cpu" else None
@@ -210,7 +204,7 @@ def _run(profile: str, device, progress: bool, overrides: dict) -> pd.DataFrame:
                 row.update(fields)
                 curve_parts.append(({"target": name, "G": G}, curve))
         except Exception as exc:  # noqa: BLE001 - record and go on
-            row.update(_failed(exc))
+            row["status"], row["note"] = failure_status(exc)
             if torch.device(device).type == "cuda":
                 torch.cuda.empty_cache()
         rows.append(row)

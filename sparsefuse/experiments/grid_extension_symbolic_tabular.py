@@ -30,8 +30,8 @@ from ..data import TABULAR, load_tabular
 from ..kan_linear import KAN
 from ..models.mlp import MLP, matched_mlp_width
 from ..symbolic import best_fit, edge_function, fit_form
-from ..training import (cpu_threads, attach_tables, attached_table, count_parameters, curves_to_frame, seed_everything,
-                        train_loop)
+from ..training import (cpu_threads, attach_tables, attached_table, count_parameters, curves_to_frame, failure_status,
+                        seed_everything, train_loop)
 from . import resolve_profile
 
 NAME = "grid_extension_symbolic_tabular"
@@ -69,12 +69,6 @@ def _row(**kw) -> dict:
     row.update(status="ok", formula="", expected="", note="", recovered=math.nan)
     row.update(kw)
     return row
-
-
-def _error(exc: BaseException) -> tuple[str, str]:
-    msg = str(exc).splitlines()[0][:200] if str(exc) else ""
-    oom = isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)) or "out of memory" in msg.lower()
-    return ("oom" if oom else "error"), f"{type(exc).__name__}: {msg}"
 
 
 def _lbfgs(model, iters: int):
@@ -142,7 +136,7 @@ def run_grid_extension(cfg: dict, device="cpu", progress: bool = True):
             if res.status != "ok":
                 break
     except Exception as exc:  # noqa: BLE001
-        st, note = _error(exc)
+        st, note = failure_status(exc)
         rows.append(_row(**base, model="extension", status=st, note=note))
     # (b) the finest grid trained from scratch with the same total budget
     G = grids[-1]
@@ -158,7 +152,7 @@ def run_grid_extension(cfg: dict, device="cpu", progress: bool = True):
                          train_metric=_rmse(model, x, y), params=count_parameters(model), steps=res.steps,
                          wall_s=time.perf_counter() - t0))
     except Exception as exc:  # noqa: BLE001
-        st, note = _error(exc)
+        st, note = failure_status(exc)
         rows.append(_row(**base, model="fixed", G=G, status=st, note=note))
     return rows, curves
 
@@ -203,7 +197,7 @@ def run_symbolic(cfg: dict, device="cpu", progress: bool = True):
                 with torch.no_grad():
                     h = layer(h)
         except Exception as exc:  # noqa: BLE001
-            st, note = _error(exc)
+            st, note = failure_status(exc)
             rows.append(_row(**base, model="", status=st, note=note))
     return rows, edges
 
@@ -263,7 +257,7 @@ def run_tabular(cfg: dict, device="cpu", progress: bool = True):
                 rows.append(_row(**base, status=res.status, metric=test, train_metric=train, steps=res.steps,
                                  wall_s=res.wall_s, note=arch))
             except Exception as exc:  # noqa: BLE001
-                st, note = _error(exc)
+                st, note = failure_status(exc)
                 rows.append(_row(**base, status=st, note=note))
     return rows, curves
 

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from .. import bench
 from . import resolve_profile
+from ._common import basis_density, fused_available
 
 NAME = "layer_microbench"
 
@@ -49,9 +50,7 @@ COLUMNS = ["path", "G", "k", "N", "in", "out", "pass", "density",
            "median_ms", "q20_ms", "q80_ms", "peak_mib", "status"]
 
 
-def density(grid_size: int, spline_order: int) -> float:
-    """Share of non-zero B-spline bases at one input: (k+1)/(G+k)."""
-    return (spline_order + 1) / (grid_size + spline_order)
+density = basis_density  # share of non-zero B-spline bases at one input: (k+1)/(G+k)
 
 
 class PlainKANLinear(torch.nn.Module):
@@ -98,12 +97,7 @@ def _library_layer():
 
 
 def _fused_possible(device: str, work: int) -> tuple[bool, str]:
-    try:
-        from .. import kernels
-        available = kernels.available(torch.device(device))
-    except (ImportError, AttributeError):
-        return False, "unsupported"
-    if not available:
+    if not fused_available(device)[0]:
         return False, "unsupported"
     if torch.device(device).type == "cpu" and work > _INTERPRET_MAX_WORK:
         return False, "skipped"

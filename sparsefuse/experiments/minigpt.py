@@ -14,7 +14,6 @@ An out-of-memory run is a row with ``status="oom"``, a diverging one
 """
 from __future__ import annotations
 
-import contextlib
 import math
 
 import torch
@@ -23,7 +22,8 @@ from sparsefuse import text_data
 from sparsefuse.experiments import resolve_profile
 from sparsefuse.experiments import _common as C
 from sparsefuse.models import minigpt as M
-from sparsefuse.training import PeakMemory, count_parameters, seed_everything, train_loop
+from sparsefuse.training import (PeakMemory, count_parameters, cpu_threads, failure_status, seed_everything,
+                                 train_loop)
 
 NAME = "minigpt_kan"
 
@@ -70,23 +70,15 @@ def resolved_impl(model, device) -> str:
     return "-"
 
 
-@contextlib.contextmanager
-def cpu_threads(device, n: int = 1):
-    """Run the CPU profile with ``n`` intra-op threads, then restore the setting.
+def variant_row(section: str, variant: str, config: str, **fields) -> dict:
+    """A result row naming the variant (label, FFN kind, path) plus ``fields``; shared with the ViT chapter."""
+    label, ffn, impl = VARIANTS[variant]
+    return dict(section=section, variant=variant, label=label, ffn=ffn, impl=impl, config=config, **fields)
 
-    The CPU runs use toy models whose ops last microseconds: extra threads only
-    add synchronisation, and on a shared machine a descheduled worker thread
-    makes every op wait (10x slower runs were seen with 2 threads on 2 busy cores).
-    """
-    if torch.device(device).type != "cpu":
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
+
+def one_thread_on_cpu(device):
+    """The CPU runs use toy models whose ops last microseconds: one intra-op thread is the fastest there."""
+    return cpu_threads(1 if torch.device(device).type == "cpu" else None)
 
 
 def lr_at(step: int, steps: int, lr: float) -> float:
@@ -170,24 +162,17 @@ def eval_lm(model, val_ids, *, batches: int, batch_size: int, block_size: int, s
     return total / batches
 
 
-def _failure(exc: BaseException) -> tuple[str, str]:
-    if C.is_oom(exc):
-        return C.OOM, str(exc).splitlines()[0][:200] if str(exc) else "out of memory"
-    return C.ERROR, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
-
-
 def one_run(section: str, variant: str, config: str, *, vocab_size: int, train_ids, val_ids, steps: int,
             batch_size: int, block_size: int, lr: float, seed: int, eval_batches: int, device,
             progress: bool) -> tuple[dict, list[dict]]:
     """Build, train and evaluate one model; OOM or any error becomes the row's status."""
-    label, ffn, impl = VARIANTS[variant]
-    row = dict(section=section, variant=variant, label=label, ffn=ffn, impl=impl, config=config, block_size=block_size,
-               batch_size=batch_size, steps=steps, seed=seed, status=C.OK, note="")
+    row = variant_row(section, variant, config, block_size=block_size, batch_size=batch_size, steps=steps,
+                      seed=seed, status=C.OK, note="")
     curve_rows: list[dict] = []
     model = failure = None
     try:
         seed_everything(seed)
-        cfg = M.make_config(config, ffn=ffn, impl=impl, vocab_size=vocab_size,
+        cfg = M.make_config(config, ffn=row["ffn"], impl=row["impl"], vocab_size=vocab_size,
                             block_size=max(block_size, M.CONFIGS[config].block_size))
         with PeakMemory(device) as mem:
             with torch.device(device):  # build in place: a 600M-parameter KAN init on the CPU takes minutes
@@ -203,11 +188,10 @@ def one_run(section: str, variant: str, config: str, *, vocab_size: int, train_i
             row["val_loss"] = eval_lm(model, val_ids, batches=eval_batches, batch_size=batch_size,
                                       block_size=block_size, seed=seed, device=device)
         for r in res.curve.itertuples(index=False):
-            curve_rows.append(dict(section="curve", variant=variant, label=label, ffn=ffn, impl=impl,
-                                   config=config, block_size=block_size, seed=seed, step=int(r.step),
-                                   loss=float(r.loss), status=C.OK))
+            curve_rows.append(variant_row("curve", variant, config, block_size=block_size, seed=seed,
+                                          step=int(r.step), loss=float(r.loss), status=C.OK))
     except Exception as exc:  # noqa: BLE001 - OOM and failures are results here
-        failure = _failure(exc)
+        failure = failure_status(exc)
     if failure is not None:
         row.update(status=failure[0], note=failure[1])
     del model
@@ -238,18 +222,15 @@ def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides
     rows, curves, too_long = [], [], {}
     for section, v, config, steps, bs, t, ev in C.progress_bar(plan, progress=progress, desc="minigpt"):
         if section == "scale_b" and (not cfg["scale_b"] or dev.type != "cuda"):
-            label, ffn, impl = VARIANTS[v]
             why = "Scale-B needs a GPU" if dev.type != "cuda" else "disabled in this profile"
-            rows.append(dict(section=section, variant=v, label=label, ffn=ffn, impl=impl, config=config,
-                             block_size=t, batch_size=bs, seed=cfg["seed"], status=C.SKIPPED, note=why))
+            rows.append(variant_row(section, v, config, block_size=t, batch_size=bs, seed=cfg["seed"],
+                                    status=C.SKIPPED, note=why))
             continue
         if section == "seq_sweep" and v in too_long:
-            label, ffn, impl = VARIANTS[v]
-            rows.append(dict(section=section, variant=v, label=label, ffn=ffn, impl=impl, config=config,
-                             block_size=t, batch_size=bs, seed=cfg["seed"], status=C.OOM,
-                             note=f"not tried: OOM at T={too_long[v]}"))
+            rows.append(variant_row(section, v, config, block_size=t, batch_size=bs, seed=cfg["seed"],
+                                    status=C.OOM, note=f"not tried: OOM at T={too_long[v]}"))
             continue
-        with cpu_threads(dev):
+        with one_thread_on_cpu(dev):
             row, curve = one_run(section, v, config, steps=steps, batch_size=bs, block_size=t, eval_batches=ev,
                                  **common)
         if section == "seq_sweep" and row["status"] == C.OOM:

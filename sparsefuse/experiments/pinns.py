@@ -26,7 +26,7 @@ import torch
 
 from ..models.pinn import MODEL_KINDS, get_problem, kan_impls, make_pinn_model, pinn_loss, relative_l2
 from ..training import (cpu_threads, PeakMemory, attach_tables, attached_table, count_parameters, curves_to_frame,
-                        seed_everything, train_loop)
+                        failure_status, seed_everything, train_loop)
 from . import resolve_profile
 
 NAME = "pinns"
@@ -61,12 +61,6 @@ PROFILES = {
 
 COLUMNS = ["problem", "model", "impl", "status", "rel_l2", "final_loss", "steps", "wall_s", "ms_per_step",
            "peak_mib", "params", "grid_size", "width", "depth", "seed", "device", "note"]
-
-
-def _error_note(exc: BaseException) -> tuple[str, str]:
-    msg = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-    oom = isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)) or "out of memory" in msg.lower()
-    return ("oom" if oom else "error"), f"{type(exc).__name__}: {msg}"
 
 
 def train_one(problem_name: str, kind: str, cfg: dict, device="cpu", progress: bool = True):
@@ -123,7 +117,7 @@ def train_one(problem_name: str, kind: str, cfg: dict, device="cpu", progress: b
         row["rel_l2"] = err if math.isfinite(err) else math.nan
         solution = _solution_table(problem, x, pred, ref, n_test)
     except Exception as exc:  # noqa: BLE001 - one failing model must not end the batch
-        row["status"], row["note"] = _error_note(exc)
+        row["status"], row["note"] = failure_status(exc)
         if torch.device(device).type == "cuda":
             torch.cuda.empty_cache()
     return row, curve, solution
@@ -201,8 +195,8 @@ def plot(df: pd.DataFrame):
             ax.bar(np.arange(len(problems)) + (i - (len(models) - 1) / 2) * w, np.nan_to_num(vals, nan=0.0), w,
                    label=m, color=STYLE.get(m, {}).get("color"))
             for k, st in enumerate(sub["status"].fillna("missing")):
-                if st != "ok":
-                    ax.text(k + (i - (len(models) - 1) / 2) * w, ax.get_ylim()[0] if col == "rel_l2" else 0, st,
+                if st != "ok":  # x in data, y in axes units: a log axis has no y = 0 to stand on
+                    ax.text(k + (i - (len(models) - 1) / 2) * w, 0.02, st, transform=ax.get_xaxis_transform(),
                             rotation=90, fontsize=7, ha="center", va="bottom")
         ax.set_xticks(range(len(problems)), [p.replace("_", "\n") for p in problems], fontsize=8)
         ax.set_yscale("log")

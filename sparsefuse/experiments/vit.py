@@ -16,18 +16,11 @@ import torch.nn.functional as F
 
 from sparsefuse.experiments import resolve_profile
 from sparsefuse.experiments import _common as C
-from sparsefuse.experiments.minigpt import cpu_threads, lr_at, resolved_impl, steady_rate
+from sparsefuse.experiments.minigpt import VARIANTS, lr_at, one_thread_on_cpu, resolved_impl, steady_rate, variant_row
 from sparsefuse.models import vit as V
-from sparsefuse.training import PeakMemory, count_parameters, seed_everything, train_loop
+from sparsefuse.training import PeakMemory, count_parameters, failure_status, seed_everything, train_loop
 
 NAME = "vit_kan"
-
-VARIANTS = {
-    "mlp": ("MLP-FFN", "mlp", "auto"),
-    "kan-auto": ("KAN-FFN fused (auto)", "kan", "auto"),
-    "kan-reference": ("KAN-FFN reference", "kan", "reference"),
-    "jhcg-auto": ("JHCG gated KAN-FFN (auto)", "jhcg", "auto"),
-}
 
 PROFILES = {
     "smoke": dict(variants=["mlp", "kan-auto", "kan-reference"], seed=0,
@@ -86,12 +79,6 @@ def load_dataset(name: str):
             data.n_classes, data.source), ""
 
 
-def _failure(exc: BaseException) -> tuple[str, str]:
-    if C.is_oom(exc):
-        return C.OOM, (str(exc).splitlines() or ["out of memory"])[0][:200]
-    return C.ERROR, f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
-
-
 @torch.no_grad()
 def accuracy(model, X, y, device, batch_size: int = 512) -> float:
     if len(X) == 0:
@@ -108,13 +95,12 @@ def accuracy(model, X, y, device, batch_size: int = 512) -> float:
 def one_run(section: str, variant: str, config: str, *, X, y, X_test=None, y_test=None, num_classes: int,
             dataset: str, steps: int, batch_size: int, lr: float, seed: int, device, progress: bool):
     """Build and train one ViT; the row carries throughput, memory, loss, accuracy and status."""
-    label, ffn, impl = VARIANTS[variant]
-    row = dict(section=section, variant=variant, label=label, ffn=ffn, impl=impl, config=config, dataset=dataset,
-               batch_size=batch_size, steps=steps, seed=seed, status=C.OK, note="")
+    row = variant_row(section, variant, config, dataset=dataset, batch_size=batch_size, steps=steps, seed=seed,
+                      status=C.OK, note="")
     curve_rows, model, failure = [], None, None
     try:
         gen = seed_everything(seed)
-        cfg = V.make_config(config, ffn=ffn, impl=impl, num_classes=num_classes)
+        cfg = V.make_config(config, ffn=row["ffn"], impl=row["impl"], num_classes=num_classes)
         with PeakMemory(device) as mem:
             with torch.device(device):
                 model = V.ViT(cfg)
@@ -143,11 +129,10 @@ def one_run(section: str, variant: str, config: str, *, X, y, X_test=None, y_tes
             row["test_acc"] = accuracy(model, X_test, y_test, device)
         if section != "feasibility":
             for r in res.curve.itertuples(index=False):
-                curve_rows.append(dict(section="curve", variant=variant, label=label, ffn=ffn, impl=impl,
-                                       config=config, dataset=dataset, seed=seed, step=int(r.step),
-                                       loss=float(r.loss), status=C.OK))
+                curve_rows.append(variant_row("curve", variant, config, dataset=dataset, seed=seed,
+                                              step=int(r.step), loss=float(r.loss), status=C.OK))
     except Exception as exc:  # noqa: BLE001 - OOM and failures are results here
-        failure = _failure(exc)
+        failure = failure_status(exc)
     if failure is not None:
         row.update(status=failure[0], note=failure[1])
     del model
@@ -186,19 +171,17 @@ def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides
     plan += [("cifar100", v, cfg["cifar_config"]) for v in cfg["variants"]]
     for section, v, config in C.progress_bar(plan, progress=progress, desc="vit"):
         if section == "feasibility":
-            with cpu_threads(dev):
+            with one_thread_on_cpu(dev):
                 row, curve = one_run(section, v, config, X=Xs, y=ys, num_classes=100, dataset="synthetic",
                                      steps=cfg["feas_steps"], batch_size=cfg["feas_batch_size"], **common)
         else:
             data, name = (acc_data, cfg["acc_dataset"]) if section == "accuracy" else (cifar, "cifar100")
             if data is None:
-                label, ffn, impl = VARIANTS[v]
-                rows.append(dict(section=section, variant=v, label=label, ffn=ffn, impl=impl, config=config,
-                                 dataset=name, seed=cfg["seed"], status=C.SKIPPED,
-                                 note=why if section == "accuracy" else cifar_why))
+                rows.append(variant_row(section, v, config, dataset=name, seed=cfg["seed"], status=C.SKIPPED,
+                                        note=why if section == "accuracy" else cifar_why))
                 continue
             pre = "acc" if section == "accuracy" else "cifar"
-            with cpu_threads(dev):
+            with one_thread_on_cpu(dev):
                 row, curve = one_run(section, v, config, X=data[0], y=data[1], X_test=data[2], y_test=data[3],
                                      num_classes=data[4], dataset=name, steps=cfg[f"{pre}_steps"],
                                      batch_size=cfg[f"{pre}_batch_size"], **common)

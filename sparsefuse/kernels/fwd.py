@@ -129,12 +129,13 @@ def fwd(x, t0, ih, C, s, k: int, d: int, strategy: str = None) -> torch.Tensor:
     with rt.device_guard(x):
         cfg = dispatch.config("fwd", strategy)
         BLOCK_N, BLOCK_O = cfg["BLOCK_N"], min(cfg["BLOCK_O"], max(16, rt.next_pow2(OUT)))
+        # out-innermost coefficients for both strategies: the dense [features*bases, out]
+        # tile loads and the sparse row gathers coalesce (in the [out, in, M] layout every
+        # element of a tile row is its own sector).
+        C = o_major(C)
+        grid = (triton.cdiv(N, BLOCK_N), triton.cdiv(OUT, BLOCK_O))
         if strategy == "dense":
-            # out-innermost coefficients: the [features*bases, out] tile loads coalesce
-            # (in the [out, in, M] layout every element of a tile row is its own sector).
-            C = o_major(C)
             BLOCK_I = max(1, cfg["BLOCK_K"] // TP)
-            grid = (triton.cdiv(N, BLOCK_N), triton.cdiv(OUT, BLOCK_O))
             _fwd_dense_kernel[grid](
                 x, ss, t0, ih, C, y, N, IN, OUT, M, M + k,
                 x.stride(0), x.stride(1), ss.stride(0), ss.stride(1),
@@ -142,8 +143,6 @@ def fwd(x, t0, ih, C, s, k: int, d: int, strategy: str = None) -> torch.Tensor:
                 UPCAST=rt.upcast_dots(C.dtype), PREC=prec, BLOCK_N=BLOCK_N, BLOCK_O=BLOCK_O,
                 BLOCK_I=BLOCK_I, TP=TP, **dispatch.launch_options(cfg), **common)
         else:
-            C = o_major(C)
-            grid = (triton.cdiv(N, BLOCK_N), triton.cdiv(OUT, BLOCK_O))
             _fwd_sparse_kernel[grid](
                 x, ss, t0, ih, C, y, N, IN, OUT, M, M + k,
                 x.stride(0), x.stride(1), ss.stride(0), ss.stride(1),
