@@ -163,3 +163,19 @@ def test_compare_gives_ratios_per_row():
     assert ratios["a"] == 2.0 and ratios["b"] == 0.5 and math.isnan(ratios["c"])
     with pytest.raises(ValueError, match="keys"):
         results.compare(fresh, ref, keys=["nope"])
+
+
+def test_run_where_every_row_failed_keeps_the_existing_result(tmp_path):
+    good = pd.DataFrame({"path": ["a", "b"], "ms": [1.0, 2.0], "status": ["ok", "ok"]})
+    saved = results.save("exp", good, profile="smoke", device="cpu", root=tmp_path)
+    before = saved.csv.read_bytes(), saved.json.read_bytes()
+    failed = pd.DataFrame({"path": ["a", "b"], "ms": [math.nan, math.nan], "status": ["OOM", "error: boom"]})
+    with pytest.raises(results.NothingSucceeded, match="kept"):
+        results.save("exp", failed, profile="smoke", device="cpu", root=tmp_path)
+    assert (saved.csv.read_bytes(), saved.json.read_bytes()) == before
+    # with nothing to protect, a failed run is still recorded (its rows say why)
+    other = results.save("other", failed, profile="smoke", device="cpu", root=tmp_path)
+    assert "OOM" in other.csv.read_text()
+    # one good row is enough to replace the result
+    results.save("exp", pd.concat([failed, good.iloc[:1]]), profile="smoke", device="cpu", root=tmp_path)
+    assert "OOM" in saved.csv.read_text()

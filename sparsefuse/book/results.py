@@ -228,6 +228,17 @@ def result_dir(profile: str, tag: str, root: Path | None = None) -> Path:
     return (root or results_root()) / check_profile(profile) / tag
 
 
+class NothingSucceeded(RuntimeError):
+    """A run in which every row failed: it must not replace a result that exists."""
+
+
+def no_row_succeeded(df: pd.DataFrame) -> bool:
+    """True when ``df`` has a ``status`` column and none of its rows is ``ok``."""
+    if "status" not in df.columns or df.empty:
+        return False
+    return not df["status"].astype(str).str.strip().str.lower().str.startswith("ok").any()
+
+
 def save(name: str, df: pd.DataFrame, fig=None, *, profile: str, device: str,
          params: dict | None = None, wall_s: float | None = None, notebook: str | None = None,
          root: str | os.PathLike | None = None) -> Saved:
@@ -238,6 +249,9 @@ def save(name: str, df: pd.DataFrame, fig=None, *, profile: str, device: str,
         raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     env = environment(device)
     folder = result_dir(profile, env["device_tag"], Path(root) if root is not None else None)
+    if no_row_succeeded(df) and (folder / f"{name}.json").exists():
+        raise NothingSucceeded(f"{name}: no row of this run has status 'ok'; the result already in "
+                               f"{folder} is kept")
     files: dict[Path, bytes | str] = {folder / f"{name}.csv": df.to_csv(index=False)}
     if fig is not None:
         files[folder / f"{name}.png"] = figure_bytes(fig, "png")
