@@ -31,7 +31,7 @@ if "google.colab" in sys.modules:
     import subprocess
 
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "sparsefuse[book] @ git+https://github.com/sparsefuse/sparsefuse"], check=True)
+                    "sparsefuse[colab] @ git+https://github.com/sparsefuse/sparsefuse"], check=True)
     import torch
 
     if not torch.cuda.is_available():
