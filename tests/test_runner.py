@@ -223,3 +223,146 @@ def test_timeout_also_kills_a_kernel_in_its_own_session(tmp_path):
             os.kill(kernel, 9)
         except ProcessLookupError:
             pass
+
+
+# ---------------------------------------------------------------- one notebook per GPU
+
+def _meeting(folder, other):
+    """A notebook that records its pinning, but only once ``other`` has started too (so both ran at once)."""
+    return HEADER + f'''# %% tags=["parameters"]
+profile = "smoke"
+device = "auto"
+
+# %%
+import json, os, pathlib, time
+folder = pathlib.Path({str(folder)!r})
+me = os.environ["SPARSEFUSE_NOTEBOOK"]
+(folder / (me + ".started")).write_text("")
+deadline = time.time() + 30
+while not (folder / "{other}.started").exists() and time.time() < deadline:
+    time.sleep(0.05)
+seen = {{k: os.environ.get(k) for k in ("CUDA_VISIBLE_DEVICES", "NCCL_NVLS_ENABLE", "TRITON_INTERPRET")}}
+seen["met"] = (folder / "{other}.started").exists()
+seen["device"] = device
+(folder / (me + ".json")).write_text(json.dumps(seen))
+'''
+
+
+def test_gpus_run_notebooks_side_by_side_each_pinned(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setenv("NCCL_NVLS_ENABLE", "0")  # multicast stays off in every notebook
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    # 01 waits for 03, which can only start once 02 has failed and freed its GPU: 02 finishes first
+    (folder / "01_a.py").write_text(_meeting(tmp_path, "03_b"))
+    (folder / "02_bad.py").write_text(BAD)
+    (folder / "03_b.py").write_text(_meeting(tmp_path, "01_a"))
+    out, report = tmp_path / "executed", tmp_path / "report.json"
+    code = cli.main(["run", *map(str, runner.notebooks(folder)), "--gpus", "2", "--output-dir", str(out),
+                     "--no-progress", "--timeout", "120", "--json", str(report)])
+    printed = capsys.readouterr().out
+    assert code == 1
+    rows = json.loads(report.read_text())
+    assert [r["notebook"] for r in rows] == ["01_a", "02_bad", "03_b"]  # notebook order, not finishing order
+    assert [r["status"] for r in rows] == ["ok", "failed", "ok"]
+    assert "ZeroDivisionError" in rows[1]["error"]
+    assert all(r["device"] == "cuda" for r in rows)
+    seen = {name: json.loads((tmp_path / f"{name}.json").read_text()) for name in ("01_a", "03_b")}
+    assert seen["01_a"]["met"] and seen["03_b"]["met"], "the two notebooks did not run at the same time"
+    gpus = {seen[name]["CUDA_VISIBLE_DEVICES"] for name in seen}
+    assert gpus == {"0", "1"}
+    assert {name: rows[i]["gpu"] for i, name in ((0, "01_a"), (2, "03_b"))} == \
+        {name: seen[name]["CUDA_VISIBLE_DEVICES"] for name in seen}
+    for name in seen:
+        assert seen[name]["device"] == "cuda" and seen[name]["NCCL_NVLS_ENABLE"] == "0"
+        assert seen[name]["TRITON_INTERPRET"] is None
+    lines = printed.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("notebook"))  # after progress messages
+    assert lines[head].split() == ["notebook", "status", "wall", "s", "device", "gpu"]
+    assert [line.split()[0] for line in lines[head + 2:head + 5]] == ["01_a", "02_bad", "03_b"]
+    assert "FAILED 02_bad: failed (cell" in printed
+    assert (out / "01_a.ipynb").exists() and (out / "03_b.ipynb").exists() and not (out / "02_bad.ipynb").exists()
+    assert not list(out.glob(".*")), "temporary files left behind"
+
+
+def test_gpus_keep_order_bound_concurrency_and_reuse_freed_gpus(monkeypatch, tmp_path):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    busy, most, calls = set(), [0], []
+    lock = __import__("threading").Lock()
+
+    def fake_execute(src, *, device, gpu=None, **kwargs):
+        with lock:
+            assert gpu not in busy, "two notebooks on one GPU"
+            busy.add(gpu)
+            most[0] = max(most[0], len(busy))
+            calls.append((src.stem, device, gpu))
+        time.sleep(0.3 if src.stem == "n0" else 0.02)  # the first one finishes last
+        with lock:
+            busy.discard(gpu)
+        return runner.RunResult(src.stem, "failed" if src.stem == "n2" else "ok", 0.1, device,
+                                error="boom" if src.stem == "n2" else None, gpu=gpu)
+
+    monkeypatch.setattr(runner, "execute", fake_execute)
+    sources = [tmp_path / f"n{i}.py" for i in range(6)]
+    results = runner.run(sources, profile="smoke", device="auto", gpus=2, progress=False)
+    assert [r.notebook for r in results] == [f"n{i}" for i in range(6)]
+    assert [r.status for r in results].count("failed") == 1 and results[2].status == "failed"
+    assert most[0] == 2 and {gpu for _, _, gpu in calls} == {"0", "1"}
+    assert all(device == "cuda" for _, device, _ in calls)
+    # while n0 holds one GPU, everything else goes through the other
+    assert {gpu for name, _, gpu in calls if name != "n0"} == {"1" if results[0].gpu == "0" else "0"}
+
+    # a parent CUDA_VISIBLE_DEVICES is honoured: slots are its entries
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    calls.clear()
+    runner.run(sources[:2], profile="smoke", device="cuda", gpus=2, progress=False)
+    assert {gpu for _, _, gpu in calls} == {"3", "5"}
+    with pytest.raises(ValueError, match="gpus"):
+        runner.run(sources, profile="smoke", device="cuda", gpus=3, progress=False)
+
+    # no GPU found: one after the other, unpinned, with the device asked for
+    monkeypatch.setattr(runner, "gpu_count", lambda: 0)
+    calls.clear()
+    runner.run(sources[:2], profile="smoke", device="cpu", gpus="auto", progress=False)
+    runner.run(sources[:1], profile="smoke", device="auto", gpus="auto", progress=False)
+    assert calls == [("n0", "cpu", None), ("n1", "cpu", None), ("n0", "auto", None)]
+
+
+@pytest.mark.parametrize("gpus, device, expected", [
+    (None, "auto", 0), ("0", "auto", 0), ("2", "cuda", 2), (3, "auto", 3), ("auto", "cpu", 0),
+])
+def test_resolve_gpus(gpus, device, expected, monkeypatch):
+    monkeypatch.setattr(runner, "gpu_count", lambda: pytest.fail("counted GPUs"))
+    assert runner.resolve_gpus(gpus, device) == expected
+
+
+@pytest.mark.parametrize("gpus, device", [("-1", "auto"), ("two", "auto"), (1.5, "auto"), (True, "auto"),
+                                          ("2", "cpu"), ("2", "tpu")])
+def test_resolve_gpus_rejects(gpus, device):
+    with pytest.raises(ValueError, match="gpus|device"):
+        runner.resolve_gpus(gpus, device)
+
+
+def test_run_cli_rejects_gpus_on_cpu():
+    with pytest.raises(SystemExit, match="gpus"):
+        cli.main(["run", "--gpus", "2", "--device", "cpu", "--no-progress"])
+    with pytest.raises(SystemExit, match="gpus"):
+        cli.main(["run", "--gpus", "many", "--no-progress"])
+
+
+def test_gpu_count_from_nvidia_smi(tmp_path, monkeypatch):
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho 'GPU 0: NVIDIA H100 (UUID: GPU-a)'\n"
+                   "echo '  MIG 1g.10gb     Device  0: (UUID: MIG-b)'\necho 'GPU 1: NVIDIA H100 (UUID: GPU-c)'\n")
+    smi.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert runner.gpu_count() == 2
+    assert runner.resolve_gpus("auto") == 2
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    assert runner.gpu_count() == 1
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert runner.gpu_count() == 0
+    smi.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed' >&2\nexit 9\n")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert runner.gpu_count() == 0

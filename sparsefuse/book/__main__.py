@@ -19,6 +19,7 @@ def _cmd_run(args) -> int:
             raise SystemExit(f"error: set {reserved} with --{reserved}, not -p")
     try:
         sources = runner.resolve(args.notebooks)
+        gpus = runner.resolve_gpus(args.gpus, args.device)
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
     if not sources:
@@ -26,7 +27,7 @@ def _cmd_run(args) -> int:
         return 1
     results = runner.run(sources, profile=args.profile, device=args.device, params=params,
                          timeout=args.timeout, output_dir=Path(args.output_dir), resume=args.resume,
-                         progress=not args.no_progress)
+                         progress=not args.no_progress, gpus=gpus)
     print(runner.summary(results))
     if args.json:
         Path(args.json).write_text(runner.as_json(results))
@@ -80,6 +81,9 @@ def main(argv=None) -> int:
     p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                    help="extra notebook parameter (repeatable)")
     p.add_argument("--resume", action="store_true", help="skip notebooks whose executed output is current")
+    p.add_argument("--gpus", metavar="N|auto",
+                   help="run N notebooks at once, each pinned to its own GPU with device cuda; "
+                        "auto = every GPU found, none found = one after the other (default)")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per notebook (default 1800)")
     p.add_argument("--output-dir", default=str(runner.EXECUTED_DIR),
                    help="where executed notebooks go (default: where the book reads them)")

@@ -5,17 +5,22 @@ so the source is parsed with jupytext and handed over as a NotebookNode. Each
 notebook runs in its own process group, so a per-notebook timeout can stop
 it together with its kernel, and one failing notebook cannot stop the others.
 An executed notebook replaces the previous one only when it succeeded.
+With several GPUs, notebooks run side by side, each pinned to one GPU through
+``CUDA_VISIBLE_DEVICES``, so no two of them share a device or time one another.
 """
 from __future__ import annotations
 
 import ast
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,6 +31,8 @@ NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 EXECUTED_DIR = REPO_ROOT / "book" / "executed"
 LIBRARY_DIR = REPO_ROOT / "sparsefuse"
 DEVICES = ("auto", "cpu", "cuda")
+# Switches that keep NVLink multicast off; inherited by every notebook as they are, never turned on.
+NO_MULTICAST = ("NCCL_NVLS_ENABLE", "TORCH_SYMM_MEM_DISABLE_MULTICAST", "NVSHMEM_DISABLE_NVLS")
 
 
 @dataclass
@@ -39,6 +46,7 @@ class RunResult:
     output: str | None = None
     cell: int | None = None
     error: str | None = None
+    gpu: str = ""  # the CUDA_VISIBLE_DEVICES it was pinned to; empty when not pinned
 
     def line(self) -> str:
         where = f" (cell {self.cell})" if self.cell is not None else ""
@@ -115,6 +123,66 @@ def resolve_device(device: str) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _visible_gpus() -> list[str] | None:
+    """The parent's ``CUDA_VISIBLE_DEVICES`` entries, or None when it does not restrict them."""
+    text = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if text is None:
+        return None
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def gpu_count() -> int:
+    """GPUs this process may use, counted with ``nvidia-smi -L`` so the runner need not import torch."""
+    try:
+        done = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=60)
+    except FileNotFoundError:  # no driver tools: ask torch, which honours CUDA_VISIBLE_DEVICES itself
+        try:
+            import torch
+        except ImportError:
+            return 0
+        return torch.cuda.device_count()
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    # MIG instances are listed indented below their GPU; one notebook per physical GPU
+    count = sum(line.startswith("GPU ") for line in done.stdout.splitlines()) if done.returncode == 0 else 0
+    visible = _visible_gpus()
+    return count if visible is None else min(count, len(visible))
+
+
+def resolve_gpus(gpus, device: str = "auto") -> int:
+    """How many notebooks run at once, one per GPU; 0 = one after the other, unpinned.
+
+    ``"auto"`` counts the GPUs (none, or ``device="cpu"``: 0). An explicit count is
+    trusted as given, so the parallel path can be exercised without a GPU.
+    """
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    if gpus is None:
+        return 0
+    if gpus == "auto":
+        return 0 if device == "cpu" else gpu_count()
+    try:
+        count = int(gpus)
+    except (TypeError, ValueError):
+        raise ValueError(f"gpus must be a non-negative integer or 'auto', got {gpus!r}") from None
+    if isinstance(gpus, float) or isinstance(gpus, bool) or count < 0:
+        raise ValueError(f"gpus must be a non-negative integer or 'auto', got {gpus!r}")
+    if count and device == "cpu":
+        raise ValueError(f"gpus={gpus!r} pins notebooks to GPUs; it needs device 'cuda' or 'auto', not 'cpu'")
+    return count
+
+
+def gpu_ids(count: int) -> list[str]:
+    """The ``CUDA_VISIBLE_DEVICES`` value of each slot: indices, or the parent's own list when it sets one."""
+    visible = _visible_gpus()
+    if visible is None:
+        return [str(i) for i in range(count)]
+    if len(visible) < count:
+        raise ValueError(f"gpus={count} but CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']!r} "
+                         f"names {len(visible)}")
+    return visible[:count]
 
 
 # ---------------------------------------------------------------- resume
@@ -200,6 +268,12 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+# Notebook processes now running, so an interrupted parallel run can stop them all.
+_LIVE: set[subprocess.Popen] = set()
+_LIVE_LOCK = threading.Lock()
+_STOPPING = threading.Event()  # set when an interrupted run is being torn down
+
+
 def _kill_tree(proc: subprocess.Popen) -> None:
     """Kill the child's process group and every process below it.
 
@@ -207,6 +281,14 @@ def _kill_tree(proc: subprocess.Popen) -> None:
     the child's group alone would leave it running (and writing results) after
     the notebook was reported as timed out.
     """
+    _signal_tree(proc)
+    proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+def _signal_tree(proc: subprocess.Popen) -> None:
+    """SIGKILL ``proc``, its group and everything below it, without waiting (safe from another thread)."""
     below = _descendants(proc.pid)
     for pid in [proc.pid, *below]:
         try:
@@ -216,15 +298,12 @@ def _kill_tree(proc: subprocess.Popen) -> None:
                 os.kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-    proc.wait()
-    if proc.stdout is not None:
-        proc.stdout.close()
 
 
 def execute(src: Path, *, profile: str, device: str, params: dict | None = None,
             timeout: float | None = None, output_dir: Path | None = None,
-            resume: bool = False) -> RunResult:
-    """Execute one notebook into ``output_dir/<stem>.ipynb``."""
+            resume: bool = False, gpu: str | None = None) -> RunResult:
+    """Execute one notebook into ``output_dir/<stem>.ipynb``; ``gpu`` pins it to that one device."""
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
     if timeout is not None and timeout <= 0:
@@ -241,7 +320,9 @@ def execute(src: Path, *, profile: str, device: str, params: dict | None = None,
     os.close(fd)
     tmp = Path(tmp_name)
     report = tmp.with_suffix(".json")
-    env = dict(os.environ, SPARSEFUSE_NOTEBOOK=src.stem, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, SPARSEFUSE_NOTEBOOK=src.stem, PYTHONUNBUFFERED="1")  # NO_MULTICAST as set
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpu
     if device == "cpu":
         env.setdefault("TRITON_INTERPRET", "1")
     cmd = [sys.executable, "-m", "sparsefuse.book", "_execute", str(src), str(tmp), str(report),
@@ -249,12 +330,19 @@ def execute(src: Path, *, profile: str, device: str, params: dict | None = None,
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=str(REPO_ROOT), start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    with _LIVE_LOCK:
+        _LIVE.add(proc)
+        if _STOPPING.is_set():  # started just as the run was interrupted
+            _signal_tree(proc)
     try:
         log, _ = proc.communicate(timeout=timeout)
         timed_out = False
     except subprocess.TimeoutExpired:
         _kill_tree(proc)
         log, timed_out = "", True
+    finally:
+        with _LIVE_LOCK:
+            _LIVE.discard(proc)
     wall = time.perf_counter() - t0
     try:
         info = json.loads(report.read_text())
@@ -267,7 +355,7 @@ def execute(src: Path, *, profile: str, device: str, params: dict | None = None,
     if info["status"] == "ok":
         os.replace(tmp, out)
         (output_dir / "failed" / out.name).unlink(missing_ok=True)  # an earlier failure is history
-        return RunResult(src.stem, "ok", wall, device, str(out))
+        return RunResult(src.stem, "ok", wall, device, str(out), gpu=gpu or "")
     kept = None
     if tmp.exists() and tmp.stat().st_size > 0:
         failed_dir = output_dir / "failed"
@@ -276,32 +364,82 @@ def execute(src: Path, *, profile: str, device: str, params: dict | None = None,
         os.replace(tmp, kept)
     tmp.unlink(missing_ok=True)
     return RunResult(src.stem, info["status"], wall, device, str(kept) if kept else None,
-                     info.get("cell"), info.get("error"))
+                     info.get("cell"), info.get("error"), gpu or "")
 
 
 def run(sources: list[Path], *, profile: str, device: str, params: dict | None = None,
         timeout: float | None = None, output_dir: Path | None = None, resume: bool = False,
-        progress: bool = True) -> list[RunResult]:
-    """Execute ``sources`` one after the other; a failure does not stop the rest."""
+        progress: bool = True, gpus: int | str | None = None) -> list[RunResult]:
+    """Execute ``sources``; a failure does not stop the rest. Results come in the order of ``sources``.
+
+    ``gpus`` (a count or ``"auto"``, see :func:`resolve_gpus`) runs that many
+    notebooks at once, each pinned to its own GPU with device ``cuda``; without
+    it (or with no GPU found) they run one after the other, as ``device`` says.
+    """
     from tqdm.auto import tqdm
 
-    results = []
-    bar = tqdm(sources, desc="notebooks", unit="nb", disable=not progress)
-    for src in bar:
-        bar.set_postfix_str(Path(src).stem)
-        res = execute(src, profile=profile, device=device, params=params, timeout=timeout,
-                      output_dir=output_dir, resume=resume)
+    slots = resolve_gpus(gpus, device)
+    kwargs = dict(profile=profile, params=params, timeout=timeout, output_dir=output_dir, resume=resume)
+    bar = tqdm(total=len(sources), desc="notebooks", unit="nb", disable=not progress)
+
+    def finished(res: RunResult) -> None:
         if res.status not in ("ok", "skipped"):
             bar.write(f"FAILED {res.line()}")
-        results.append(res)
+        bar.update(1)
+
+    if not slots:
+        results = []
+        for src in sources:
+            bar.set_postfix_str(Path(src).stem)
+            res = execute(src, device=device, **kwargs)
+            finished(res)
+            results.append(res)
+        bar.close()
+        return results
+
+    _STOPPING.clear()
+    free: queue.Queue[str] = queue.Queue()
+    for gpu in gpu_ids(slots):
+        free.put(gpu)
+
+    def on_a_free_gpu(src: Path) -> RunResult:
+        if _STOPPING.is_set():
+            return RunResult(Path(src).stem, "skipped", error="interrupted")
+        gpu = free.get()  # never waits long: there are as many workers as GPUs
+        try:
+            return execute(src, device="cuda", gpu=gpu, **kwargs)
+        finally:
+            free.put(gpu)
+
+    results: list[RunResult | None] = [None] * len(sources)
+    pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="notebook")
+    try:
+        futures = {pool.submit(on_a_free_gpu, src): i for i, src in enumerate(sources)}
+        for future in as_completed(futures):
+            res = future.result()
+            results[futures[future]] = res
+            bar.set_postfix_str(res.notebook)
+            finished(res)
+    except BaseException:  # Ctrl-C: start nothing more and stop what runs, kernels included
+        with _LIVE_LOCK:
+            _STOPPING.set()
+            for proc in list(_LIVE):
+                _signal_tree(proc)
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        bar.close()
+    pool.shutdown()
     return results
 
 
 def summary(results: list[RunResult]) -> str:
-    """A plain-text table: notebook, status, wall time, device."""
-    rows = [("notebook", "status", "wall s", "device")]
-    rows += [(r.notebook, r.status, f"{r.wall_s:.1f}", r.device) for r in results]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    """A plain-text table: notebook, status, wall time, device, and the GPU when notebooks were pinned."""
+    pinned = any(r.gpu for r in results)
+    rows = [("notebook", "status", "wall s", "device") + (("gpu",) if pinned else ())]
+    rows += [(r.notebook, r.status, f"{r.wall_s:.1f}", r.device) + ((r.gpu or "-",) if pinned else ())
+             for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     failed = [r for r in results if r.status not in ("ok", "skipped")]
