@@ -325,6 +325,8 @@ def execute(src: Path, *, profile: str, device: str, params: dict | None = None,
         env["CUDA_VISIBLE_DEVICES"] = gpu
     if device == "cpu":
         env.setdefault("TRITON_INTERPRET", "1")
+    elif device == "cuda":
+        env.pop("TRITON_INTERPRET", None)  # GPU runs compile the kernels; the interpreter would only slow them
     cmd = [sys.executable, "-m", "sparsefuse.book", "_execute", str(src), str(tmp), str(report),
            json.dumps(all_params)]
     t0 = time.perf_counter()
