@@ -179,3 +179,24 @@ def test_run_where_every_row_failed_keeps_the_existing_result(tmp_path):
     # one good row is enough to replace the result
     results.save("exp", pd.concat([failed, good.iloc[:1]]), profile="smoke", device="cpu", root=tmp_path)
     assert "OOM" in saved.csv.read_text()
+
+
+def test_git_state_counts_code_changes_not_result_files(tmp_path, monkeypatch):
+    import subprocess
+
+    monkeypatch.delenv("SPARSEFUSE_GIT_COMMIT", raising=False)
+    monkeypatch.delenv("SPARSEFUSE_GIT_DIRTY", raising=False)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "sparsefuse").mkdir()
+    (tmp_path / "sparsefuse" / "a.py").write_text("x = 1\n")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "r.csv").write_text("a\n1\n")
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "init"], check=True)
+    commit, dirty = results.git_state(tmp_path)
+    assert len(commit) == 40 and dirty is False
+    (tmp_path / "results" / "r.csv").write_text("a\n2\n")  # a rerun rewrote a result
+    assert results.git_state(tmp_path)[1] is False
+    (tmp_path / "sparsefuse" / "b.py").write_text("y = 2\n")  # a module not committed yet
+    assert results.git_state(tmp_path)[1] is True

@@ -99,13 +99,18 @@ def _run(cmd: list[str], cwd: Path | None = None) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+CODE_PATHS = ("sparsefuse", "notebooks", "benchmarks", "pyproject.toml")
+
+
 def git_state(repo: Path = REPO_ROOT) -> tuple[str, bool | None]:
     """(commit, dirty). ``$SPARSEFUSE_GIT_COMMIT``/``_DIRTY`` stand in for a copy without .git."""
     commit = os.environ.get("SPARSEFUSE_GIT_COMMIT") or _run(["git", "rev-parse", "HEAD"], repo)
     if os.environ.get("SPARSEFUSE_GIT_DIRTY") is not None:
         dirty: bool | None = os.environ["SPARSEFUSE_GIT_DIRTY"].lower() in ("1", "true", "yes")
     else:
-        status = _run(["git", "status", "--porcelain", "--untracked-files=no"], repo)
+        # Only what can change a result counts: code, notebooks, packaging. A new module not
+        # yet committed makes the tree dirty; result files rewritten by earlier runs do not.
+        status = _run(["git", "status", "--porcelain", "--untracked-files=all", "--", *CODE_PATHS], repo)
         dirty = None if status is None else bool(status)
     return commit or "unknown", dirty
 
