@@ -165,6 +165,9 @@ def _measure(layer, x0, grad_out, pass_, device, cfg) -> dict:
         x = x0.detach().clone().requires_grad_(True)
 
         def fn():
+            # fresh gradients every repetition, as in training: accumulation would add a pass
+            layer.zero_grad(set_to_none=True)
+            x.grad = None
             layer(x).backward(grad_out)
     try:
         res = bench.try_benchmark(fn, device=device, warmup=cfg["warmup"], rep=cfg["rep"])
