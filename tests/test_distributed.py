@@ -62,3 +62,24 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="needs a process group"):
         from sparsefuse import distributed as D
         D.wrap(torch.nn.Linear(2, 2), "ddp", D.setup("cpu"))
+
+
+def test_a_hung_launch_is_stopped_with_its_children(tmp_path):
+    import sys
+    import time
+
+    from sparsefuse.experiments.minigpt_distributed import _run_bounded
+
+    marker = tmp_path / "child_alive"
+    child = tmp_path / "child.py"
+    child.write_text(f"import time\ntime.sleep(3)\nopen({str(marker)!r}, 'w').write('x')\n")
+    parent = tmp_path / "parent.py"  # stands in for torchrun: starts a worker, then hangs
+    parent.write_text(f"import subprocess, sys, time\nsubprocess.Popen([sys.executable, {str(child)!r}])\n"
+                      "time.sleep(30)\n")
+    t0 = time.perf_counter()
+    assert _run_bounded([sys.executable, str(parent)], timeout=1.0) is None
+    assert time.perf_counter() - t0 < 10
+    time.sleep(3.5)
+    assert not marker.exists(), "the launcher's child outlived the timeout"
+    done = _run_bounded([sys.executable, "-c", "print('ok')"], timeout=30)
+    assert done.returncode == 0 and done.stdout.strip() == "ok"

@@ -104,6 +104,25 @@ def train(args) -> dict:
     return row
 
 
+def _run_bounded(cmd, timeout: float):
+    """Run ``cmd`` in its own session; on timeout kill the whole group (torchrun and its
+    workers) and return None, so that one hung rank cannot stall the table."""
+    import signal
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.communicate()
+        return None
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
 def scaling(args) -> pd.DataFrame:
     """Launch one torchrun per (strategy, world size); collect the rows; write ``args.out``."""
     counts = [int(n) for n in args.scaling.split(",") if n]
@@ -133,7 +152,11 @@ def scaling(args) -> pd.DataFrame:
                 if args.save_state:
                     stem, ext = os.path.splitext(args.save_state)
                     cmd += ["--save-state", f"{stem}-{strategy}-{n}{ext or '.pt'}"]
-                proc = subprocess.run(cmd, capture_output=True, text=True)
+                proc = _run_bounded(cmd, args.launch_timeout)
+                if proc is None:
+                    rows.append(dict(base, status="timeout",
+                                     note=f"no result within {args.launch_timeout:g} s; stopped"))
+                    continue
                 if proc.returncode == 0 and os.path.exists(out):
                     rows.append(pd.read_csv(out).iloc[0].to_dict())
                 else:
@@ -209,6 +232,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--save-state", default=None, help="rank 0 saves the full (unsharded) state dict here "
                                                      "(with --scaling: PATH-<strategy>-<n>.pt per run)")
     p.add_argument("--scaling", default=None, help="comma list of world sizes, e.g. 1,2,4: run the scaling table")
+    p.add_argument("--launch-timeout", type=float, default=1800.0,
+                   help="with --scaling: seconds one torchrun may take before it is stopped and recorded")
     p.add_argument("--no-progress", action="store_true")
     return p
 
