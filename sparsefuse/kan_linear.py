@@ -35,6 +35,21 @@ IMPLS = ("auto", "reference", "dense", "sparse", "fused")
 AUTO_TRAIN_SPARSE_MIN_BASES = 64
 
 
+def auto_without_fused(device_type: str, needs_grad: bool, num_bases: int) -> str:
+    """The PyTorch path ``impl="auto"`` takes where the fused kernels cannot run.
+
+    On CUDA (e.g. a non-uniform grid after ``update_grid``) the dense path: measured on an
+    H100 at N=8192, 512->512 (results/gpu/layer_bench_fp32.csv) it took 6.0 / 10.2 ms
+    forward+backward at G=5 / 20 against 66.8 / 69.1 ms for the embedding_bag sparse path,
+    and 3.2 / 4.8 ms forward against 18.6 / 19.2 ms. On CPU the rule measured above.
+    """
+    if device_type == "cuda":
+        return "dense"
+    if needs_grad and num_bases < AUTO_TRAIN_SPARSE_MIN_BASES:
+        return "dense"
+    return "sparse"
+
+
 def _check_impl(impl):
     if impl not in IMPLS:
         raise ValueError(f"impl: expected one of {IMPLS}, got {impl!r}")
@@ -207,9 +222,7 @@ class KANLinear(torch.nn.Module):
             if backend is not None and self._grid_uniform("kernels", backend[1]):
                 return "fused"
         needs_grad = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters()))
-        if needs_grad and self.grid_size + self.spline_order < AUTO_TRAIN_SPARSE_MIN_BASES:
-            return "dense"
-        return "sparse"
+        return auto_without_fused(x.device.type, needs_grad, self.grid_size + self.spline_order)
 
     def spline_output(self, x2: torch.Tensor, impl: str | None = None) -> torch.Tensor:
         """Spline branch ``[N, out]`` of a 2-D input through the chosen path."""

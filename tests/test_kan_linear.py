@@ -307,3 +307,13 @@ def test_kan_container():
     y = model(x, update_grid=True)
     assert y.shape == (20, 2) and not torch.equal(model.layers[0].grid, g0)
     assert set(IMPLS) == {"auto", "reference", "dense", "sparse", "fused"}
+
+
+def test_auto_without_fused_prefers_dense_on_cuda_and_follows_the_cpu_rule():
+    from sparsefuse.kan_linear import AUTO_TRAIN_SPARSE_MIN_BASES, auto_without_fused
+
+    assert auto_without_fused("cuda", True, 8) == "dense"
+    assert auto_without_fused("cuda", False, 500) == "dense"
+    assert auto_without_fused("cpu", False, 8) == "sparse"
+    assert auto_without_fused("cpu", True, 8) == "dense"
+    assert auto_without_fused("cpu", True, AUTO_TRAIN_SPARSE_MIN_BASES) == "sparse"
