@@ -29,6 +29,7 @@ __all__ = [
     "curves_to_frame",
     "attach_tables",
     "cpu_threads",
+    "one_thread_on_cpu",
     "attached_table",
     "is_oom",
     "failure_status",
@@ -65,6 +66,11 @@ def cpu_threads(n: int | None):
         yield
     finally:
         torch.set_num_threads(old)
+
+
+def one_thread_on_cpu(device, when: bool = True):
+    """:func:`cpu_threads` (1) on a CPU device when ``when`` holds; unchanged elsewhere."""
+    return cpu_threads(1 if when and torch.device(device).type == "cpu" else None)
 
 
 def count_parameters(model: torch.nn.Module, trainable_only: bool = True) -> int:

@@ -115,3 +115,18 @@ def test_failure_status_tells_oom_from_other_errors():
     assert failure_status(ValueError("bad shape\nsecond line")) == ("error", "ValueError: bad shape")
     assert failure_status(KeyError())[1] == "KeyError: "
     assert len(failure_status(RuntimeError("x" * 500))[1]) < 230
+
+
+def test_one_thread_on_cpu_only_where_asked():
+    import torch
+
+    from sparsefuse.training import one_thread_on_cpu
+
+    before = torch.get_num_threads()
+    with one_thread_on_cpu("cpu"):
+        assert torch.get_num_threads() == 1
+    with one_thread_on_cpu("cpu", when=False):
+        assert torch.get_num_threads() == before
+    with one_thread_on_cpu("cuda"):  # nothing to change for a GPU run
+        assert torch.get_num_threads() == before
+    assert torch.get_num_threads() == before

@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 
 from ..kan_linear import KAN, KANLinear
-from ..training import (cpu_threads, PeakMemory, attach_tables, attached_table, count_parameters, curves_to_frame,
+from ..training import (one_thread_on_cpu, PeakMemory, attach_tables, attached_table, count_parameters, curves_to_frame,
                         failure_status, seed_everything, train_loop)
 from . import resolve_profile
 
@@ -178,8 +178,7 @@ def train_point(name: str, grid_size: int, cfg: dict, device="cpu", progress: bo
 
 def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides) -> pd.DataFrame:
     """Least-squares and trained error against G for every target; loss curves attached (:func:`curves`)."""
-    threads = 1 if profile == "smoke" and torch.device(device).type == "cpu" else None
-    with cpu_threads(threads):
+    with one_thread_on_cpu(device, when=profile == "smoke"):
         return _run(profile, device, progress, overrides)
 
 

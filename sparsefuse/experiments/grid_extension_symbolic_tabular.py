@@ -30,7 +30,7 @@ from ..data import TABULAR, load_tabular
 from ..kan_linear import KAN
 from ..models.mlp import MLP, matched_mlp_width
 from ..symbolic import best_fit, edge_function, fit_form
-from ..training import (cpu_threads, attach_tables, attached_table, count_parameters, curves_to_frame, failure_status,
+from ..training import (one_thread_on_cpu, attach_tables, attached_table, count_parameters, curves_to_frame, failure_status,
                         seed_everything, train_loop)
 from . import resolve_profile
 
@@ -264,8 +264,7 @@ def run_tabular(cfg: dict, device="cpu", progress: bool = True):
 
 def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides) -> pd.DataFrame:
     """All three parts; loss curves and edge samples attached (see :func:`curves`, :func:`edges`)."""
-    threads = 1 if profile == "smoke" and torch.device(device).type == "cpu" else None
-    with cpu_threads(threads):
+    with one_thread_on_cpu(device, when=profile == "smoke"):
         return _run(profile, device, progress, overrides)
 
 

@@ -22,7 +22,7 @@ from sparsefuse import text_data
 from sparsefuse.experiments import resolve_profile
 from sparsefuse.experiments import _common as C
 from sparsefuse.models import minigpt as M
-from sparsefuse.training import (PeakMemory, count_parameters, cpu_threads, failure_status, seed_everything,
+from sparsefuse.training import (PeakMemory, count_parameters, failure_status, one_thread_on_cpu, seed_everything,
                                  train_loop)
 
 NAME = "minigpt_kan"
@@ -74,11 +74,6 @@ def variant_row(section: str, variant: str, config: str, **fields) -> dict:
     """A result row naming the variant (label, FFN kind, path) plus ``fields``; shared with the ViT chapter."""
     label, ffn, impl = VARIANTS[variant]
     return dict(section=section, variant=variant, label=label, ffn=ffn, impl=impl, config=config, **fields)
-
-
-def one_thread_on_cpu(device):
-    """The CPU runs use toy models whose ops last microseconds: one intra-op thread is the fastest there."""
-    return cpu_threads(1 if torch.device(device).type == "cpu" else None)
 
 
 def lr_at(step: int, steps: int, lr: float) -> float:

@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from ..models.pinn import MODEL_KINDS, get_problem, kan_impls, make_pinn_model, pinn_loss, relative_l2
-from ..training import (cpu_threads, PeakMemory, attach_tables, attached_table, count_parameters, curves_to_frame,
+from ..training import (one_thread_on_cpu, PeakMemory, attach_tables, attached_table, count_parameters, curves_to_frame,
                         failure_status, seed_everything, train_loop)
 from . import resolve_profile
 
@@ -140,8 +140,7 @@ def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides
     Returns the summary table; the loss curves and the fields for the figures
     are attached to it (read them with :func:`curves` and :func:`solutions`).
     """
-    threads = 1 if profile == "smoke" and torch.device(device).type == "cpu" else None
-    with cpu_threads(threads):
+    with one_thread_on_cpu(device, when=profile == "smoke"):
         return _run(profile, device, progress, overrides)
 
 

@@ -16,9 +16,9 @@ import torch.nn.functional as F
 
 from sparsefuse.experiments import resolve_profile
 from sparsefuse.experiments import _common as C
-from sparsefuse.experiments.minigpt import VARIANTS, lr_at, one_thread_on_cpu, resolved_impl, steady_rate, variant_row
+from sparsefuse.experiments.minigpt import VARIANTS, lr_at, resolved_impl, steady_rate, variant_row
 from sparsefuse.models import vit as V
-from sparsefuse.training import PeakMemory, count_parameters, failure_status, seed_everything, train_loop
+from sparsefuse.training import PeakMemory, count_parameters, failure_status, one_thread_on_cpu, seed_everything, train_loop
 
 NAME = "vit_kan"
 
