@@ -4,7 +4,7 @@ For each primitive (fwd_0, dx_1, dw_0), strategy (dense, sparse), precision
 (fp32-ieee, tf32, bf16) and G in (5, 20, 100) at k=3 it times a small grid of
 launch configs with ``triton.testing.do_bench`` (median ms):
 
-  BLOCK_N, BLOCK_O in {32, 64, 128}, BLOCK_K in {32, 64, 128} (dense),
+  BLOCK_N, BLOCK_O in {32, 64, 128} (BLOCK_O up to 256 for dense), BLOCK_K in {32, 64, 128} (dense),
   BLOCK_I in {4, 8, 16} (dx sparse), WINDOW in {16, 32, 64} (dw sparse),
   num_warps in {4, 8}, num_stages in {default, 2, 3, 4}.
 
@@ -53,6 +53,8 @@ PRECISIONS = ("fp32-ieee", "tf32", "bf16")
 GRIDS = (5, 20, 100)
 BLOCKS = (32, 64, 128)
 EXTRA = {"BLOCK_I": (4, 8, 16), "WINDOW": (16, 32, 64)}
+# The dense tile builds its basis once per output tile: wider output tiles amortize it.
+DENSE_BLOCK_O = (32, 64, 128, 256)
 WARPS = (4, 8)
 STAGES = (2, 3, 4)
 MAX_TILE = 128 * 128  # elements of the largest register tile a program may hold
@@ -74,7 +76,12 @@ def shape_space(prim, strat):
 
     keys = [k for k in dispatch.CONFIG_KEYS[(prim, strat)] if k not in ("num_warps", "num_stages")]
     out = []
-    for values in itertools.product(*[EXTRA.get(k, BLOCKS) for k in keys]):
+    def values_of(key):
+        if key == "BLOCK_O" and strat == "dense":
+            return DENSE_BLOCK_O
+        return EXTRA.get(key, BLOCKS)
+
+    for values in itertools.product(*[values_of(k) for k in keys]):
         c = dict(zip(keys, values))
         if c["BLOCK_N"] * c["BLOCK_O"] > MAX_TILE:
             continue  # accumulator alone would spill
@@ -82,6 +89,12 @@ def shape_space(prim, strat):
             continue  # dx sparse gathers a [BLOCK_N, BLOCK_I, BLOCK_O] tile
         out.append(c)
     return out
+
+
+def dense_in_reach(prim, G, dispatch):
+    """Tune the dense tile only where dispatch could pick it (twice the measured crossover)."""
+    limit = max(v for (p, _), v in dispatch.DENSE_MAX_BASES.items() if p == prim)
+    return next_pow2(G + ORDER) <= dispatch.DENSE_TILE_LIMIT and G + ORDER <= 2 * limit
 
 
 def with_launch(shape, warps, stages):
@@ -491,7 +504,7 @@ def main(argv=None):
     for prim in args.primitives:
         for strat in args.strategies:
             keys = [(mode, G) for mode in args.precisions for G in args.grids
-                    if strat == "sparse" or next_pow2(G + ORDER) <= dispatch.DENSE_TILE_LIMIT]
+                    if strat == "sparse" or dense_in_reach(prim, G, dispatch)]
             if keys:
                 blocks.append(((prim, strat), keys))
     n_groups = sum(len(k) for _, k in blocks)
