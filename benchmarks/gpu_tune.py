@@ -207,7 +207,7 @@ class Group:
         self.ms = {}      # effective launch -> median ms (math.inf when disqualified)
         self.raw = {}     # effective launch -> the config that was timed for it
         self.rows = []
-        self.default = dict(dispatch.CONFIGS[(prim, strat)])
+        self.default = dict(dispatch.config(prim, strat, CLASS[mode]))
         with precision(mode), sk.poison_outputs():
             self.ref = self.call()
             sync(device)
@@ -409,7 +409,25 @@ def render_configs(configs, comment, block):
     return "\n".join(lines)
 
 
-def write_configs(configs, path, device, args):
+def render_precision_configs(configs, comment, block):
+    """A PRECISION_CONFIGS block: swept (primitive, strategy, class) entries from
+    ``configs``, the others as they were."""
+    from sparsefuse.kernels import dispatch
+
+    lines = comment + ["PRECISION_CONFIGS = {"]
+    keys = sorted(set(configs) | set(dispatch.PRECISION_CONFIGS),
+                  key=lambda k: (dispatch.PRIMITIVES.index(k[0]), k[1], dispatch.PRECISION_CLASSES.index(k[2])))
+    for key in keys:
+        cfg, note = configs.get(key, (dispatch.PRECISION_CONFIGS.get(key), None))
+        body = ", ".join(f"{k}={cfg[k]}" for k in dispatch.CONFIG_KEYS[key[:2]] if k in cfg)
+        if note:
+            lines.append(f"    # {note}")
+        lines.append(f'    ("{key[0]}", "{key[1]}", "{key[2]}"): dict({body}),')
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def write_configs(configs, path, device, args, precision_configs=None):
     """Replace the CONFIGS block of ``path`` (dispatch.py) atomically; returns the new CONFIGS."""
     N, IN, OUT = args.size
     comment = [f"# Tuned: benchmarks/gpu_tune.py --write, N={N}, {IN}->{OUT}, k={ORDER}, "
@@ -421,13 +439,21 @@ def write_configs(configs, path, device, args):
                      lambda m: render_configs(configs, comment, m.group(0)), src, count=1, flags=re.S)
     if n != 1:
         raise RuntimeError(f"CONFIGS block not found in {path}")
+    if precision_configs:
+        pcomment = [f"# Tuned per precision class: benchmarks/gpu_tune.py --write, N={N}, {IN}->{OUT}, "
+                    f"k={ORDER}, G in {tuple(args.grids)}."]
+        new, n = re.subn(r"(?:# Tuned per precision class:[^\n]*\n)?PRECISION_CONFIGS = \{.*?\n\}",
+                         lambda m: render_precision_configs(precision_configs, pcomment, m.group(0)),
+                         new, count=1, flags=re.S)
+        if n != 1:
+            raise RuntimeError(f"PRECISION_CONFIGS block not found in {path}")
     scope = {"__name__": "dispatch_check"}
     exec(compile(new, path, "exec"), scope)  # parses, and validates every entry on import
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
     with os.fdopen(fd, "w") as fh:
         fh.write(new)
     os.replace(tmp, path)
-    return scope["CONFIGS"]
+    return scope["CONFIGS"], scope["PRECISION_CONFIGS"]
 
 
 def write_csv(rows, path):
@@ -551,6 +577,7 @@ def main(argv=None):
 
     print("\nBest per (primitive, strategy, precision class), summed median ms over G "
           f"{tuple(args.grids)} (default's sum in brackets):")
+    chosen_cls = {}
     for (prim, strat), (groups, space) in results.items():
         for mode in args.precisions:
             sub = [g for g in groups if g.mode == mode]
@@ -559,6 +586,9 @@ def main(argv=None):
             best = best_over(sub, space)
             base = sum(times_of(sub[0].default, sub))
             if best:
+                chosen_cls[(prim, strat, CLASS[mode])] = (
+                    best[0], f"{gpu}, {datetime.date.today().isoformat()}: {best[1]:.3f} ms summed "
+                             f"over G {tuple(g.G for g in sub)} (was {base:.3f})")
                 print(f"  {prim:<3} {strat:<6} {CLASS[mode]:<5} {describe(best[0]):<52} "
                       f"{best[1]:9.4f} ms  [{base:9.4f}]  x{base / best[1]:.2f}")
     chosen = {}
@@ -578,15 +608,16 @@ def main(argv=None):
         write_csv(rows, csv_path)
         print(f"wrote {csv_path}")
     if args.write:
-        write_configs(chosen, dispatch.__file__, device, args)
+        write_configs(chosen, dispatch.__file__, device, args, chosen_cls)
         print(f"wrote CONFIGS into {dispatch.__file__}")
     elif args.smoke:  # prove the rewrite on a copy; the real table stays as it is
         with tempfile.TemporaryDirectory() as tmp:
             copy = os.path.join(tmp, "dispatch.py")
             with open(dispatch.__file__) as src, open(copy, "w") as dst:
                 dst.write(src.read())
-            new = write_configs(chosen, copy, device, args)
+            new, new_cls = write_configs(chosen, copy, device, args, chosen_cls)
         ok = all(new[key] == cfg for key, (cfg, _) in chosen.items())
+        ok = ok and all(new_cls[key] == cfg for key, (cfg, _) in chosen_cls.items())
         print(f"rewrite of a copy of dispatch.py: {'ok' if ok else 'MISMATCH'}")
         if not ok:
             return 1

@@ -415,9 +415,11 @@ def test_override_config_changes_the_launch_not_the_result(monkeypatch):
     spy = _LaunchSpy(kfwd._fwd_dense_kernel)
     monkeypatch.setattr(kfwd, "_fwd_dense_kernel", spy)
     base = kfwd.fwd(x, t0, ih, C, None, k, 0, strategy="dense")
-    entry = dispatch.CONFIGS[("fwd", "dense")]
+    entry = dispatch.config("fwd", "dense", "ieee")  # float32 at "highest" precision
+    fallback = dispatch.CONFIGS[("fwd", "dense")]
     with dispatch.override_config("fwd", "dense", BLOCK_N=16, BLOCK_K=32, num_stages=3) as cfg:
-        assert dispatch.config("fwd", "dense") == cfg == dict(entry, BLOCK_N=16, BLOCK_K=32, num_stages=3)
+        assert dispatch.config("fwd", "dense", "ieee") == cfg == dict(fallback, BLOCK_N=16, BLOCK_K=32,
+                                                                      num_stages=3)
         tuned = kfwd.fwd(x, t0, ih, C, None, k, 0, strategy="dense")
     after = kfwd.fwd(x, t0, ih, C, None, k, 0, strategy="dense")
     (g0, kw0), (g1, kw1), (g2, kw2) = spy.calls
@@ -425,7 +427,7 @@ def test_override_config_changes_the_launch_not_the_result(monkeypatch):
     assert kw1["BLOCK_I"] == 32 // 8 and kw0["BLOCK_I"] == entry["BLOCK_K"] // 8
     assert kw0 == kw2 and g0 == g2 and kw0["BLOCK_N"] == entry["BLOCK_N"]
     assert ("num_stages" in kw0) == ("num_stages" in entry)  # absent: Triton's default
-    assert dispatch.config("fwd", "dense") is entry
+    assert dispatch.config("fwd", "dense", "ieee") is entry
     torch.testing.assert_close(tuned, base, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(after, base, rtol=0, atol=0)
     assert rel_err(tuned, naive.fwd(x.double(), grid.double(), C.double(), k, 0)) < 1e-4
@@ -449,6 +451,41 @@ def test_override_config_rejects_bad_keys():
         assert dispatch.config(*key) is entry  # nothing left behind by a failed override
 
 
+def test_launch_config_follows_the_precision_class(monkeypatch):
+    # IEEE and TF32 float32 dots launch with their own tuned entries; a class without an
+    # entry falls back to CONFIGS.  The result is the same whatever the launch.
+    from sparsefuse.kernels import dispatch
+
+    k, G = 3, 5
+    grid, x, C, g, s = case(11, 37, 6, 20, G, k)
+    t0, ih = geo(grid)
+    spy = _LaunchSpy(kfwd._fwd_dense_kernel)
+    monkeypatch.setattr(kfwd, "_fwd_dense_kernel", spy)
+    monkeypatch.setitem(dispatch.PRECISION_CONFIGS, ("fwd", "dense", "ieee"),
+                        dict(BLOCK_N=16, BLOCK_O=32, BLOCK_K=16, num_warps=4))
+    monkeypatch.setitem(dispatch.PRECISION_CONFIGS, ("fwd", "dense", "tf32"),
+                        dict(BLOCK_N=32, BLOCK_O=16, BLOCK_K=32, num_warps=2))
+    ieee = kfwd.fwd(x, t0, ih, C, None, k, 0, strategy="dense")
+    old = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high")
+    try:
+        tf32 = kfwd.fwd(x, t0, ih, C, None, k, 0, strategy="dense")
+    finally:
+        torch.set_float32_matmul_precision(old)
+    monkeypatch.delitem(dispatch.PRECISION_CONFIGS, ("fwd", "dense", "ieee"))
+    fallback = kfwd.fwd(x, t0, ih, C, None, k, 0, strategy="dense")
+    (g0, kw0), (g1, kw1), (g2, kw2) = spy.calls
+    assert (kw0["BLOCK_N"], kw0["BLOCK_O"], kw0["num_warps"], g0) == (16, 32, 4, (3, 1))
+    assert (kw1["BLOCK_N"], kw1["BLOCK_O"], kw1["num_warps"], g1) == (32, 16, 2, (2, 2))
+    assert kw1["PREC"] == "tf32" and kw0["PREC"] == "ieee"
+    assert kw2["BLOCK_N"] == dispatch.CONFIGS[("fwd", "dense")]["BLOCK_N"]
+    ref = naive.fwd(x.double(), grid.double(), C.double(), k, 0)
+    for y in (ieee, tf32, fallback):
+        assert rel_err(y, ref) < 1e-4
+    with pytest.raises(ValueError, match="BLOCK_O"):
+        dispatch._check_config("fwd", "dense", dict(BLOCK_N=16, BLOCK_O=24, BLOCK_K=16, num_warps=4))
+
+
 def test_num_stages_entry_is_accepted(monkeypatch):
     # The interpreter ignores num_stages; on CUDA it reaches the compiler.
     from sparsefuse.kernels import dispatch
@@ -457,8 +494,9 @@ def test_num_stages_entry_is_accepted(monkeypatch):
     grid, x, C, g, s = case(13, 19, 5, 6, G, k)
     t0, ih = geo(grid)
     gd, xd, Cd, gdd = grid.double(), x.double(), C.double(), g.double()
-    for key, entry in list(dispatch.CONFIGS.items()):
-        monkeypatch.setitem(dispatch.CONFIGS, key, dict(entry, num_stages=2))
+    for table in (dispatch.CONFIGS, dispatch.PRECISION_CONFIGS):
+        for key, entry in list(table.items()):
+            monkeypatch.setitem(table, key, dict(entry, num_stages=2))
     assert dispatch.launch_options(dispatch.config("dw", "sparse"))["num_stages"] == 2
     for strategy in ("dense", "sparse"):
         assert rel_err(kfwd.fwd(x, t0, ih, C, None, k, 0, strategy=strategy),

@@ -20,15 +20,15 @@ MAX_ORDER = 7  # the on-chip triangle holds k + 1 <= 8 values
 # Measured: benchmarks/gpu_layer_bench.py --crossover --write-dispatch, NVIDIA H100 80GB HBM3,
 # 2026-11-24, N=8192, 512->512, k=3, median ms per primitive.
 DENSE_MAX_BASES = {
-    ("dw", "bf16"): 15,
+    ("dw", "bf16"): 31,
     ("dw", "ieee"): 15,
-    ("dw", "tf32"): 15,
-    ("dx", "bf16"): 51,
-    ("dx", "ieee"): 31,
-    ("dx", "tf32"): 51,
-    ("fwd", "bf16"): 15,
-    ("fwd", "ieee"): 8,
-    ("fwd", "tf32"): 15,
+    ("dw", "tf32"): 31,
+    ("dx", "bf16"): 31,
+    ("dx", "ieee"): 15,
+    ("dx", "tf32"): 31,
+    ("fwd", "bf16"): 31,
+    ("fwd", "ieee"): 15,
+    ("fwd", "tf32"): 31,
 }
 
 # The dense tile keeps a [rows, next_pow2(G + k)] tile in registers; beyond this many
@@ -40,13 +40,65 @@ DENSE_TILE_LIMIT = 128
 # max(1, BLOCK_K // next_pow2(G+k)) features.  num_stages is optional (absent: Triton's
 # default).  ``python benchmarks/gpu_tune.py --write`` on the target GPU sweeps these and
 # rewrites the table below, with the GPU and date in its comment.
+# Tuned: benchmarks/gpu_tune.py --write, N=8192, 512->512, k=3, G in (5, 20, 100),
+#   fp32-ieee, tf32, bf16: a tuned entry minimises the summed median ms over those (GPU, date above it).
 CONFIGS = {
-    ("fwd", "dense"): dict(BLOCK_N=64, BLOCK_O=64, BLOCK_K=64, num_warps=4),
-    ("fwd", "sparse"): dict(BLOCK_N=64, BLOCK_O=64, num_warps=4),
-    ("dx", "dense"): dict(BLOCK_N=64, BLOCK_O=32, BLOCK_K=64, num_warps=4),
-    ("dx", "sparse"): dict(BLOCK_N=32, BLOCK_I=8, BLOCK_O=32, num_warps=4),
-    ("dw", "dense"): dict(BLOCK_N=32, BLOCK_O=64, BLOCK_K=64, num_warps=4),
-    ("dw", "sparse"): dict(BLOCK_N=64, BLOCK_O=64, WINDOW=16, num_warps=4),
+    # NVIDIA H100 80GB HBM3, 2026-11-24: 10.216 ms summed (was 15.886)
+    ("fwd", "dense"): dict(BLOCK_N=32, BLOCK_O=128, BLOCK_K=32, num_warps=4, num_stages=2),
+    # NVIDIA H100 80GB HBM3, 2026-11-24: 20.817 ms summed (was 24.472)
+    ("fwd", "sparse"): dict(BLOCK_N=128, BLOCK_O=64, num_warps=4, num_stages=4),
+    # NVIDIA H100 80GB HBM3, 2026-11-24: 7.514 ms summed (was 7.717)
+    ("dx", "dense"): dict(BLOCK_N=128, BLOCK_O=64, BLOCK_K=64, num_warps=4),
+    # NVIDIA H100 80GB HBM3, 2026-11-24: 21.822 ms summed (was 33.254)
+    ("dx", "sparse"): dict(BLOCK_N=32, BLOCK_I=4, BLOCK_O=32, num_warps=4, num_stages=4),
+    # NVIDIA H100 80GB HBM3, 2026-11-24: 23.827 ms summed (was 24.506)
+    ("dw", "dense"): dict(BLOCK_N=32, BLOCK_O=64, BLOCK_K=64, num_warps=4, num_stages=2),
+    # NVIDIA H100 80GB HBM3, 2026-11-24: 47.904 ms summed (was 48.741)
+    ("dw", "sparse"): dict(BLOCK_N=64, BLOCK_O=64, WINDOW=16, num_warps=4, num_stages=3),
+}
+
+# Per precision class ("ieee", "tf32", "bf16") the best launch differs (tensor-core dots
+# want wider output tiles than FMA dots): an entry here wins over CONFIGS for that class.
+# Values: the "Best per (primitive, strategy, precision class)" of the same gpu_tune.py run
+# (results/gpu/gpu_tune.csv); ``gpu_tune.py --write`` rewrites this block too.
+# Tuned per precision class: benchmarks/gpu_tune.py --write, N=8192, 512->512, k=3, G in (5, 20, 100).
+PRECISION_CONFIGS = {
+    # NVIDIA H100 80GB HBM3, 2026-11-24: 5.433 ms summed over G (5, 20) (was 6.961)
+    ("fwd", "dense", "ieee"): dict(BLOCK_N=32, BLOCK_O=128, BLOCK_K=32, num_warps=4, num_stages=3),
+    # NVIDIA H100 80GB HBM3, 2026-11-24: 2.488 ms summed over G (5, 20) (was 5.834)
+    ("fwd", "dense", "tf32"): dict(BLOCK_N=32, BLOCK_O=256, BLOCK_K=64, num_warps=4, num_stages=2),
+    # NVIDIA H100 80GB HBM3, 2026-11-24: 1.607 ms summed over G (5, 20) (was 3.091)
+    ("fwd", "dense", "bf16"): dict(BLOCK_N=32, BLOCK_O=256, BLOCK_K=64, num_warps=4, num_stages=2),
+    # NVIDIA H100 80GB HBM3, 2026-11-24: 6.940 ms summed over G (5, 20, 100) (was 9.196)
+    ("fwd", "sparse", "ieee"): dict(BLOCK_N=128, BLOCK_O=64, num_warps=4, num_stages=4),
+    # NVIDIA H100 80GB HBM3, 2026-11-24: 6.951 ms summed over G (5, 20, 100) (was 9.245)
+    ("fwd", "sparse", "tf32"): dict(BLOCK_N=128, BLOCK_O=64, num_warps=4),
+    # NVIDIA H100 80GB HBM3, 2026-11-24: 4.881 ms summed over G (5, 20, 100) (was 6.032)
+    ("fwd", "sparse", "bf16"): dict(BLOCK_N=128, BLOCK_O=128, num_warps=4, num_stages=2),
+    # NVIDIA H100 80GB HBM3, 2026-11-24: 4.529 ms summed over G (5, 20) (was 4.541)
+    ("dx", "dense", "ieee"): dict(BLOCK_N=64, BLOCK_O=32, BLOCK_K=64, num_warps=4, num_stages=2),
+    # NVIDIA H100 80GB HBM3, 2026-11-24: 1.776 ms summed over G (5, 20) (was 1.911)
+    ("dx", "dense", "tf32"): dict(BLOCK_N=128, BLOCK_O=64, BLOCK_K=64, num_warps=4),
+    # NVIDIA H100 80GB HBM3, 2026-11-24: 1.139 ms summed over G (5, 20) (was 1.265)
+    ("dx", "dense", "bf16"): dict(BLOCK_N=128, BLOCK_O=64, BLOCK_K=64, num_warps=4),
+    # NVIDIA H100 80GB HBM3, 2026-11-24: 7.912 ms summed over G (5, 20, 100) (was 13.380)
+    ("dx", "sparse", "ieee"): dict(BLOCK_N=32, BLOCK_I=4, BLOCK_O=32, num_warps=8, num_stages=4),
+    # NVIDIA H100 80GB HBM3, 2026-11-24: 7.909 ms summed over G (5, 20, 100) (was 13.284)
+    ("dx", "sparse", "tf32"): dict(BLOCK_N=32, BLOCK_I=4, BLOCK_O=32, num_warps=8, num_stages=4),
+    # NVIDIA H100 80GB HBM3, 2026-11-24: 5.049 ms summed over G (5, 20, 100) (was 6.591)
+    ("dx", "sparse", "bf16"): dict(BLOCK_N=32, BLOCK_I=4, BLOCK_O=32, num_warps=4, num_stages=4),
+    # NVIDIA H100 80GB HBM3, 2026-11-24: 11.834 ms summed over G (5, 20) (was 12.150)
+    ("dw", "dense", "ieee"): dict(BLOCK_N=32, BLOCK_O=64, BLOCK_K=64, num_warps=4, num_stages=2),
+    # NVIDIA H100 80GB HBM3, 2026-11-24: 3.889 ms summed over G (5, 20) (was 7.510)
+    ("dw", "dense", "tf32"): dict(BLOCK_N=32, BLOCK_O=64, BLOCK_K=128, num_warps=4, num_stages=3),
+    # NVIDIA H100 80GB HBM3, 2026-11-24: 1.481 ms summed over G (5, 20) (was 4.847)
+    ("dw", "dense", "bf16"): dict(BLOCK_N=32, BLOCK_O=256, BLOCK_K=32, num_warps=4, num_stages=3),
+    # NVIDIA H100 80GB HBM3, 2026-11-24: 17.303 ms summed over G (5, 20, 100) (was 17.675)
+    ("dw", "sparse", "ieee"): dict(BLOCK_N=64, BLOCK_O=64, WINDOW=16, num_warps=4, num_stages=3),
+    # NVIDIA H100 80GB HBM3, 2026-11-24: 16.769 ms summed over G (5, 20, 100) (was 19.110)
+    ("dw", "sparse", "tf32"): dict(BLOCK_N=128, BLOCK_O=32, WINDOW=16, num_warps=4),
+    # NVIDIA H100 80GB HBM3, 2026-11-24: 11.758 ms summed over G (5, 20, 100) (was 11.957)
+    ("dw", "sparse", "bf16"): dict(BLOCK_N=64, BLOCK_O=64, WINDOW=16, num_warps=4, num_stages=3),
 }
 
 # Keys each launch understands; num_stages may be absent from any entry.
@@ -84,12 +136,16 @@ def _check_config(primitive: str, strategy: str, cfg: dict, partial: bool = Fals
             raise ValueError(f"{missing[0]}: missing from the ({primitive!r}, {strategy!r}) config")
 
 
-def config(primitive: str, strategy: str) -> dict:
-    """The launch config in force for one primitive and strategy (override, else CONFIGS).
+def config(primitive: str, strategy: str, precision: str = None) -> dict:
+    """The launch config in force: an override, else the entry for ``precision`` (a class
+    of :func:`precision_class`) in PRECISION_CONFIGS, else CONFIGS.
 
     Read-only: the dict is the live entry (no copy on the launch path).
     """
     hit = _overrides.get((primitive, strategy))
+    if hit is not None:
+        return hit
+    hit = PRECISION_CONFIGS.get((primitive, strategy, precision))
     return hit if hit is not None else CONFIGS[(primitive, strategy)]
 
 
@@ -125,8 +181,14 @@ def override_config(primitive: str, strategy: str, **cfg):
             _overrides.pop(key, None)
 
 
+PRECISION_CLASSES = ("ieee", "tf32", "bf16")
 for _key, _cfg in CONFIGS.items():
     _check_config(*_key, _cfg)
+for _key, _cfg in PRECISION_CONFIGS.items():
+    if _key[2] not in PRECISION_CLASSES:
+        raise ValueError(f"PRECISION_CONFIGS: precision class expected one of {PRECISION_CLASSES}, "
+                         f"got {_key[2]!r}")
+    _check_config(_key[0], _key[1], _cfg)
 
 STRATEGIES = ("auto", "dense", "sparse")
 _forced = {"value": os.environ.get("SPARSEFUSE_STRATEGY", "auto")}

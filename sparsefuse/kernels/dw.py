@@ -161,7 +161,7 @@ def dw(x, t0, ih, g, s, k: int, d: int, num_bases: int, strategy: str = None,
     ss = s if s is not None else x
     common = dict(K=k, D=d, HAS_S=s is not None, F64=F64, UPCAST=rt.upcast_dots(g.dtype), PREC=prec)
     with rt.device_guard(x):
-        cfg = dispatch.config("dw", strategy)
+        cfg = dispatch.config("dw", strategy, dispatch.precision_class(g.dtype, prec))
         BLOCK_N, BLOCK_O = cfg["BLOCK_N"], min(cfg["BLOCK_O"], max(16, rt.next_pow2(OUT)))
         if strategy == "dense":
             BLOCK_I = max(1, cfg["BLOCK_K"] // TP)

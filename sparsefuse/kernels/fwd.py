@@ -127,7 +127,7 @@ def fwd(x, t0, ih, C, s, k: int, d: int, strategy: str = None) -> torch.Tensor:
     ss = s if s is not None else x
     common = dict(K=k, D=d, HAS_S=s is not None, F64=C.dtype == torch.float64)
     with rt.device_guard(x):
-        cfg = dispatch.config("fwd", strategy)
+        cfg = dispatch.config("fwd", strategy, dispatch.precision_class(C.dtype, prec))
         BLOCK_N, BLOCK_O = cfg["BLOCK_N"], min(cfg["BLOCK_O"], max(16, rt.next_pow2(OUT)))
         # out-innermost coefficients for both strategies: the dense [features*bases, out]
         # tile loads and the sparse row gathers coalesce (in the [out, in, M] layout every
