@@ -62,6 +62,21 @@ def available() -> dict[str, bool]:
     return out
 
 
+RECOMPILE_LIMIT = 256
+
+
+def _allow_recompiles() -> None:
+    """flashkan's basis is a module-level ``torch.compile``d function: every new shape,
+    dtype or grad mode in one process is a recompile, and past Dynamo's default limit (8)
+    it silently runs eager (measured on an H100: 5-10x slower, 10x the memory).  A sweep
+    must time the compiled peer, so the limit is raised for the process."""
+    cfg = torch._dynamo.config
+    for key in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit",
+                "accumulated_cache_size_limit"):
+        if hasattr(cfg, key) and getattr(cfg, key) < RECOMPILE_LIMIT:
+            setattr(cfg, key, RECOMPILE_LIMIT)
+
+
 def make_peer(
     name: str,
     in_features: int,
@@ -89,6 +104,7 @@ def make_peer(
                              compile_basis=False)
     elif name == "flashkan":
         mod = _import(name)
+        _allow_recompiles()
         layer = mod.KANLayer(in_features, out_features, grid_size=grid_size, spline_order=spline_order)
     elif name == "kanditioned":
         mod = _import(name)

@@ -1,0 +1,126 @@
+"""Where the time of one fused KANLinear forward+backward goes, on one GPU.
+
+For each precision (fp32-ieee, tf32, bf16 autocast) and G it prints
+
+  * the median wall time of forward+backward (``triton.testing.do_bench``),
+  * the GPU time of the kernels it launches (summed from ``torch.profiler``),
+  * the host time to issue one forward+backward with the GPU far ahead (no sync),
+  * the kernels sorted by GPU time.
+
+If the host time is close to the wall time, the layer is launch bound at this size
+and faster kernels will not show; if the kernel sum is, the kernels are what to fix.
+
+  python benchmarks/gpu_profile_layer.py --grids 5 100 --out OUTDIR
+"""
+
+import argparse
+import contextlib
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+
+@contextlib.contextmanager
+def precision(mode):
+    old = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest" if mode == "fp32-ieee" else "high")
+    try:
+        with torch.autocast("cuda", dtype=torch.bfloat16) if mode == "bf16" else contextlib.nullcontext():
+            yield
+    finally:
+        torch.set_float32_matmul_precision(old)
+
+
+def profile_one(layer, x, dy, mode, top):
+    import triton
+
+    params = [p for p in layer.parameters() if p.requires_grad]
+    xr = x.clone().requires_grad_()
+
+    def step():
+        xr.grad = None
+        for p in params:
+            p.grad = None
+        with precision(mode):
+            y = layer(xr)
+        y.backward(dy)
+
+    wall = triton.testing.do_bench(step, warmup=25, rep=200, return_mode="median")
+    # Host issue time: run ahead of the GPU by queueing many steps behind a long kernel.
+    torch.cuda.synchronize()
+    reps = 50
+    big = torch.empty(int(2e8), device=x.device)
+    big.uniform_()  # keeps the GPU busy while the host issues the steps
+    t = time.perf_counter()
+    for _ in range(reps):
+        step()
+    host = (time.perf_counter() - t) / reps * 1e3
+    torch.cuda.synchronize()
+    acts = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
+    n = 10
+    with torch.profiler.profile(activities=acts) as prof:
+        for _ in range(n):
+            step()
+        torch.cuda.synchronize()
+    kernels = {}
+    for ev in prof.key_averages():
+        dev = getattr(ev, "device_time_total", None)
+        if dev is None:
+            dev = getattr(ev, "cuda_time_total", 0)
+        if dev and ev.device_type == torch.autograd.DeviceType.CUDA:
+            kernels[ev.key] = (dev / 1e3 / n, ev.count // n)
+    gpu = sum(v[0] for v in kernels.values())
+    lines = [f"  wall {wall:.3f} ms | kernels {gpu:.3f} ms | host issue {host:.3f} ms per forward+backward"]
+    for name, (ms, cnt) in sorted(kernels.items(), key=lambda kv: -kv[1][0])[:top]:
+        lines.append(f"    {ms:8.3f} ms  x{cnt:<3} {name[:110]}")
+    return wall, gpu, host, "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size", type=int, nargs=3, default=(8192, 512, 512), metavar=("N", "IN", "OUT"))
+    p.add_argument("--grids", type=int, nargs="*", default=[5, 100])
+    p.add_argument("--order", type=int, default=3)
+    p.add_argument("--precisions", nargs="*", default=["fp32-ieee", "tf32", "bf16"])
+    p.add_argument("--impls", nargs="*", default=["fused"])
+    p.add_argument("--top", type=int, default=12)
+    p.add_argument("--out", default=None, help="folder for profile.csv")
+    args = p.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("needs a CUDA device", file=sys.stderr)
+        return 2
+    from sparsefuse.kan_linear import KANLinear
+
+    N, IN, OUT = args.size
+    dev = torch.device("cuda")
+    print(f"{torch.cuda.get_device_name(dev)}, torch {torch.__version__}, N={N}, {IN}->{OUT}, k={args.order}")
+    rows = []
+    x = torch.rand(N, IN, device=dev) * 2 - 1
+    for G in args.grids:
+        for impl in args.impls:
+            torch.manual_seed(0)
+            layer = KANLinear(IN, OUT, grid_size=G, spline_order=args.order, impl=impl).to(dev)
+            for mode in args.precisions:
+                dy = torch.randn(N, OUT, device=dev, dtype=torch.bfloat16 if mode == "bf16" else torch.float32)
+                wall, gpu, host, text = profile_one(layer, x, dy, mode, args.top)
+                print(f"G={G} {impl} {mode}\n{text}", flush=True)
+                rows.append(dict(G=G, impl=impl, precision=mode, wall_ms=wall, kernel_ms=gpu, host_ms=host))
+    if args.out:
+        import csv
+
+        os.makedirs(args.out, exist_ok=True)
+        path = os.path.join(args.out, "profile.csv")
+        with open(path + ".tmp", "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        os.replace(path + ".tmp", path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
