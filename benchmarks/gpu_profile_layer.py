@@ -26,13 +26,17 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 @contextlib.contextmanager
 def precision(mode):
+    """Matmul precision for forward and backward (the backward reads it when it runs)."""
     old = torch.get_float32_matmul_precision()
     torch.set_float32_matmul_precision("highest" if mode == "fp32-ieee" else "high")
     try:
-        with torch.autocast("cuda", dtype=torch.bfloat16) if mode == "bf16" else contextlib.nullcontext():
-            yield
+        yield
     finally:
         torch.set_float32_matmul_precision(old)
+
+
+def autocast(mode):
+    return torch.autocast("cuda", dtype=torch.bfloat16) if mode == "bf16" else contextlib.nullcontext()
 
 
 def profile_one(layer, x, dy, mode, top):
@@ -46,8 +50,9 @@ def profile_one(layer, x, dy, mode, top):
         for p in params:
             p.grad = None
         with precision(mode):
-            y = layer(xr)
-        y.backward(dy)
+            with autocast(mode):
+                y = layer(xr)
+            y.backward(dy)
 
     wall = triton.testing.do_bench(step, warmup=25, rep=200, return_mode="median")
     # Host issue time: run ahead of the GPU by queueing many steps behind a long kernel.

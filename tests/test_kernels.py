@@ -20,6 +20,7 @@ from sparsefuse.kernels import dw as kdw  # noqa: E402
 from sparsefuse.kernels import dx as kdx  # noqa: E402
 from sparsefuse.kernels import fwd as kfwd  # noqa: E402
 from sparsefuse.kernels import naive  # noqa: E402
+from sparsefuse.kernels import ops  # noqa: E402
 
 DEV = "cuda" if torch.cuda.is_available() else "cpu"
 pytestmark = pytest.mark.skipif(not sk.available(DEV), reason="fused kernels unavailable here")
@@ -188,20 +189,22 @@ def test_gradcheck_and_gradgradcheck_float64(strategy):
         assert torch.autograd.gradgradcheck(f, (x, C), fast_mode=True)
 
 
+@pytest.mark.parametrize("path", ["custom_op", "eager"])
 @pytest.mark.parametrize("op", ["dx", "dw"])
-def test_gradcheck_dx_dw_ops_float64(op):
+def test_gradcheck_dx_dw_ops_float64(op, path):
     # Their backward formulas (incl. the s input) are otherwise hit only at third order.
     k, G = 2, 3
     grid, x, C, g, s = case(8, 5, 3, 2, G, k, dtype=torch.float64)
     t0, ih = geo(grid, torch.float64)
     x, C, g, s = (t.requires_grad_() for t in (x, C, g, s))
+    P = ops._Eager if path == "eager" else torch.ops.sparsefuse
     if op == "dx":
         def f(a, b, c):
-            return torch.ops.sparsefuse.dx(a, t0, ih, b, c, k, 1)
+            return P.dx(a, t0, ih, b, c, k, 1)
         args = (x, C, g)
     else:
         def f(a, b, c):
-            return torch.ops.sparsefuse.dw(a, t0, ih, b, c, k, 1, G + k)
+            return P.dw(a, t0, ih, b, c, k, 1, G + k)
         args = (x, g, s)
     assert torch.autograd.gradcheck(f, args, fast_mode=True)
 
@@ -374,6 +377,26 @@ def test_available_and_uniform_checks():
     assert not sk.grid_is_uniform(torch.arange(5.0))  # not 2-D
     lin = torch.linspace(-1, 1, 12)
     assert sk.grid_is_uniform(torch.stack([lin, 3 * lin + 1]))
+
+
+def test_eager_functions_and_custom_ops_agree_to_second_order():
+    # Eager code runs the autograd.Functions, torch.compile the custom ops: same kernels,
+    # same formulas, so first and second derivatives must agree bit for bit.
+    k, G = 3, 4
+    grid, x, C, g, s = case(17, 23, 5, 7, G, k, torch.float64)
+    t0, ih = geo(grid, torch.float64)
+    results = []
+    for P in (ops._Eager, ops._CustomOps):
+        xx = x.clone().requires_grad_()
+        cc = C.clone().requires_grad_()
+        ss = s.clone().requires_grad_()
+        y = P.fwd(xx, t0, ih, cc, ss, k, 0)
+        gx, gc, gs = torch.autograd.grad((y * g).sum(), (xx, cc, ss), create_graph=True)
+        hx, hc = torch.autograd.grad((gx ** 2).sum() + (gc * gc).sum() + gs.sum(), (xx, cc))
+        results.append([t.detach() for t in (y, gx, gc, gs, hx, hc)])
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert ops.primitives() is ops._Eager
 
 
 def test_custom_op_registration_passes_opcheck():

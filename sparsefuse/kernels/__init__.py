@@ -141,5 +141,5 @@ def spline_contract(x, grid, coeff, spline_order, uniform=None):
     lead = x.shape[:-1]
     x2 = x.reshape(-1, x.shape[-1])
     t0, ih = _prepared(grid, torch.float64 if x.dtype == torch.float64 else torch.float32, uniform)
-    y = ops.fwd(x2, t0, ih, coeff, None, spline_order, 0)
+    y = ops.primitives().fwd(x2, t0, ih, coeff, None, spline_order, 0)
     return y.reshape(*lead, coeff.shape[0])
