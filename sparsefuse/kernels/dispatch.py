@@ -20,7 +20,7 @@ MAX_ORDER = 7  # the on-chip triangle holds k + 1 <= 8 values
 # Measured: benchmarks/gpu_layer_bench.py --crossover --write-dispatch, NVIDIA H100 80GB HBM3,
 # 2026-11-24, N=8192, 512->512, k=3, median ms per primitive.
 DENSE_MAX_BASES = {
-    ("dw", "bf16"): 31,
+    ("dw", "bf16"): 51,
     ("dw", "ieee"): 15,
     ("dw", "tf32"): 31,
     ("dx", "bf16"): 31,
