@@ -59,7 +59,7 @@ if "google.colab" in sys.modules:
               "On CPU this notebook runs the tiny 'smoke' profile only.")
 
 # %% tags=["parameters"]
-profile = "smoke"  # smoke (CPU, seconds) | quick (one GPU, about a minute) | paper
+profile = "smoke"  # smoke (CPU, seconds) | quick (one GPU, about two minutes) | paper
 device = "auto"  # auto | cpu | cuda
 
 # %%

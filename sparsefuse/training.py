@@ -130,7 +130,7 @@ def failure_status(exc: BaseException) -> tuple[str, str]:
 class TrainResult:
     """Outcome of :func:`train_loop`.  ``curve`` has one row per logged step."""
 
-    status: str  # "ok" | "diverged"
+    status: str  # "ok" | "diverged" | "time budget"
     steps: int
     final_loss: float
     wall_s: float
@@ -156,6 +156,7 @@ def train_loop(
     log_every: int = 1,
     divergence_threshold: float = 1e12,
     device="cpu",
+    time_budget_s: float | None = None,
 ) -> TrainResult:
     """Run ``step_fn(step)`` for ``n_steps`` and log its loss.
 
@@ -163,12 +164,16 @@ def train_loop(
     metrics containing ``"loss"``).  A non-finite loss, or one above
     ``divergence_threshold``, stops the run and marks it ``"diverged"``; the
     curve up to that point is kept.  Wall time excludes nothing but includes a
-    device synchronisation at the end.
+    device synchronisation at the end.  With ``time_budget_s`` the run also stops
+    once that many seconds have passed and is marked ``"time budget"`` (the steps
+    done are in the result).
     """
     if not isinstance(n_steps, int) or n_steps < 0:
         raise ValueError(f"n_steps must be a non-negative integer, got {n_steps!r}")
     if not isinstance(log_every, int) or log_every < 1:
         raise ValueError(f"log_every must be a positive integer, got {log_every!r}")
+    if time_budget_s is not None and not time_budget_s > 0:
+        raise ValueError(f"time_budget_s must be None or a positive number of seconds, got {time_budget_s!r}")
     from tqdm.auto import tqdm
 
     rows: list[dict] = []
@@ -187,6 +192,11 @@ def train_loop(
             break
         if progress and step % max(1, n_steps // 50) == 0:
             bar.set_postfix(loss=f"{last:.3e}")
+        if time_budget_s is not None and done < n_steps and time.perf_counter() - t0 > time_budget_s:
+            status = "time budget"
+            if not rows or rows[-1]["step"] != step:
+                rows.append({"step": step, "time_s": time.perf_counter() - t0, **metrics})
+            break
     bar.close()
     synchronize(device)
     wall = time.perf_counter() - t0

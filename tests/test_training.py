@@ -2,6 +2,7 @@
 
 import math
 
+import time
 import pandas as pd
 import pytest
 import torch
@@ -130,3 +131,17 @@ def test_one_thread_on_cpu_only_where_asked():
     with one_thread_on_cpu("cuda"):  # nothing to change for a GPU run
         assert torch.get_num_threads() == before
     assert torch.get_num_threads() == before
+
+
+def test_train_loop_time_budget_stops_and_says_so():
+    def step(i):
+        time.sleep(0.02)
+        return 1.0 / (i + 1)
+
+    res = train_loop(step, 1000, progress=False, log_every=100, time_budget_s=0.1)
+    assert res.status == "time budget" and 3 <= res.steps < 1000
+    assert res.curve["step"].iloc[-1] == res.steps - 1  # the last step done is logged
+    full = train_loop(lambda i: 1.0, 5, progress=False, time_budget_s=60)
+    assert full.status == "ok" and full.steps == 5
+    with pytest.raises(ValueError, match="time_budget_s"):
+        train_loop(lambda i: 1.0, 5, progress=False, time_budget_s=0)
