@@ -39,9 +39,9 @@ def auto_without_fused(device_type: str, needs_grad: bool, num_bases: int) -> st
     """The PyTorch path ``impl="auto"`` takes where the fused kernels cannot run.
 
     On CUDA (e.g. a non-uniform grid after ``update_grid``) the dense path: measured on an
-    H100 at N=8192, 512->512 (results/gpu/layer_bench_fp32.csv) it took 6.0 / 10.2 ms
-    forward+backward at G=5 / 20 against 66.8 / 69.1 ms for the embedding_bag sparse path,
-    and 3.2 / 4.8 ms forward against 18.6 / 19.2 ms. On CPU the rule measured above.
+    H100 at N=8192, 512->512, fp32 (results/gpu/layer_bench.csv) it took 6.0 / 10.2 ms
+    forward+backward at G=5 / 20 against 66.8 / 69.0 ms for the embedding_bag sparse path,
+    and 3.2 / 4.8 ms forward against 18.5 / 19.2 ms. On CPU the rule measured above.
     """
     if device_type == "cuda":
         return "dense"
