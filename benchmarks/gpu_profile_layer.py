@@ -11,6 +11,7 @@ If the host time is close to the wall time, the layer is launch bound at this si
 and faster kernels will not show; if the kernel sum is, the kernels are what to fix.
 
   python benchmarks/gpu_profile_layer.py --grids 5 100 --out OUTDIR
+  python benchmarks/gpu_profile_layer.py --grids 5 --compile reduce-overhead
 """
 
 import argparse
@@ -39,19 +40,22 @@ def autocast(mode):
     return torch.autocast("cuda", dtype=torch.bfloat16) if mode == "bf16" else contextlib.nullcontext()
 
 
-def profile_one(layer, x, dy, mode, top):
+def profile_one(layer, x, dy, mode, top, compiled=None):
     import triton
 
     params = [p for p in layer.parameters() if p.requires_grad]
     xr = x.clone().requires_grad_()
+    run = layer if compiled is None else torch.compile(layer, mode=compiled, fullgraph=True)
 
     def step():
+        if compiled == "reduce-overhead":
+            torch.compiler.cudagraph_mark_step_begin()
         xr.grad = None
         for p in params:
             p.grad = None
         with precision(mode):
             with autocast(mode):
-                y = layer(xr)
+                y = run(xr)
             y.backward(dy)
 
     wall = triton.testing.do_bench(step, warmup=25, rep=200, return_mode="median")
@@ -93,6 +97,9 @@ def main(argv=None):
     p.add_argument("--precisions", nargs="*", default=["fp32-ieee", "tf32", "bf16"])
     p.add_argument("--impls", nargs="*", default=["fused"])
     p.add_argument("--top", type=int, default=12)
+    p.add_argument("--compile", nargs="*", default=[], choices=["default", "reduce-overhead"],
+                   help="also profile the layer under torch.compile with these modes "
+                        "(reduce-overhead: CUDA graphs, no per-launch host cost)")
     p.add_argument("--out", default=None, help="folder for profile.csv")
     args = p.parse_args(argv)
     if not torch.cuda.is_available():
@@ -111,9 +118,17 @@ def main(argv=None):
             layer = KANLinear(IN, OUT, grid_size=G, spline_order=args.order, impl=impl).to(dev)
             for mode in args.precisions:
                 dy = torch.randn(N, OUT, device=dev, dtype=torch.bfloat16 if mode == "bf16" else torch.float32)
-                wall, gpu, host, text = profile_one(layer, x, dy, mode, args.top)
-                print(f"G={G} {impl} {mode}\n{text}", flush=True)
-                rows.append(dict(G=G, impl=impl, precision=mode, wall_ms=wall, kernel_ms=gpu, host_ms=host))
+                for compiled in [None] + list(args.compile):
+                    torch._dynamo.reset()
+                    try:
+                        wall, gpu, host, text = profile_one(layer, x, dy, mode, args.top, compiled)
+                    except Exception as exc:  # noqa: BLE001 - report and go on
+                        print(f"G={G} {impl} {mode} compile={compiled}: {type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0][:200] if str(exc) else ''}", flush=True)
+                        continue
+                    print(f"G={G} {impl} {mode} compile={compiled or 'eager'}\n{text}", flush=True)
+                    rows.append(dict(G=G, impl=impl, precision=mode, mode=compiled or "eager",
+                                     wall_ms=wall, kernel_ms=gpu, host_ms=host))
     if args.out:
         import csv
 
