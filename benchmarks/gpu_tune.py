@@ -321,6 +321,11 @@ def times_of(cfg, groups):
     return [grp.ms.get(grp.eff(cfg)) for grp in groups]
 
 
+def default_times(groups):
+    """Each group's median ms with its own current config (it differs per precision class)."""
+    return [grp.ms.get(grp.eff(grp.default)) for grp in groups]
+
+
 def best_over(groups, space):
     """(config, summed ms) with the smallest sum over ``groups`` among fully timed configs.
 
@@ -346,7 +351,7 @@ def fill(groups, space, budget, args):
     scored = []
     for cfg in space:
         t = times_of(cfg, groups)
-        base = times_of(default, groups)
+        base = default_times(groups)
         ratios = [b / v for v, b in zip(t, base) if v not in (None, math.inf) and b not in (None, math.inf)]
         wins = sum(1 for grp, v in zip(groups, t) if v is not None and v < math.inf
                    and v <= min(grp.ms.values()))
@@ -584,7 +589,7 @@ def main(argv=None):
             if not sub:
                 continue
             best = best_over(sub, space)
-            base = sum(times_of(sub[0].default, sub))
+            base = sum(default_times(sub))
             if best:
                 chosen_cls[(prim, strat, CLASS[mode])] = (
                     best[0], f"{gpu}, {datetime.date.today().isoformat()}: {best[1]:.3f} ms summed "
@@ -596,7 +601,7 @@ def main(argv=None):
     print("CONFIGS = {")
     for (prim, strat), (groups, space) in results.items():
         best = best_over(groups, space)
-        base = sum(times_of(groups[0].default, groups))
+        base = sum(default_times(groups))
         cfg = best[0] if best else groups[0].default
         total = best[1] if best else base
         chosen[(prim, strat)] = (cfg, f"{gpu}, {datetime.date.today().isoformat()}: "

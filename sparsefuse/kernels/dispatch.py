@@ -217,12 +217,19 @@ def precision_class(dot_dtype, precision: str) -> str:
     return "ieee"
 
 
-def choose(primitive: str, num_bases: int, padded_bases: int, dot_dtype, precision: str) -> str:
-    """'dense' or 'sparse' for one launch."""
+def choose(primitive: str, num_bases: int, padded_bases: int, cls: str) -> str:
+    """'dense' or 'sparse' for one launch of precision class ``cls``."""
     forced = _forced["value"]
     if padded_bases > DENSE_TILE_LIMIT:
         return "sparse"
     if forced in ("dense", "sparse"):
         return forced
-    limit = DENSE_MAX_BASES[(primitive, precision_class(dot_dtype, precision))]
-    return "dense" if num_bases <= limit else "sparse"
+    return "dense" if num_bases <= DENSE_MAX_BASES[(primitive, cls)] else "sparse"
+
+
+def plan(primitive: str, num_bases: int, padded_bases: int, dot_dtype, precision: str,
+         strategy: str = None):
+    """(strategy, launch config) of one launch; ``strategy`` given by the caller is kept."""
+    cls = precision_class(dot_dtype, precision)
+    strategy = strategy or choose(primitive, num_bases, padded_bases, cls)
+    return strategy, config(primitive, strategy, cls)

@@ -155,13 +155,12 @@ def dw(x, t0, ih, g, s, k: int, d: int, num_bases: int, strategy: str = None,
         return torch.zeros((OUT, IN, M), dtype=g.dtype, device=x.device)
     prec = rt.dot_precision(g.dtype)
     TP = rt.next_pow2(M)
-    strategy = strategy or dispatch.choose("dw", M, TP, g.dtype, prec)
+    strategy, cfg = dispatch.plan("dw", M, TP, g.dtype, prec, strategy)
     F64 = g.dtype == torch.float64 or x.dtype == torch.float64
     acc_dtype = torch.float64 if F64 else torch.float32
     ss = s if s is not None else x
     common = dict(K=k, D=d, HAS_S=s is not None, F64=F64, UPCAST=rt.upcast_dots(g.dtype), PREC=prec)
     with rt.device_guard(x):
-        cfg = dispatch.config("dw", strategy, dispatch.precision_class(g.dtype, prec))
         BLOCK_N, BLOCK_O = cfg["BLOCK_N"], min(cfg["BLOCK_O"], max(16, rt.next_pow2(OUT)))
         if strategy == "dense":
             BLOCK_I = max(1, cfg["BLOCK_K"] // TP)

@@ -119,10 +119,9 @@ def dx(x, t0, ih, C, g, k: int, d: int, strategy: str = None) -> torch.Tensor:
     u = rt.alloc((N, IN), x.dtype, x.device)
     prec = rt.dot_precision(wdt)
     TP = rt.next_pow2(M)
-    strategy = strategy or dispatch.choose("dx", M, TP, wdt, prec)
+    strategy, cfg = dispatch.plan("dx", M, TP, wdt, prec, strategy)
     F64 = wdt == torch.float64 or x.dtype == torch.float64
     with rt.device_guard(x):
-        cfg = dispatch.config("dx", strategy, dispatch.precision_class(wdt, prec))
         BLOCK_N, BLOCK_O = cfg["BLOCK_N"], min(cfg["BLOCK_O"], max(16, rt.next_pow2(OUT)))
         if strategy == "dense":
             BLOCK_I = max(1, cfg["BLOCK_K"] // TP)

@@ -123,11 +123,10 @@ def fwd(x, t0, ih, C, s, k: int, d: int, strategy: str = None) -> torch.Tensor:
     y = rt.alloc((N, OUT), C.dtype, x.device)
     prec = rt.dot_precision(C.dtype)
     TP = rt.next_pow2(M)
-    strategy = strategy or dispatch.choose("fwd", M, TP, C.dtype, prec)
+    strategy, cfg = dispatch.plan("fwd", M, TP, C.dtype, prec, strategy)
     ss = s if s is not None else x
     common = dict(K=k, D=d, HAS_S=s is not None, F64=C.dtype == torch.float64)
     with rt.device_guard(x):
-        cfg = dispatch.config("fwd", strategy, dispatch.precision_class(C.dtype, prec))
         BLOCK_N, BLOCK_O = cfg["BLOCK_N"], min(cfg["BLOCK_O"], max(16, rt.next_pow2(OUT)))
         # out-innermost coefficients for both strategies: the dense [features*bases, out]
         # tile loads and the sparse row gathers coalesce (in the [out, in, M] layout every
