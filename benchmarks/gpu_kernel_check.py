@@ -53,6 +53,7 @@ def make_case(N, IN, OUT, G, k, device, seed=0):
 
 def check_primitives(args, results):
     from sparsefuse import kernels as sk
+    from sparsefuse.bench import PRECISIONS, precision
     from sparsefuse.kernels import dispatch, naive
     from sparsefuse.kernels import dw as kdw
     from sparsefuse.kernels import dx as kdx
@@ -72,12 +73,11 @@ def check_primitives(args, results):
                 ref_u = torch.einsum("no,oit,nit->ni", gd, Cd, B)
                 ref_w = torch.einsum("no,nit->oit", gd, B * sd[..., None])
                 del B
-                for prec in ("fp32-ieee", "tf32", "bf16"):
-                    torch.set_float32_matmul_precision("highest" if prec == "fp32-ieee" else "high")
+                for prec in PRECISIONS:
                     wdt = torch.bfloat16 if prec == "bf16" else torch.float32
                     Cw, gw = C.to(wdt), g.to(wdt)
                     for strat in strategies:
-                        with sk.poison_outputs():
+                        with precision(prec), sk.poison_outputs():
                             y = kfwd.fwd(x, t0, ih, Cw, s, k, d, strategy=strat)
                             u = kdx.dx(x, t0, ih, Cw, gw, k, d, strategy=strat)
                             w = kdw.dw(x, t0, ih, gw, s, k, d, G + k, strategy=strat)
@@ -89,7 +89,6 @@ def check_primitives(args, results):
                             results.append((f"{name}_d{d}", G, k, prec, strat, err, ok))
                             print(f"{name}_d{d:<3} G={G:<4} k={k} {prec:<10} {strat:<7} "
                                   f"max rel err {err:.2e} {'ok' if ok else 'FAIL'}", flush=True)
-            torch.set_float32_matmul_precision("highest")
 
 
 def check_autograd(args, results, device):

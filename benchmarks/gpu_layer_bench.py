@@ -40,7 +40,7 @@ if not torch.cuda.is_available():
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from sparsefuse.bench import is_oom, try_benchmark  # noqa: E402
+from sparsefuse.bench import PRECISIONS, autocast, is_oom, precision, try_benchmark  # noqa: E402
 
 # Measured ceilings on H100 (PERF.md).
 PEAK_FLOPS = {"fp32-ieee": 50e12, "tf32": 400e12, "bf16": 800e12}
@@ -56,30 +56,9 @@ WORKLOADS = [  # (N, in, out, G)
 ]
 QUICK = [(8192, 512, 512, 5), (8192, 512, 512, 100)]
 SMOKE = [(64, 8, 6, 5)]
-PRECISIONS = ("fp32-ieee", "tf32", "bf16")
 KAN_IMPLS = ("fused", "sparse", "dense", "reference")
 PEER_NAMES = ("inkan", "flashkan", "kanditioned")
 CROSSOVER_G = (3, 5, 8, 12, 16, 20, 28, 36, 48, 64, 80, 100, 125, 160, 200)
-
-
-@contextlib.contextmanager
-def precision(mode, device_type):
-    """fp32-ieee: no TF32 anywhere; tf32: TF32 matmuls; bf16: autocast to bfloat16."""
-    old = torch.get_float32_matmul_precision()
-    old_cudnn = torch.backends.cudnn.allow_tf32
-    torch.set_float32_matmul_precision("highest" if mode == "fp32-ieee" else "high")
-    torch.backends.cudnn.allow_tf32 = mode == "tf32"
-    try:
-        yield
-    finally:
-        torch.set_float32_matmul_precision(old)
-        torch.backends.cudnn.allow_tf32 = old_cudnn
-
-
-def autocast_ctx(mode, device_type):
-    if mode == "bf16":
-        return torch.autocast(device_type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def floors(N, IN, OUT, G, k, mode):
@@ -118,19 +97,19 @@ def measure(layer, strategy, x, mode, device, reps):
     params = [p for p in layer.parameters() if p.requires_grad]
     xr = x.clone().requires_grad_()
     strat = force_strategy(strategy) if strategy else contextlib.nullcontext()
-    with autocast_ctx(mode, device.type):
+    with autocast(mode, device.type):
         probe = layer(x[:2])
     dy = torch.randn(x.shape[0], probe.shape[-1], device=device, dtype=probe.dtype)
 
     def fwd():
-        with torch.no_grad(), autocast_ctx(mode, device.type):
+        with torch.no_grad(), autocast(mode, device.type):
             return layer(x)
 
     def fwdbwd():
         xr.grad = None
         for p in params:
             p.grad = None
-        with autocast_ctx(mode, device.type):
+        with autocast(mode, device.type):
             y = layer(xr)
         y.backward(dy)
 
@@ -163,7 +142,7 @@ def run_table(args, device, checkpoint=None):
                            peak_mib=math.nan, status="ok", **fl)
                 torch.manual_seed(0)
                 try:
-                    with precision(mode, device.type):
+                    with precision(mode):
                         layer, strategy = build(impl, IN, OUT, G, k, device)
                         row["fwd_ms"], row["fwdbwd_ms"], row["peak_mib"], row["status"] = measure(
                             layer, strategy, x, mode, device, reps)
@@ -232,7 +211,7 @@ def run_crossover(args, device):
                     "dx": lambda s: kdx.dx(x, t0, ih, C, g, k, 1, strategy=s),
                     "dw": lambda s: kdw.dw(x, t0, ih, g, None, k, 0, M, strategy=s),
                 }
-                with precision(mode, device.type):
+                with precision(mode):
                     for prim, fn in prims.items():
                         res = {}
                         for strat in ("dense", "sparse"):

@@ -15,7 +15,6 @@ and faster kernels will not show; if the kernel sum is, the kernels are what to 
 """
 
 import argparse
-import contextlib
 import os
 import sys
 import time
@@ -25,23 +24,10 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 
-@contextlib.contextmanager
-def precision(mode):
-    """Matmul precision for forward and backward (the backward reads it when it runs)."""
-    old = torch.get_float32_matmul_precision()
-    torch.set_float32_matmul_precision("highest" if mode == "fp32-ieee" else "high")
-    try:
-        yield
-    finally:
-        torch.set_float32_matmul_precision(old)
-
-
-def autocast(mode):
-    return torch.autocast("cuda", dtype=torch.bfloat16) if mode == "bf16" else contextlib.nullcontext()
-
-
 def profile_one(layer, x, dy, mode, top, compiled=None):
     import triton
+
+    from sparsefuse.bench import autocast, precision
 
     params = [p for p in layer.parameters() if p.requires_grad]
     xr = x.clone().requires_grad_()

@@ -27,7 +27,6 @@ sparsefuse/kernels/dispatch.py, atomically, with the GPU and date).
 """
 
 import argparse
-import contextlib
 import csv
 import datetime
 import itertools
@@ -46,10 +45,11 @@ if not torch.cuda.is_available():
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from sparsefuse.bench import PRECISIONS, precision  # noqa: E402
+
 ORDER = 3
 PRIMITIVES = {"fwd": 0, "dx": 1, "dw": 0}  # derivative order timed per primitive
 STRATEGIES = ("dense", "sparse")
-PRECISIONS = ("fp32-ieee", "tf32", "bf16")
 GRIDS = (5, 20, 100)
 BLOCKS = (32, 64, 128)
 EXTRA = {"BLOCK_I": (4, 8, 16), "WINDOW": (16, 32, 64)}
@@ -129,17 +129,6 @@ def describe(cfg):
 
 
 # ---- one (primitive, strategy, precision, G) group --------------------------------------
-
-@contextlib.contextmanager
-def precision(mode):
-    """fp32-ieee: no TF32; tf32: TF32 dots; bf16: bfloat16 coefficients and gradients."""
-    old = torch.get_float32_matmul_precision()
-    torch.set_float32_matmul_precision("high" if mode == "tf32" else "highest")
-    try:
-        yield
-    finally:
-        torch.set_float32_matmul_precision(old)
-
 
 def make_call(prim, strat, mode, G, size, device, seed=0):
     """A no-argument launch of one primitive with the strategy forced."""

@@ -11,6 +11,7 @@ path, not measurements.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import statistics
 import time
@@ -19,7 +20,34 @@ from typing import Callable
 
 import torch
 
-__all__ = ["BenchResult", "benchmark", "try_benchmark", "is_oom"]
+__all__ = ["BenchResult", "benchmark", "try_benchmark", "is_oom", "PRECISIONS", "precision", "autocast"]
+
+# The three precision settings every side-by-side table is measured in.
+PRECISIONS = ("fp32-ieee", "tf32", "bf16")
+
+
+@contextlib.contextmanager
+def precision(mode: str):
+    """Matmul precision for everything run inside (a backward reads it when it runs):
+    fp32-ieee: IEEE float32 everywhere; tf32: TF32 matmuls and convolutions; bf16: TF32
+    for whatever float32 matmul autocast leaves (pair it with :func:`autocast`)."""
+    if mode not in PRECISIONS:
+        raise ValueError(f"mode: expected one of {PRECISIONS}, got {mode!r}")
+    old, old_cudnn = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
+    torch.set_float32_matmul_precision("highest" if mode == "fp32-ieee" else "high")
+    torch.backends.cudnn.allow_tf32 = mode == "tf32"
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(old)
+        torch.backends.cudnn.allow_tf32 = old_cudnn
+
+
+def autocast(mode: str, device_type: str = "cuda"):
+    """bfloat16 autocast for mode bf16, nothing otherwise."""
+    if mode == "bf16":
+        return torch.autocast(device_type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 @dataclass(frozen=True)

@@ -36,3 +36,9 @@ def test_gpu_layer_bench_smoke(tmp_path, extra):
     assert len(lines) > 1
     if not extra:
         assert any(",kan-fused," in line for line in lines[1:])
+
+
+def test_gpu_kernel_check_smoke_passes():
+    res = _run("benchmarks/gpu_kernel_check.py", "--smoke")
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert "checks passed" in res.stdout and "FAIL" not in res.stdout

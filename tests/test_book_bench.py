@@ -55,3 +55,19 @@ def test_oom_becomes_a_row_and_other_errors_raise():
     assert not bench.is_oom(ValueError("out of memory"))
     # the CPU allocator says it differently
     assert bench.is_oom(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1 TB"))
+
+
+def test_precision_modes_set_and_restore_the_matmul_precision():
+    old = torch.get_float32_matmul_precision()
+    for mode, want in (("fp32-ieee", "highest"), ("tf32", "high"), ("bf16", "high")):
+        with bench.precision(mode):
+            assert torch.get_float32_matmul_precision() == want
+            assert torch.backends.cudnn.allow_tf32 == (mode == "tf32")
+        assert torch.get_float32_matmul_precision() == old
+    with pytest.raises(ValueError, match="mode"):
+        with bench.precision("fp16"):
+            pass
+    with bench.autocast("bf16", "cpu"):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
+    with bench.autocast("tf32", "cpu"):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
