@@ -137,6 +137,17 @@ class TrainResult:
     curve: pd.DataFrame
     diverged_at: int | None = None
     extra: dict = field(default_factory=dict)
+    n_steps: int | None = None  # steps asked for
+    time_budget_s: float | None = None
+
+    @property
+    def note(self) -> str:
+        """Why the run ended early, for a results table ("" when it did all its steps)."""
+        if self.status == "diverged":
+            return f"non-finite or exploding loss at step {self.diverged_at}"
+        if self.status == "time budget":
+            return f"stopped by its {self.time_budget_s:g} s budget after {self.steps} of {self.n_steps} steps"
+        return ""
 
 
 def _as_metrics(out) -> dict:
@@ -201,7 +212,7 @@ def train_loop(
     synchronize(device)
     wall = time.perf_counter() - t0
     curve = pd.DataFrame(rows, columns=None if rows else ["step", "time_s", "loss"])
-    return TrainResult(status, done, last, wall, curve, diverged_at)
+    return TrainResult(status, done, last, wall, curve, diverged_at, n_steps=n_steps, time_budget_s=time_budget_s)
 
 
 def curves_to_frame(curves: Mapping[str, pd.DataFrame] | list[tuple[dict, pd.DataFrame]]) -> pd.DataFrame:

@@ -55,6 +55,7 @@ def test_train_loop_stops_on_nan_and_records_it():
     res = train_loop(step, 100, progress=False, log_every=10)
     assert res.status == "diverged" and res.diverged_at == 4 and res.steps == 5
     assert calls == [0, 1, 2, 3, 4]  # stopped, not continued
+    assert res.note == "non-finite or exploding loss at step 4"
     assert math.isnan(res.curve["loss"].iloc[-1]) and res.curve["step"].iloc[-1] == 4
 
 
@@ -141,6 +142,7 @@ def test_train_loop_time_budget_stops_and_says_so():
     res = train_loop(step, 1000, progress=False, log_every=100, time_budget_s=0.1)
     assert res.status == "time budget" and 3 <= res.steps < 1000
     assert res.curve["step"].iloc[-1] == res.steps - 1  # the last step done is logged
+    assert res.note == f"stopped by its 0.1 s budget after {res.steps} of 1000 steps"
     full = train_loop(lambda i: 1.0, 5, progress=False, time_budget_s=60)
     assert full.status == "ok" and full.steps == 5
     with pytest.raises(ValueError, match="time_budget_s"):

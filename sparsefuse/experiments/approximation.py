@@ -172,7 +172,7 @@ def train_point(name: str, grid_size: int, cfg: dict, device="cpu", progress: bo
                                   else layer.impl for layer in model.layers))
     fields = dict(test_rmse=test_rmse, test_rel_l2=rel, train_rmse=train_rmse, params=count_parameters(model),
                   steps=res.steps, wall_s=res.wall_s, peak_mib=mem.mib, impl=impl, dtype="float32",
-                  status=res.status, note="" if res.status == "ok" else f"loss not finite at step {res.diverged_at}")
+                  status=res.status, note=res.note)
     return fields, res.curve
 
 

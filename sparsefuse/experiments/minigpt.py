@@ -178,7 +178,7 @@ def one_run(section: str, variant: str, config: str, *, vocab_size: int, train_i
                                 desc=f"{section} {variant} T={block_size}")
         row.update(tokens_per_s=tps, peak_mib=mem.mib, final_loss=res.final_loss, steps=res.steps)
         if res.status != "ok":
-            row.update(status="diverged", note=f"non-finite or exploding loss at step {res.diverged_at}")
+            row.update(status="diverged", note=res.note)
         elif eval_batches:
             row["val_loss"] = eval_lm(model, val_ids, batches=eval_batches, batch_size=batch_size,
                                       block_size=block_size, seed=seed, device=device)

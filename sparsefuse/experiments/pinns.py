@@ -120,10 +120,7 @@ def train_one(problem_name: str, kind: str, cfg: dict, device="cpu", progress: b
                              time_budget_s=cfg.get("time_budget_s"))
         row.update(status=res.status, final_loss=res.final_loss, steps=res.steps, wall_s=res.wall_s,
                    ms_per_step=1e3 * res.wall_s / max(res.steps, 1), peak_mib=mem.mib, impl=kan_impls(model))
-        if res.status == "diverged":
-            row["note"] = f"non-finite or exploding loss at step {res.diverged_at}"
-        elif res.status == "time budget":
-            row["note"] = f"stopped by its {cfg['time_budget_s']} s budget after {res.steps} of {steps} steps"
+        row["note"] = res.note
         curve = res.curve
         n_test = cfg["test_points"]["1d" if problem.dim == 1 else "2d"]
         model.eval()

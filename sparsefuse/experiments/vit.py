@@ -124,7 +124,7 @@ def one_run(section: str, variant: str, config: str, *, X, y, X_test=None, y_tes
         row.update(images_per_s=steady_rate(res, batch_size), peak_mib=mem.mib, final_loss=res.final_loss,
                    steps=res.steps)
         if res.status != "ok":
-            row.update(status="diverged", note=f"non-finite or exploding loss at step {res.diverged_at}")
+            row.update(status="diverged", note=res.note)
         elif X_test is not None:
             row["test_acc"] = accuracy(model, X_test, y_test, device)
         if section != "feasibility":
