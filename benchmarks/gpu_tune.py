@@ -74,13 +74,13 @@ def shape_space(prim, strat):
     """Block-shape dicts for one (primitive, strategy), obviously bad ones pruned."""
     from sparsefuse.kernels import dispatch
 
-    keys = [k for k in dispatch.CONFIG_KEYS[(prim, strat)] if k not in ("num_warps", "num_stages")]
-    out = []
     def values_of(key):
         if key == "BLOCK_O" and strat == "dense":
             return DENSE_BLOCK_O
         return EXTRA.get(key, BLOCKS)
 
+    keys = [k for k in dispatch.CONFIG_KEYS[(prim, strat)] if k not in ("num_warps", "num_stages")]
+    out = []
     for values in itertools.product(*[values_of(k) for k in keys]):
         c = dict(zip(keys, values))
         if c["BLOCK_N"] * c["BLOCK_O"] > MAX_TILE:
@@ -382,6 +382,13 @@ def old_entries(block):
     return entries
 
 
+def entry_body(prim, strat, cfg):
+    """``BLOCK_N=.., ...`` of one dispatch table entry, in the launch's key order."""
+    from sparsefuse.kernels import dispatch
+
+    return ", ".join(f"{k}={cfg[k]}" for k in dispatch.CONFIG_KEYS[(prim, strat)] if k in cfg)
+
+
 def render_configs(configs, comment, block):
     """A CONFIGS block: swept entries from ``configs``, the others as they were."""
     from sparsefuse.kernels import dispatch
@@ -391,21 +398,21 @@ def render_configs(configs, comment, block):
     for key in dispatch.CONFIG_KEYS:
         if key in configs:
             cfg, note = configs[key]
-            body = ", ".join(f"{k}={cfg[k]}" for k in dispatch.CONFIG_KEYS[key] if k in cfg)
+            body = entry_body(*key, cfg)
             lines += [f"    # {note}", f'    ("{key[0]}", "{key[1]}"): dict({body}),']
         elif key in keep:
             lines += keep[key]
         else:
             cfg = dispatch.CONFIGS[key]
-            body = ", ".join(f"{k}={cfg[k]}" for k in dispatch.CONFIG_KEYS[key] if k in cfg)
+            body = entry_body(*key, cfg)
             lines.append(f'    ("{key[0]}", "{key[1]}"): dict({body}),')
     lines.append("}")
     return "\n".join(lines)
 
 
-def render_precision_configs(configs, comment, block):
+def render_precision_configs(configs, comment):
     """A PRECISION_CONFIGS block: swept (primitive, strategy, class) entries from
-    ``configs``, the others as they were."""
+    ``configs``, the others as they are in dispatch.py now."""
     from sparsefuse.kernels import dispatch
 
     lines = comment + ["PRECISION_CONFIGS = {"]
@@ -413,7 +420,7 @@ def render_precision_configs(configs, comment, block):
                   key=lambda k: (dispatch.PRIMITIVES.index(k[0]), k[1], dispatch.PRECISION_CLASSES.index(k[2])))
     for key in keys:
         cfg, note = configs.get(key, (dispatch.PRECISION_CONFIGS.get(key), None))
-        body = ", ".join(f"{k}={cfg[k]}" for k in dispatch.CONFIG_KEYS[key[:2]] if k in cfg)
+        body = entry_body(key[0], key[1], cfg)
         if note:
             lines.append(f"    # {note}")
         lines.append(f'    ("{key[0]}", "{key[1]}", "{key[2]}"): dict({body}),')
@@ -422,7 +429,8 @@ def render_precision_configs(configs, comment, block):
 
 
 def write_configs(configs, path, device, args, precision_configs=None):
-    """Replace the CONFIGS block of ``path`` (dispatch.py) atomically; returns the new CONFIGS."""
+    """Replace the CONFIGS (and, when given, PRECISION_CONFIGS) blocks of ``path`` (dispatch.py)
+    atomically; returns the new (CONFIGS, PRECISION_CONFIGS)."""
     N, IN, OUT = args.size
     comment = [f"# Tuned: benchmarks/gpu_tune.py --write, N={N}, {IN}->{OUT}, k={ORDER}, "
                f"G in {tuple(args.grids)},",
@@ -437,7 +445,7 @@ def write_configs(configs, path, device, args, precision_configs=None):
         pcomment = [f"# Tuned per precision class: benchmarks/gpu_tune.py --write, N={N}, {IN}->{OUT}, "
                     f"k={ORDER}, G in {tuple(args.grids)}."]
         new, n = re.subn(r"(?:# Tuned per precision class:[^\n]*\n)?PRECISION_CONFIGS = \{.*?\n\}",
-                         lambda m: render_precision_configs(precision_configs, pcomment, m.group(0)),
+                         lambda m: render_precision_configs(precision_configs, pcomment),
                          new, count=1, flags=re.S)
         if n != 1:
             raise RuntimeError(f"PRECISION_CONFIGS block not found in {path}")
@@ -595,7 +603,7 @@ def main(argv=None):
         total = best[1] if best else base
         chosen[(prim, strat)] = (cfg, f"{gpu}, {datetime.date.today().isoformat()}: "
                                       f"{total:.3f} ms summed (was {base:.3f})")
-        body = ", ".join(f"{k}={cfg[k]}" for k in dispatch.CONFIG_KEYS[(prim, strat)] if k in cfg)
+        body = entry_body(prim, strat, cfg)
         print(f'    ("{prim}", "{strat}"): dict({body}),  # {total:.3f} ms summed (now {base:.3f})')
     print("}")
     if csv_path:
