@@ -13,6 +13,7 @@ max |b|) and exits non-zero on any failure.
 """
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -54,7 +55,7 @@ def make_case(N, IN, OUT, G, k, device, seed=0):
 def check_primitives(args, results):
     from sparsefuse import kernels as sk
     from sparsefuse.bench import PRECISIONS, precision
-    from sparsefuse.kernels import dispatch, naive
+    from sparsefuse.kernels import naive, streamed
     from sparsefuse.kernels import dw as kdw
     from sparsefuse.kernels import dx as kdx
     from sparsefuse.kernels import fwd as kfwd
@@ -65,8 +66,7 @@ def check_primitives(args, results):
             grid, x, C, g, s = make_case(args.n, args.inp, args.out, G, k, dev)
             t0, ih = sk.geometry(grid, torch.float32)
             xd, gridd, Cd, gd, sd = x.double(), grid.double(), C.double(), g.double(), s.double()
-            tp = 1 << (G + k - 1).bit_length()
-            strategies = ["sparse"] + (["dense"] if tp <= dispatch.DENSE_TILE_LIMIT else [])
+            strategies = ["sparse", "dense"]
             for d in (0, 1, 2):
                 B = naive.basis(xd, gridd, k, d)
                 ref_y = torch.einsum("nit,oit->no", B * sd[..., None], Cd)
@@ -76,8 +76,11 @@ def check_primitives(args, results):
                 for prec in PRECISIONS:
                     wdt = torch.bfloat16 if prec == "bf16" else torch.float32
                     Cw, gw = C.to(wdt), g.to(wdt)
-                    for strat in strategies:
-                        with precision(prec), sk.poison_outputs():
+                    # The dense strategy also with a tiny chunk budget: several row chunks and
+                    # both dw chunkings at realistic sizes.
+                    for strat, budget in [(st, None) for st in strategies] + [("dense", 1 << 18)]:
+                        chunks = streamed.chunk_budget(budget) if budget else contextlib.nullcontext()
+                        with precision(prec), sk.poison_outputs(), chunks:
                             y = kfwd.fwd(x, t0, ih, Cw, s, k, d, strategy=strat)
                             u = kdx.dx(x, t0, ih, Cw, gw, k, d, strategy=strat)
                             w = kdw.dw(x, t0, ih, gw, s, k, d, G + k, strategy=strat)
@@ -86,8 +89,9 @@ def check_primitives(args, results):
                         for name, a, b in (("fwd", y, ref_y), ("dx", u, ref_u), ("dw", w, ref_w)):
                             err = rel_err(a, b)
                             ok = err < TOL[prec] and not torch.isnan(a).any().item()
-                            results.append((f"{name}_d{d}", G, k, prec, strat, err, ok))
-                            print(f"{name}_d{d:<3} G={G:<4} k={k} {prec:<10} {strat:<7} "
+                            label = strat if budget is None else f"{strat}@{budget >> 10}KiB"
+                            results.append((f"{name}_d{d}", G, k, prec, label, err, ok))
+                            print(f"{name}_d{d:<3} G={G:<4} k={k} {prec:<10} {label:<14} "
                                   f"max rel err {err:.2e} {'ok' if ok else 'FAIL'}", flush=True)
 
 

@@ -16,17 +16,18 @@ time floor at the measured ceilings and the measured time as % of it.
 
   python benchmarks/gpu_layer_bench.py --out results/gpu            # full table
   python benchmarks/gpu_layer_bench.py --quick --precision tf32
-  python benchmarks/gpu_layer_bench.py --crossover --out results/gpu  # dispatch sweep
+  python benchmarks/gpu_layer_bench.py --crossover --write --out results/gpu  # dispatch sweep
   python benchmarks/gpu_layer_bench.py --smoke                      # CPU, interpreter
 
-``--crossover`` times each primitive (fwd_0, dx_1, dw_0) with the dense and the
-sparse strategy forced for G = 3..200 and prints the DENSE_MAX_BASES table to
-paste into sparsefuse/kernels/dispatch.py.
+``--crossover`` times each primitive (fwd_0, dx_1, dw_0) with the dense strategy (at
+several chunk budgets) and the sparse strategy forced for G = 3..200; ``--write`` stores
+the measured thresholds and budget in sparsefuse/kernels/configs/<gpu>.json.
 """
 
 import argparse
 import contextlib
 import csv
+import json
 import math
 import os
 import sys
@@ -42,10 +43,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from sparsefuse.bench import PRECISIONS, autocast, is_oom, precision, try_benchmark  # noqa: E402
 
-# Measured ceilings on H100 (PERF.md).
-PEAK_FLOPS = {"fp32-ieee": 50e12, "tf32": 400e12, "bf16": 800e12}
-CUDA_CORE_FLOPS = 50e12
-BANDWIDTH = 3.0e12
+# Ceilings on the H200 (PERF.md): bf16 GEMM measured ~790 TF/s, TF32 about half, fp32 FMA
+# 67 TF/s (spec), device copy ~4.3 TB/s (read + write).  Each row also carries the measured
+# cuBLAS floor of its own shape (the "cublas-floor" rows), which is what the targets use.
+PEAK_FLOPS = {"fp32-ieee": 60e12, "tf32": 400e12, "bf16": 790e12}
+CUDA_CORE_FLOPS = 67e12
+BANDWIDTH = 4.3e12
 
 WORKLOADS = [  # (N, in, out, G)
     (8192, 512, 512, 5),
@@ -53,10 +56,12 @@ WORKLOADS = [  # (N, in, out, G)
     (8192, 512, 512, 100),
     (65536, 64, 64, 100),
     (4096, 2048, 2048, 5),
+    (16384, 1024, 4096, 5),   # a GPT-style FFN projection
+    (1024, 64, 64, 5),        # host-bound
 ]
 QUICK = [(8192, 512, 512, 5), (8192, 512, 512, 100)]
 SMOKE = [(64, 8, 6, 5)]
-KAN_IMPLS = ("fused", "sparse", "dense", "reference")
+KAN_IMPLS = ("auto", "reference")
 PEER_NAMES = ("inkan", "flashkan", "kanditioned")
 CROSSOVER_G = (3, 5, 8, 12, 16, 20, 28, 36, 48, 64, 80, 100, 125, 160, 200)
 
@@ -127,7 +132,7 @@ def run_table(args, device, checkpoint=None):
     if getattr(args, "workloads", None):
         workloads = [WORKLOADS[i] for i in args.workloads]
     reps = dict(warmup=1, rep=2) if args.smoke else dict(warmup=25, rep=100)
-    impls = (["nn.Linear"] + [f"kan-{i}" for i in KAN_IMPLS] + ["fused-dense", "fused-sparse"]
+    impls = (["nn.Linear", "cublas-floor"] + [f"kan-{i}" for i in KAN_IMPLS] + ["fused-dense", "fused-sparse"]
              + list(PEER_NAMES))
     rows = []
     k = 3
@@ -142,6 +147,14 @@ def run_table(args, device, checkpoint=None):
                            peak_mib=math.nan, status="ok", **fl)
                 torch.manual_seed(0)
                 try:
+                    if impl == "cublas-floor":
+                        with precision(mode):
+                            row["fwd_ms"], row["fwdbwd_ms"], row["status"] = gemm_floor(N, IN, OUT, G, k, mode,
+                                                                                        device, reps)
+                        rows.append(row)
+                        print(f"{row['workload']:<28} {mode:<9} {impl:<15} fwd {row['fwd_ms']:9.3f} ms  "
+                              f"fwd+bwd {row['fwdbwd_ms']:9.3f} ms", flush=True)
+                        continue
                     with precision(mode):
                         layer, strategy = build(impl, IN, OUT, G, k, device)
                         row["fwd_ms"], row["fwdbwd_ms"], row["peak_mib"], row["status"] = measure(
@@ -165,6 +178,96 @@ def run_table(args, device, checkpoint=None):
     return with_peer_speedups(rows)
 
 
+def gemm_floor(N, IN, OUT, G, k, mode, device, reps):
+    """cuBLAS ``mm`` with the dense formulation's K = in * (G + k + 1) (spline + base branch):
+    forward = one GEMM, forward+backward = three of that size (y, dW, dA)."""
+    dt = torch.bfloat16 if mode == "bf16" else torch.float32
+    K = IN * (G + k + 1)
+    try:
+        a = torch.randn(N, K, device=device, dtype=dt)
+        b = torch.randn(K, OUT, device=device, dtype=dt)
+    except torch.OutOfMemoryError:
+        return math.nan, math.nan, "OOM"
+    r = try_benchmark(lambda: torch.mm(a, b), device=device, **reps)
+    return r.median_ms, 3 * r.median_ms, r.status
+
+
+def run_pinn(args, device):
+    """One PINN training step (2 -> 64 -> 64 -> 1, G=20, N=16384, Laplacian loss through
+    create_graph, fp32): our default path, efficient-kan's algorithm, and the peers."""
+    from sparsefuse import peers
+    from sparsefuse.kan_linear import KAN
+
+    N, G = (16384, 20) if not args.smoke else (64, 5)
+    reps = dict(warmup=1, rep=2) if args.smoke else dict(warmup=25, rep=100)
+    rows = []
+    gen = torch.Generator().manual_seed(0)
+    xy = (torch.rand(N, 2, generator=gen) * 2 - 1).to(device)
+    for impl in ("kan-auto", "kan-reference", "inkan", "flashkan"):
+        row = dict(workload=f"PINN step N={N}, 2->64->64->1, G={G}", precision="fp32-ieee", impl=impl,
+                   fwdbwd_ms=math.nan, peak_mib=math.nan, status="ok")
+        try:
+            with precision("fp32-ieee"):
+                if impl.startswith("kan-"):
+                    model = KAN([2, 64, 64, 1], grid_size=G, impl=impl[4:]).to(device)
+                else:
+                    model = torch.nn.Sequential(*[peers.make_peer(impl, i, o, grid_size=G, spline_order=3,
+                                                                  device=device)
+                                                  for i, o in ((2, 64), (64, 64), (64, 1))])
+
+                def step():
+                    model.zero_grad(set_to_none=True)
+                    x = xy.clone().requires_grad_()
+                    u = model(x)
+                    (gx,) = torch.autograd.grad(u.sum(), x, create_graph=True)
+                    lap = sum(torch.autograd.grad(gx[:, d].sum(), x, create_graph=True)[0][:, d] for d in range(2))
+                    loss = (lap + 1.0).pow(2).mean()
+                    loss.backward()
+
+                r = try_benchmark(step, device=device, **reps)
+                row.update(fwdbwd_ms=r.median_ms, peak_mib=r.peak_mib, status=r.status)
+        except (peers.PeerUnavailable, peers.PeerUnsupported) as e:
+            row["status"] = f"skipped: {e}"
+        except Exception as e:  # noqa: BLE001 - flashkan/inkan raise under create_graph: that is the result
+            kind = "error" if impl.startswith("kan-") else "raises"  # only our own failures fail the run
+            row["status"] = f"{kind}: {type(e).__name__}: {e}"[:200]
+        rows.append(row)
+        print(f"{row['workload']:<40} {impl:<14} step {row['fwdbwd_ms']:9.3f} ms  peak {row['peak_mib']:8.1f} MiB"
+              f"  {row['status']}", flush=True)
+    ref = next((r["fwdbwd_ms"] for r in rows if r["impl"] == "kan-reference"), math.nan)
+    for r in rows:
+        r["speedup_vs_efficient_kan"] = ref / r["fwdbwd_ms"] if r["fwdbwd_ms"] > 0 else math.nan
+    return rows
+
+
+def run_host(args, device):
+    """Eager host overhead of one layer forward+backward at N=1024, 64->64, G=5: the wall time
+    per call of a loop with no sync inside (launch-bound at this size), against nn.Linear."""
+    from sparsefuse.kan_linear import KANLinear
+
+    iters = 5 if args.smoke else 300
+    x = torch.randn(1024 if not args.smoke else 16, 64, device=device).requires_grad_()
+    rows = []
+    for impl in ("nn.Linear", "kan-auto"):
+        layer = (torch.nn.Linear(64, 64) if impl == "nn.Linear" else KANLinear(64, 64, grid_size=5)).to(device)
+        dy = torch.randn(x.shape[0], 64, device=device)
+        for _ in range(10):
+            layer(x).backward(dy)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        for _ in range(iters):
+            layer(x).backward(dy)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        rows.append(dict(impl=impl, wall_ms_per_call=(time.perf_counter() - t) * 1e3 / iters))
+    rows[1]["host_overhead_ms"] = rows[1]["wall_ms_per_call"] - rows[0]["wall_ms_per_call"]
+    for r in rows:
+        print(f"host: {r['impl']:<10} {r['wall_ms_per_call']:.4f} ms per forward+backward call", flush=True)
+    print(f"host overhead of kan-auto over nn.Linear: {rows[1]['host_overhead_ms']:.4f} ms", flush=True)
+    return rows
+
+
 def with_peer_speedups(rows):
     """Speed-up of every row against the best peer of the same workload and precision."""
     for r in rows:
@@ -178,20 +281,22 @@ def with_peer_speedups(rows):
 
 
 def run_crossover(args, device):
-    """Dense vs sparse per primitive and G; returns rows and the suggested thresholds."""
+    """Dense (streamed basis + cuBLAS) vs sparse per primitive, precision and G, plus the
+    dense strategy at several chunk budgets; returns rows and the measured thresholds."""
     from sparsefuse import kernels as sk
-    from sparsefuse.kernels import dispatch
+    from sparsefuse.kernels import dispatch, streamed
     from sparsefuse.kernels import dw as kdw
     from sparsefuse.kernels import dx as kdx
     from sparsefuse.kernels import fwd as kfwd
 
     if args.smoke:
-        N, IN, OUT, gs, orders = 64, 8, 6, (3, 8), (3,)
+        N, IN, OUT, gs, orders, budgets = 64, 8, 6, (3, 8), (3,), (1,)
         reps = dict(warmup=1, rep=2)
     else:
         N, IN, OUT = (8192, 512, 512) if not args.quick else (4096, 256, 256)
         gs = tuple(args.grids) if args.grids else CROSSOVER_G
         orders = tuple(args.orders) if args.orders else (1, 2, 3, 5)
+        budgets = tuple(args.budgets) if args.budgets else (16, 32, 64)
         reps = dict(warmup=25, rep=100)
     rows = []
     for mode in args.precisions:
@@ -199,7 +304,6 @@ def run_crossover(args, device):
         for k in orders:
             for G in gs:
                 M = G + k
-                tp = 1 << (M - 1).bit_length()
                 grid = (torch.arange(-k, G + k + 1, dtype=torch.float32) * (2 / G) - 1)
                 grid = grid[None].repeat(IN, 1).to(device)
                 t0, ih = sk.geometry(grid, torch.float32)
@@ -213,62 +317,48 @@ def run_crossover(args, device):
                 }
                 with precision(mode):
                     for prim, fn in prims.items():
-                        res = {}
-                        for strat in ("dense", "sparse"):
-                            if strat == "dense" and tp > dispatch.DENSE_TILE_LIMIT:
-                                res[strat] = math.nan
-                                continue
-                            r = try_benchmark(lambda: fn(strat), device=device, **reps)
-                            res[strat] = r.median_ms
-                        rows.append(dict(precision=mode, k=k, G=G, bases=M, primitive=prim,
-                                         N=N, inp=IN, out=OUT, dense_ms=res["dense"],
-                                         sparse_ms=res["sparse"]))
-                        print(f"{mode:<9} k={k} G={G:<4} {prim:<4} dense {res['dense']:9.3f} ms  "
-                              f"sparse {res['sparse']:9.3f} ms", flush=True)
-    # Largest G+k for which dense still wins, per (primitive, precision class).
+                        res = {"sparse": try_benchmark(lambda: fn("sparse"), device=device, **reps).median_ms}
+                        for mib in budgets:
+                            with streamed.chunk_budget(int(mib * 2**20)):
+                                res[f"dense@{mib}"] = try_benchmark(lambda: fn("dense"), device=device,
+                                                                    **reps).median_ms
+                        dense = {b: res[f"dense@{b}"] for b in budgets}
+                        best_budget = min(dense, key=lambda b: dense[b])
+                        rows.append(dict(precision=mode, k=k, G=G, bases=M, primitive=prim, N=N, inp=IN,
+                                         out=OUT, sparse_ms=res["sparse"], dense_ms=dense[best_budget],
+                                         best_budget_mib=best_budget,
+                                         **{f"dense_{b}mib_ms": v for b, v in dense.items()}))
+                        print(f"{mode:<9} k={k} G={G:<4} {prim:<4} sparse {res['sparse']:8.3f} ms  "
+                              + "  ".join(f"dense@{b}MiB {v:8.3f}" for b, v in dense.items()), flush=True)
+    # Largest G+k for which dense still won, per (primitive, precision class): dense from
+    # the smallest G up to the last G where it won (sparse beyond).
     suggest = {}
     for r in rows:
         key = (r["primitive"], dispatch.precision_class(
             torch.bfloat16 if r["precision"] == "bf16" else torch.float32,
             "tf32" if r["precision"] == "tf32" else "ieee"))
         best = suggest.setdefault(key, 0)
-        if r["dense_ms"] == r["dense_ms"] and r["dense_ms"] <= r["sparse_ms"]:
+        if r["dense_ms"] <= r["sparse_ms"]:
             suggest[key] = max(best, r["bases"])
-    print("\nSuggested DENSE_MAX_BASES (largest G+k where dense won; paste into dispatch.py):")
-    print("DENSE_MAX_BASES = {")
-    for key in sorted(suggest):
-        print(f"    {key!r}: {suggest[key]},")
-    print("}")
-    if getattr(args, "write_dispatch", False):
-        write_dispatch(suggest, device, N, IN, OUT)
+    largest = max(r["bases"] for r in rows)
+    table = {f"{p}/{c}": (100000 if n == largest else n) for (p, c), n in sorted(suggest.items())}
+    print("\nMeasured dense_max_bases (largest G+k where dense won; 100000 = won everywhere swept):")
+    print(json.dumps(table, indent=1, sort_keys=True))
+    votes = {}
+    for r in rows:
+        votes[r["best_budget_mib"]] = votes.get(r["best_budget_mib"], 0) + 1
+    print(f"best chunk budget (MiB) by count of wins: {votes}")
+    if getattr(args, "write", False) and device.type == "cuda":
+        gpu = torch.cuda.get_device_name(device)
+        chunk = max(votes, key=votes.get)
+        measured = (f"{gpu}, {time.strftime('%Y-%m-%d')}: benchmarks/gpu_layer_bench.py --crossover --write "
+                    f"(N={N}, {IN}->{OUT}, k in {orders}, G in {gs})")
+        path = dispatch.write_gpu_table(gpu, {
+            "dense_max_bases": table,
+            "launch": {"stream/dense": dict(dispatch._DEFAULT["launch"][("stream", "dense")], chunk_mib=chunk)}},
+            measured)
+        print(f"wrote {path}")
     return rows
-
-
-def write_dispatch(suggest, device, N, IN, OUT):
-    """Rewrite DENSE_MAX_BASES in sparsefuse/kernels/dispatch.py from this sweep."""
-    import datetime
-    import re
-
-    from sparsefuse.kernels import dispatch
-
-    path = dispatch.__file__
-    src = open(path).read()
-    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    lines = [f"# Measured: benchmarks/gpu_layer_bench.py --crossover --write-dispatch, {gpu},",
-             f"# {datetime.date.today().isoformat()}, N={N}, {IN}->{OUT}, k=3, median ms per primitive.",
-             "DENSE_MAX_BASES = {"]
-    for (prim, cls) in sorted(dispatch.DENSE_MAX_BASES):
-        lines.append(f'    ("{prim}", "{cls}"): {suggest.get((prim, cls), dispatch.DENSE_MAX_BASES[(prim, cls)])},')
-    lines.append("}")
-    new, n = re.subn(r"(?:# Measured:[^\n]*\n# [^\n]*\n)?DENSE_MAX_BASES = \{.*?\n\}", "\n".join(lines),
-                     src, count=1, flags=re.S)
-    if n != 1:
-        raise RuntimeError("DENSE_MAX_BASES block not found in dispatch.py")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        fh.write(new)
-    os.replace(tmp, path)
-    print(f"wrote thresholds into {path}")
 
 
 def write_csv(rows, path):
@@ -316,8 +406,10 @@ def main(argv=None):
     p.add_argument("--orders", type=int, nargs="*", help="crossover: spline orders to sweep")
     p.add_argument("--workloads", type=int, nargs="*", help="table: indices into WORKLOADS (default all)")
     p.add_argument("--name", default=None, help="CSV file name under --out")
-    p.add_argument("--write-dispatch", action="store_true",
-                   help="crossover: write the measured thresholds into sparsefuse/kernels/dispatch.py")
+    p.add_argument("--pinn", action="store_true", help="the PINN step and the eager host overhead")
+    p.add_argument("--budgets", type=float, nargs="*", help="crossover: chunk budgets in MiB")
+    p.add_argument("--write", action="store_true",
+                   help="crossover: write the thresholds and chunk budget into kernels/configs/<gpu>.json")
     args = p.parse_args(argv)
     args.precisions = PRECISIONS if args.precision == "all" else (args.precision,)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -330,6 +422,9 @@ def main(argv=None):
     if args.crossover:
         rows = run_crossover(args, device)
         name = "gpu_strategy_crossover.csv"
+    elif args.pinn:
+        rows = run_pinn(args, device) + run_host(args, device)
+        name = args.name or "pinn_host.csv"
     else:
         name = args.name or "gpu_layer_bench.csv"
         save = (lambda rs: write_csv(rs, os.path.join(args.out, name))) if args.out else None

@@ -18,24 +18,51 @@ def _run(*args, timeout=300):
                           text=True, timeout=timeout)
 
 
-def test_gpu_tune_smoke_rewrites_a_copy_of_dispatch():
-    before = open(os.path.join(ROOT, "sparsefuse", "kernels", "dispatch.py")).read()
-    res = _run("benchmarks/gpu_tune.py", "--smoke")
+def _config_files():
+    folder = os.path.join(ROOT, "sparsefuse", "kernels", "configs")
+    return {name: open(os.path.join(folder, name), "rb").read() for name in sorted(os.listdir(folder))}
+
+
+def test_gpu_tune_smoke_sweeps_and_writes_only_a_temp_table(tmp_path):
+    before = _config_files()
+    res = _run("benchmarks/gpu_tune.py", "--smoke", "--write", "--out", str(tmp_path), timeout=120)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
-    assert "rewrite of a copy of dispatch.py: ok" in res.stdout
-    assert "Suggested CONFIGS" in res.stdout and "Best per (primitive, strategy, precision class)" in res.stdout
-    assert open(os.path.join(ROOT, "sparsefuse", "kernels", "dispatch.py")).read() == before
+    out = res.stdout
+    assert "Best per (entry, precision class)" in out
+    table = out[out.index("Best per (entry, precision class)"):].splitlines()[1:]
+    for entry in ("fwd/sparse", "dx/sparse", "dw/sparse", "stream/dense:basis", "stream/dense:reduce"):
+        for cls in ("ieee", "bf16"):  # TF32 is skipped on CPU
+            line = next((ln for ln in table if ln.split()[:2] == [entry, cls]), None)
+            assert line is not None, (entry, cls, out[-3000:])
+            assert "current" in line and "best" in line and "(2 tried, 0 rejected)" in line, line
+    assert "GPU file update:" in out
+    assert "temp write of Smoke_GPU.json" in out and ": ok" in out.split("temp write of")[1].splitlines()[0]
+    assert "--write: nothing written (--smoke)" in out
+    rows = (tmp_path / "gpu_tune.csv").read_text().splitlines()
+    assert rows[0].startswith("group,precision,cls,G,primitive,candidate,config,median_ms,rel_err")
+    # (4 one-primitive groups + the basis group on fwd and dw) x 2 candidates x 2 G x 2 precisions
+    assert len(rows) - 1 == (4 * 2 + 2 * 2) * 2 * 2 and all(",ok" in r for r in rows[1:])
+    assert _config_files() == before  # no file under kernels/configs written, changed or added
 
 
-@pytest.mark.parametrize("extra", [[], ["--crossover"]], ids=["table", "crossover"])
+@pytest.mark.parametrize("extra", [[], ["--crossover"], ["--pinn"]], ids=["table", "crossover", "pinn"])
 def test_gpu_layer_bench_smoke(tmp_path, extra):
+    before = _config_files()
     res = _run("benchmarks/gpu_layer_bench.py", "--smoke", "--out", str(tmp_path), *extra)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
-    name = "gpu_strategy_crossover.csv" if extra else "gpu_layer_bench.csv"
+    name = {"--crossover": "gpu_strategy_crossover.csv", "--pinn": "pinn_host.csv"}.get(
+        extra[0] if extra else None, "gpu_layer_bench.csv")
     lines = (tmp_path / name).read_text().splitlines()
     assert len(lines) > 1
-    if not extra:
-        assert any(",kan-fused," in line for line in lines[1:])
+    if not extra:  # our default path, the forced strategies and the measured GEMM floor
+        for impl in ("kan-auto", "fused-dense", "fused-sparse", "cublas-floor"):
+            assert any(f",{impl}," in line and ",ok," in line for line in lines[1:]), impl
+    elif extra == ["--crossover"]:
+        assert "Measured dense_max_bases" in res.stdout
+    else:
+        assert "host overhead of kan-auto over nn.Linear" in res.stdout
+        assert any(",kan-auto," in line and ",ok," in line for line in lines[1:])
+    assert _config_files() == before
 
 
 def test_gpu_kernel_check_smoke_passes():

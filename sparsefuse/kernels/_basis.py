@@ -35,7 +35,8 @@ def local_basis(x, t0, ih, scale, NCELL, K: tl.constexpr, D: tl.constexpr):
     f = uc - jf
     j = jf.to(tl.int32)
     z = tl.zeros_like(f)
-    c0 = z + 1.0
+    one = z + 1.0
+    c0 = one
     c1 = z
     c2 = z
     c3 = z
@@ -46,7 +47,11 @@ def local_basis(x, t0, ih, scale, NCELL, K: tl.constexpr, D: tl.constexpr):
     # Raise order p -> p+1 (uniform knots), slots updated top-down in place:
     #   c_L <- ((f + p + 1 - L) c_{L-1} + (L + 1 - f) c_L) / (p + 1)
     for p in tl.static_range(K - D):
-        inv = 1.0 / (p + 1)
+        # 1 / (p + 1) as a Python float would be a float32 constant: exact division in float64.
+        if f.dtype == tl.float64:
+            inv = one / (p + 1)
+        else:
+            inv = 1.0 / (p + 1)
         if p + 1 >= 7:
             c7 = ((f + (p - 6)) * c6 + (8.0 - f) * c7) * inv
         if p + 1 >= 6:

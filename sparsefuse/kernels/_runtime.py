@@ -57,10 +57,6 @@ def device_guard(t: torch.Tensor):
     return contextlib.nullcontext()
 
 
-def next_pow2(n: int) -> int:
-    return 1 << max(0, (int(n) - 1).bit_length())
-
-
 def num_sms(device) -> int:
     if device.type == "cuda":
         return torch.cuda.get_device_properties(device).multi_processor_count

@@ -1,134 +1,65 @@
-"""Which strategy each primitive uses: dense basis tile on tensor cores, or sparse gather.
+"""Which strategy each primitive uses, and with which launch settings: data, not source.
 
-The dense tile costs O(G+k) per (row, feature) but runs on tensor cores; the sparse
-strategies cost O(k+1) per (row, feature) on CUDA cores.  The rule below compares
-the number of bases ``G + k`` against a per-(primitive, precision) threshold.
+Two strategies compute every primitive (fwd / dx / dw):
+  dense  -- the dense formulation on cuBLAS: a Triton kernel writes the basis of a chunk
+            of rows, ``torch.mm`` contracts it (:mod:`.streamed`); work grows with G + k
+            but runs on tensor cores (bf16 / fp16 / TF32) or SGEMM (fp32-IEEE);
+  sparse -- gathers only the k + 1 active coefficients per (row, feature) on CUDA cores;
+            work independent of G.
+The rule compares the number of bases ``G + k`` with a per-(primitive, precision class)
+threshold ``dense_max_bases``.
 
-The thresholds are measured, not guessed: ``python benchmarks/gpu_layer_bench.py
---crossover --write-dispatch`` on the target GPU times each primitive with each
-strategy forced over a G sweep and rewrites the table below with the largest
-``G + k`` where the dense tile still won, with the GPU and date in its comment.
-The sweep itself is kept under results/gpu/.
+Everything measured lives in JSON under ``kernels/configs/``: ``default.json`` and one
+file per GPU (``<name>.json``, name from ``torch.cuda.get_device_name`` with spaces as
+``_``).  Lookup order, per key: a run-time override (tuning, tests), the GPU's file,
+``default.json``.  ``benchmarks/gpu_layer_bench.py --crossover --write`` and
+``benchmarks/gpu_tune.py --write`` rewrite the GPU's file (atomically), with the GPU,
+date and command in its ``_measured`` field.
 """
 
 import contextlib
+import functools
+import json
 import os
 
 MAX_ORDER = 7  # the on-chip triangle holds k + 1 <= 8 values
-
-# Largest number of bases (G + k) for which the dense tile is used.
-# Measured: benchmarks/gpu_layer_bench.py --crossover --write-dispatch, NVIDIA H100 80GB HBM3,
-# 2026-11-24, N=8192, 512->512, k=3, median ms per primitive.
-DENSE_MAX_BASES = {
-    ("dw", "bf16"): 51,
-    ("dw", "ieee"): 15,
-    ("dw", "tf32"): 31,
-    ("dx", "bf16"): 31,
-    ("dx", "ieee"): 15,
-    ("dx", "tf32"): 31,
-    ("fwd", "bf16"): 31,
-    ("fwd", "ieee"): 15,
-    ("fwd", "tf32"): 31,
-}
-
-# The dense tile keeps a [rows, next_pow2(G + k)] tile in registers; beyond this many
-# padded bases it is never used, whatever the thresholds say.
-DENSE_TILE_LIMIT = 128
-
-# Launch configurations (fixed at run time: predictable compiles, no tuning runs inside
-# a benchmark).  BLOCK_K is the width of the dense (feature, basis) tile: it holds
-# max(1, BLOCK_K // next_pow2(G+k)) features.  num_stages is optional (absent: Triton's
-# default).  ``python benchmarks/gpu_tune.py --write`` on the target GPU sweeps these and
-# rewrites the table below, with the GPU and date in its comment.
-# Tuned: benchmarks/gpu_tune.py --write, N=8192, 512->512, k=3, G in (5, 20, 100),
-#   fp32-ieee, tf32, bf16: a tuned entry minimises the summed median ms over those (GPU, date above it).
-CONFIGS = {
-    # NVIDIA H100 80GB HBM3, 2026-11-24: 10.216 ms summed (was 15.886)
-    ("fwd", "dense"): dict(BLOCK_N=32, BLOCK_O=128, BLOCK_K=32, num_warps=4, num_stages=2),
-    # NVIDIA H100 80GB HBM3, 2026-11-24: 20.817 ms summed (was 24.472)
-    ("fwd", "sparse"): dict(BLOCK_N=128, BLOCK_O=64, num_warps=4, num_stages=4),
-    # NVIDIA H100 80GB HBM3, 2026-11-24: 7.514 ms summed (was 7.717)
-    ("dx", "dense"): dict(BLOCK_N=128, BLOCK_O=64, BLOCK_K=64, num_warps=4),
-    # NVIDIA H100 80GB HBM3, 2026-11-24: 21.822 ms summed (was 33.254)
-    ("dx", "sparse"): dict(BLOCK_N=32, BLOCK_I=4, BLOCK_O=32, num_warps=4, num_stages=4),
-    # NVIDIA H100 80GB HBM3, 2026-11-24: 23.827 ms summed (was 24.506)
-    ("dw", "dense"): dict(BLOCK_N=32, BLOCK_O=64, BLOCK_K=64, num_warps=4, num_stages=2),
-    # NVIDIA H100 80GB HBM3, 2026-11-24: 47.904 ms summed (was 48.741)
-    ("dw", "sparse"): dict(BLOCK_N=64, BLOCK_O=64, WINDOW=16, num_warps=4, num_stages=3),
-}
-
-# Per precision class ("ieee", "tf32", "bf16") the best launch differs (tensor-core dots
-# want wider output tiles than FMA dots): an entry here wins over CONFIGS for that class.
-# Values: the "Best per (primitive, strategy, precision class)" of the same gpu_tune.py run
-# (results/gpu/gpu_tune.csv); ``gpu_tune.py --write`` rewrites this block too.
-# Tuned per precision class: benchmarks/gpu_tune.py --write, N=8192, 512->512, k=3, G in (5, 20, 100).
-PRECISION_CONFIGS = {
-    # NVIDIA H100 80GB HBM3, 2026-11-24: 5.433 ms summed over G (5, 20) (was 6.961)
-    ("fwd", "dense", "ieee"): dict(BLOCK_N=32, BLOCK_O=128, BLOCK_K=32, num_warps=4, num_stages=3),
-    # NVIDIA H100 80GB HBM3, 2026-11-24: 2.488 ms summed over G (5, 20) (was 5.834)
-    ("fwd", "dense", "tf32"): dict(BLOCK_N=32, BLOCK_O=256, BLOCK_K=64, num_warps=4, num_stages=2),
-    # NVIDIA H100 80GB HBM3, 2026-11-24: 1.607 ms summed over G (5, 20) (was 3.091)
-    ("fwd", "dense", "bf16"): dict(BLOCK_N=32, BLOCK_O=256, BLOCK_K=64, num_warps=4, num_stages=2),
-    # NVIDIA H100 80GB HBM3, 2026-11-24: 6.940 ms summed over G (5, 20, 100) (was 9.196)
-    ("fwd", "sparse", "ieee"): dict(BLOCK_N=128, BLOCK_O=64, num_warps=4, num_stages=4),
-    # NVIDIA H100 80GB HBM3, 2026-11-24: 6.951 ms summed over G (5, 20, 100) (was 9.245)
-    ("fwd", "sparse", "tf32"): dict(BLOCK_N=128, BLOCK_O=64, num_warps=4),
-    # NVIDIA H100 80GB HBM3, 2026-11-24: 4.881 ms summed over G (5, 20, 100) (was 6.032)
-    ("fwd", "sparse", "bf16"): dict(BLOCK_N=128, BLOCK_O=128, num_warps=4, num_stages=2),
-    # NVIDIA H100 80GB HBM3, 2026-11-24: 4.529 ms summed over G (5, 20) (was 4.541)
-    ("dx", "dense", "ieee"): dict(BLOCK_N=64, BLOCK_O=32, BLOCK_K=64, num_warps=4, num_stages=2),
-    # NVIDIA H100 80GB HBM3, 2026-11-24: 1.776 ms summed over G (5, 20) (was 1.911)
-    ("dx", "dense", "tf32"): dict(BLOCK_N=128, BLOCK_O=64, BLOCK_K=64, num_warps=4),
-    # NVIDIA H100 80GB HBM3, 2026-11-24: 1.139 ms summed over G (5, 20) (was 1.265)
-    ("dx", "dense", "bf16"): dict(BLOCK_N=128, BLOCK_O=64, BLOCK_K=64, num_warps=4),
-    # NVIDIA H100 80GB HBM3, 2026-11-24: 7.912 ms summed over G (5, 20, 100) (was 13.380)
-    ("dx", "sparse", "ieee"): dict(BLOCK_N=32, BLOCK_I=4, BLOCK_O=32, num_warps=8, num_stages=4),
-    # NVIDIA H100 80GB HBM3, 2026-11-24: 7.909 ms summed over G (5, 20, 100) (was 13.284)
-    ("dx", "sparse", "tf32"): dict(BLOCK_N=32, BLOCK_I=4, BLOCK_O=32, num_warps=8, num_stages=4),
-    # NVIDIA H100 80GB HBM3, 2026-11-24: 5.049 ms summed over G (5, 20, 100) (was 6.591)
-    ("dx", "sparse", "bf16"): dict(BLOCK_N=32, BLOCK_I=4, BLOCK_O=32, num_warps=4, num_stages=4),
-    # NVIDIA H100 80GB HBM3, 2026-11-24: 11.834 ms summed over G (5, 20) (was 12.150)
-    ("dw", "dense", "ieee"): dict(BLOCK_N=32, BLOCK_O=64, BLOCK_K=64, num_warps=4, num_stages=2),
-    # NVIDIA H100 80GB HBM3, 2026-11-24: 3.889 ms summed over G (5, 20) (was 7.510)
-    ("dw", "dense", "tf32"): dict(BLOCK_N=32, BLOCK_O=64, BLOCK_K=128, num_warps=4, num_stages=3),
-    # NVIDIA H100 80GB HBM3, 2026-11-24: 1.481 ms summed over G (5, 20) (was 4.847)
-    ("dw", "dense", "bf16"): dict(BLOCK_N=32, BLOCK_O=256, BLOCK_K=32, num_warps=4, num_stages=3),
-    # NVIDIA H100 80GB HBM3, 2026-11-24: 17.303 ms summed over G (5, 20, 100) (was 17.675)
-    ("dw", "sparse", "ieee"): dict(BLOCK_N=64, BLOCK_O=64, WINDOW=16, num_warps=4, num_stages=3),
-    # NVIDIA H100 80GB HBM3, 2026-11-24: 16.769 ms summed over G (5, 20, 100) (was 19.110)
-    ("dw", "sparse", "tf32"): dict(BLOCK_N=128, BLOCK_O=32, WINDOW=16, num_warps=4),
-    # NVIDIA H100 80GB HBM3, 2026-11-24: 11.758 ms summed over G (5, 20, 100) (was 11.957)
-    ("dw", "sparse", "bf16"): dict(BLOCK_N=64, BLOCK_O=64, WINDOW=16, num_warps=4, num_stages=3),
-}
+PRIMITIVES = ("fwd", "dx", "dw")
+PRECISION_CLASSES = ("ieee", "tf32", "bf16")
+STRATEGIES = ("auto", "dense", "sparse")
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 
 # Keys each launch understands; num_stages may be absent from any entry.
 CONFIG_KEYS = {
-    ("fwd", "dense"): ("BLOCK_N", "BLOCK_O", "BLOCK_K", "num_warps", "num_stages"),
     ("fwd", "sparse"): ("BLOCK_N", "BLOCK_O", "num_warps", "num_stages"),
-    ("dx", "dense"): ("BLOCK_N", "BLOCK_O", "BLOCK_K", "num_warps", "num_stages"),
     ("dx", "sparse"): ("BLOCK_N", "BLOCK_I", "BLOCK_O", "num_warps", "num_stages"),
-    ("dw", "dense"): ("BLOCK_N", "BLOCK_O", "BLOCK_K", "num_warps", "num_stages"),
     ("dw", "sparse"): ("BLOCK_N", "BLOCK_O", "WINDOW", "num_warps", "num_stages"),
+    ("stream", "dense"): ("chunk_mib", "dw_accumulate_ratio", "BASIS_BLOCK_N", "BASIS_BLOCK_I",
+                          "BASIS_TB", "basis_warps", "REDUCE_BLOCK_N", "REDUCE_BLOCK_I", "reduce_warps"),
 }
-PRIMITIVES = ("fwd", "dx", "dw")
 _OPTIONAL_KEYS = ("num_stages",)
+_NOT_POW2 = ("num_stages", "chunk_mib", "dw_accumulate_ratio")
 _overrides = {}
+_forced = {"value": os.environ.get("SPARSEFUSE_STRATEGY", "auto")}
+
+
+def gpu_file_name(device_name: str) -> str:
+    return device_name.strip().replace(" ", "_").replace("/", "_") + ".json"
 
 
 def _check_config(primitive: str, strategy: str, cfg: dict, partial: bool = False) -> None:
     """ValueError naming the offending key unless ``cfg`` is a valid launch config."""
-    if primitive not in PRIMITIVES:
-        raise ValueError(f"primitive: expected one of {PRIMITIVES}, got {primitive!r}")
-    if strategy not in ("dense", "sparse"):
-        raise ValueError(f"strategy: expected 'dense' or 'sparse', got {strategy!r}")
+    if (primitive, strategy) not in CONFIG_KEYS:
+        if primitive not in PRIMITIVES + ("stream",):
+            raise ValueError(f"primitive: expected one of {PRIMITIVES + ('stream',)}, got {primitive!r}")
+        raise ValueError(f"strategy: no launch config for ({primitive!r}, {strategy!r})")
     allowed = CONFIG_KEYS[(primitive, strategy)]
     for key, value in cfg.items():
         if key not in allowed:
             raise ValueError(f"{key}: not a launch parameter of ({primitive!r}, {strategy!r}); "
                              f"expected one of {allowed}")
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{key}: expected a positive int, got {value!r}")
-        if key != "num_stages" and value & (value - 1):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ValueError(f"{key}: expected a positive number, got {value!r}")
+        if key not in _NOT_POW2 and (not isinstance(value, int) or value & (value - 1)):
             raise ValueError(f"{key}: expected a power of two, got {value}")
     if not partial:
         missing = [k for k in allowed if k not in cfg and k not in _OPTIONAL_KEYS]
@@ -136,17 +67,84 @@ def _check_config(primitive: str, strategy: str, cfg: dict, partial: bool = Fals
             raise ValueError(f"{missing[0]}: missing from the ({primitive!r}, {strategy!r}) config")
 
 
-def config(primitive: str, strategy: str, precision: str = None) -> dict:
-    """The launch config in force: an override, else the entry for ``precision`` (a class
-    of :func:`precision_class`) in PRECISION_CONFIGS, else CONFIGS.
+def _parse(table: dict, where: str) -> dict:
+    """{"launch": {"fwd/sparse/bf16": cfg}, "dense_max_bases": {"fwd/bf16": n}} -> checked dicts."""
+    launch, bases = {}, {}
+    for key, cfg in table.get("launch", {}).items():
+        parts = tuple(key.split("/"))
+        if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in PRECISION_CLASSES):
+            raise ValueError(f"{where}: launch key {key!r} is not 'primitive/strategy[/class]'")
+        _check_config(parts[0], parts[1], cfg, partial=len(parts) == 3)
+        launch[parts] = cfg
+    for key, n in table.get("dense_max_bases", {}).items():
+        prim, _, cls = key.partition("/")
+        if prim not in PRIMITIVES or cls not in PRECISION_CLASSES or not isinstance(n, int):
+            raise ValueError(f"{where}: dense_max_bases key {key!r} / value {n!r} is invalid")
+        bases[(prim, cls)] = n
+    return dict(launch=launch, bases=bases, measured=table.get("_measured"))
 
-    Read-only: the dict is the live entry (no copy on the launch path).
-    """
+
+@functools.lru_cache(maxsize=None)
+def load_table(file_name: str = "default.json") -> dict:
+    """One config file, parsed and checked (empty when the GPU has no file of its own)."""
+    path = os.path.join(CONFIG_DIR, file_name)
+    if not os.path.exists(path):
+        return dict(launch={}, bases={}, measured=None)
+    with open(path) as fh:
+        return _parse(json.load(fh), path)
+
+
+_DEFAULT = load_table()
+for _prim in PRIMITIVES:
+    _check_config(_prim, "sparse", _DEFAULT["launch"][(_prim, "sparse")])
+    for _cls in PRECISION_CLASSES:
+        if (_prim, _cls) not in _DEFAULT["bases"]:
+            raise ValueError(f"default.json: dense_max_bases lacks {_prim}/{_cls}")
+_check_config("stream", "dense", _DEFAULT["launch"][("stream", "dense")])
+
+
+@functools.lru_cache(maxsize=16)
+def _gpu_table(device_index: int) -> dict:
+    import torch
+
+    return load_table(gpu_file_name(torch.cuda.get_device_name(device_index)))
+
+
+_DEFAULT_ONLY = (_DEFAULT,)
+_merged = {}  # id(tables tuple) -> {(primitive, strategy, class): merged config}
+
+
+@functools.lru_cache(maxsize=16)
+def _gpu_tables(device_index: int) -> tuple:
+    return (_gpu_table(device_index), _DEFAULT)
+
+
+def tables(device=None):
+    """The config tables in lookup order for ``device`` (GPU file first, then default)."""
+    if device is not None and getattr(device, "type", None) == "cuda":
+        return _gpu_tables(device.index if device.index is not None else 0)
+    return _DEFAULT_ONLY
+
+
+def config(primitive: str, strategy: str, precision: str = None, device=None) -> dict:
+    """The launch config in force: an override, else the first table's class entry merged
+    over the first table's plain entry (read-only: cached, no copy on the launch path)."""
     hit = _overrides.get((primitive, strategy))
     if hit is not None:
         return hit
-    hit = PRECISION_CONFIGS.get((primitive, strategy, precision))
-    return hit if hit is not None else CONFIGS[(primitive, strategy)]
+    key = (primitive, strategy, precision, tables(device))
+    hit = _merged.get(id(key[3]), {}).get(key[:3])
+    if hit is not None:
+        return hit
+    ts = key[3]
+    base = next((t["launch"][(primitive, strategy)] for t in ts if (primitive, strategy) in t["launch"]), None)
+    if base is None:
+        raise KeyError((primitive, strategy))
+    cls = next((t["launch"][(primitive, strategy, precision)] for t in ts
+                if (primitive, strategy, precision) in t["launch"]), {})
+    merged = {**base, **cls}
+    _merged.setdefault(id(ts), {})[key[:3]] = merged
+    return merged
 
 
 def launch_options(cfg: dict) -> dict:
@@ -159,14 +157,14 @@ def launch_options(cfg: dict) -> dict:
 
 @contextlib.contextmanager
 def override_config(primitive: str, strategy: str, **cfg):
-    """Launch one primitive/strategy with ``cfg`` merged over its CONFIGS entry (tuning).
+    """Launch one (primitive, strategy) with ``cfg`` merged over its default entry (tuning).
 
     ``num_stages=None`` removes a num_stages the entry carries (Triton's default).
     """
     drop = [k for k, v in cfg.items() if v is None and k in _OPTIONAL_KEYS]
     given = {k: v for k, v in cfg.items() if k not in drop}
     _check_config(primitive, strategy, given, partial=True)
-    merged = {k: v for k, v in CONFIGS[(primitive, strategy)].items() if k not in drop}
+    merged = {k: v for k, v in _DEFAULT["launch"][(primitive, strategy)].items() if k not in drop}
     merged.update(given)
     _check_config(primitive, strategy, merged)
     key = (primitive, strategy)
@@ -179,19 +177,6 @@ def override_config(primitive: str, strategy: str, **cfg):
             _overrides[key] = old
         else:
             _overrides.pop(key, None)
-
-
-PRECISION_CLASSES = ("ieee", "tf32", "bf16")
-for _key, _cfg in CONFIGS.items():
-    _check_config(*_key, _cfg)
-for _key, _cfg in PRECISION_CONFIGS.items():
-    if _key[2] not in PRECISION_CLASSES:
-        raise ValueError(f"PRECISION_CONFIGS: precision class expected one of {PRECISION_CLASSES}, "
-                         f"got {_key[2]!r}")
-    _check_config(_key[0], _key[1], _cfg)
-
-STRATEGIES = ("auto", "dense", "sparse")
-_forced = {"value": os.environ.get("SPARSEFUSE_STRATEGY", "auto")}
 
 
 @contextlib.contextmanager
@@ -217,19 +202,50 @@ def precision_class(dot_dtype, precision: str) -> str:
     return "ieee"
 
 
-def choose(primitive: str, num_bases: int, padded_bases: int, cls: str) -> str:
+def dense_max_bases(primitive: str, cls: str, device=None) -> int:
+    for table in tables(device):
+        hit = table["bases"].get((primitive, cls))
+        if hit is not None:
+            return hit
+    raise KeyError((primitive, cls))
+
+
+def choose(primitive: str, num_bases: int, cls: str, device=None) -> str:
     """'dense' or 'sparse' for one launch of precision class ``cls``."""
     forced = _forced["value"]
-    if padded_bases > DENSE_TILE_LIMIT:
-        return "sparse"
     if forced in ("dense", "sparse"):
         return forced
-    return "dense" if num_bases <= DENSE_MAX_BASES[(primitive, cls)] else "sparse"
+    return "dense" if num_bases <= dense_max_bases(primitive, cls, device) else "sparse"
 
 
-def plan(primitive: str, num_bases: int, padded_bases: int, dot_dtype, precision: str,
-         strategy: str = None):
+def plan(primitive: str, num_bases: int, dot_dtype, precision: str, strategy: str = None, device=None):
     """(strategy, launch config) of one launch; ``strategy`` given by the caller is kept."""
     cls = precision_class(dot_dtype, precision)
-    strategy = strategy or choose(primitive, num_bases, padded_bases, cls)
-    return strategy, config(primitive, strategy, cls)
+    strategy = strategy or choose(primitive, num_bases, cls, device)
+    if strategy == "dense":
+        return strategy, config("stream", "dense", cls, device)
+    return strategy, config(primitive, strategy, cls, device)
+
+
+def write_gpu_table(device_name: str, update: dict, measured: str) -> str:
+    """Merge ``update`` ({"launch": ..., "dense_max_bases": ...}) into the GPU's file, atomically."""
+    path = os.path.join(CONFIG_DIR, gpu_file_name(device_name))
+    table = {}
+    if os.path.exists(path):
+        with open(path) as fh:
+            table = json.load(fh)
+    for section in ("launch", "dense_max_bases"):
+        if section in update:
+            table.setdefault(section, {}).update(update[section])
+    table["_measured"] = measured
+    _parse(table, path)  # never write a file the loader would reject
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(table, fh, indent=1, sort_keys=True)
+        fh.write("\n")
+    os.replace(tmp, path)
+    load_table.cache_clear()
+    _gpu_table.cache_clear()
+    _gpu_tables.cache_clear()
+    _merged.clear()
+    return path

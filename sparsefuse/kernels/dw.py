@@ -1,8 +1,8 @@
 """dw_d:  W[o,i,t] = sum_n g[n,o] s[n,i] B^(d)_t(x[n,i])   (s defaults to 1).
 
 The coefficient gradient of fwd_d.  Strategies (both deterministic, no atomics):
-  dense  -- W tile [out-block, features*(G+k) padded] += g^T @ basis-tile over row
-            chunks, basis rebuilt on chip (tensor cores; work grows with G);
+  dense  -- W_flat = g^T @ A by cuBLAS, the basis A written chunk by chunk
+            (:mod:`.streamed`; tensor cores, work grows with G);
   sparse -- rows are sorted per feature (torch.argsort of x[:, i]); a block of
             sorted rows then touches only a short window of cells, so its
             contribution is g^T @ one-hot-window [rows, WIN] (tensor cores) added
@@ -19,61 +19,8 @@ import triton
 import triton.language as tl
 
 from . import _runtime as rt
-from . import dispatch
-from ._basis import expand_tile, local_basis
-
-@triton.jit
-def _dw_dense_kernel(X, S, T0, IH, G, W, N, IN, OUT, M, NCELL, CHUNK,
-                     sxn, sxi, ssn, ssi, sgn, sgo, sws, swo, swi, swt,
-                     K: tl.constexpr, D: tl.constexpr, HAS_S: tl.constexpr,
-                     F64: tl.constexpr, UPCAST: tl.constexpr, PREC: tl.constexpr,
-                     BLOCK_N: tl.constexpr, BLOCK_O: tl.constexpr,
-                     BLOCK_I: tl.constexpr, TP: tl.constexpr):
-    pid_o = tl.program_id(0)
-    pid_i = tl.program_id(1)
-    pid_s = tl.program_id(2)
-    offs_o = pid_o * BLOCK_O + tl.arange(0, BLOCK_O)
-    offs_i = pid_i * BLOCK_I + tl.arange(0, BLOCK_I)
-    mask_o = offs_o < OUT
-    mask_i = offs_i < IN
-    o64 = offs_o.to(tl.int64)
-    i64 = offs_i.to(tl.int64)
-    t0 = tl.load(T0 + offs_i, mask=mask_i, other=0.0)
-    ih = tl.load(IH + offs_i, mask=mask_i, other=1.0)
-    if F64:
-        acc = tl.zeros((BLOCK_O, BLOCK_I * TP), dtype=tl.float64)
-    else:
-        acc = tl.zeros((BLOCK_O, BLOCK_I * TP), dtype=tl.float32)
-    n_start = pid_s * CHUNK
-    n_end = tl.minimum(n_start + CHUNK, N)
-    for n0 in range(n_start, n_end, BLOCK_N):
-        offs_n = n0 + tl.arange(0, BLOCK_N)
-        mask_n = offs_n < n_end
-        n64 = offs_n.to(tl.int64)
-        m2 = mask_n[:, None] & mask_i[None, :]
-        xv = tl.load(X + n64[:, None] * sxn + i64[None, :] * sxi, mask=m2, other=0.0)
-        if HAS_S:
-            sc = tl.load(S + n64[:, None] * ssn + i64[None, :] * ssi, mask=m2, other=0.0).to(t0.dtype)
-        else:
-            sc = tl.zeros((BLOCK_N, BLOCK_I), dtype=t0.dtype) + 1.0
-        j, live, c0, c1, c2, c3, c4, c5, c6, c7 = local_basis(
-            xv, t0[None, :], ih[None, :], sc, NCELL, K, D)
-        tile = expand_tile(j, c0, c1, c2, c3, c4, c5, c6, c7, TP, K)
-        tile = tl.where(m2[:, :, None], tile, 0.0)
-        tile = tl.reshape(tile, (BLOCK_N, BLOCK_I * TP))
-        gt = tl.load(G + n64[None, :] * sgn + o64[:, None] * sgo,
-                     mask=mask_o[:, None] & mask_n[None, :], other=0.0)
-        b = tile.to(gt.dtype)
-        if UPCAST:
-            gt = gt.to(tl.float32)
-            b = b.to(tl.float32)
-        acc += tl.dot(gt, b, input_precision=PREC)
-    kk = tl.arange(0, BLOCK_I * TP)
-    tt = kk % TP
-    ii = (pid_i * BLOCK_I + kk // TP).to(tl.int64)
-    mk = (ii < IN) & (tt < M)
-    ptr = W + pid_s.to(tl.int64) * sws + o64[:, None] * swo + (ii * swi + tt * swt)[None, :]
-    tl.store(ptr, acc.to(W.dtype.element_ty), mask=mask_o[:, None] & mk[None, :])
+from . import dispatch, streamed
+from ._basis import local_basis
 
 
 @triton.jit
@@ -154,45 +101,28 @@ def dw(x, t0, ih, g, s, k: int, d: int, num_bases: int, strategy: str = None,
     if d > k or N == 0 or IN == 0 or OUT == 0:
         return torch.zeros((OUT, IN, M), dtype=g.dtype, device=x.device)
     prec = rt.dot_precision(g.dtype)
-    TP = rt.next_pow2(M)
-    strategy, cfg = dispatch.plan("dw", M, TP, g.dtype, prec, strategy)
-    F64 = g.dtype == torch.float64 or x.dtype == torch.float64
-    acc_dtype = torch.float64 if F64 else torch.float32
-    ss = s if s is not None else x
-    common = dict(K=k, D=d, HAS_S=s is not None, F64=F64, UPCAST=rt.upcast_dots(g.dtype), PREC=prec)
+    strategy, cfg = dispatch.plan("dw", M, g.dtype, prec, strategy, x.device)
     with rt.device_guard(x):
-        BLOCK_N, BLOCK_O = cfg["BLOCK_N"], min(cfg["BLOCK_O"], max(16, rt.next_pow2(OUT)))
         if strategy == "dense":
-            BLOCK_I = max(1, cfg["BLOCK_K"] // TP)
-            base = triton.cdiv(OUT, BLOCK_O) * triton.cdiv(IN, BLOCK_I)
-            S = _splits(x.device, base, N, BLOCK_N, split)
-            chunk = triton.cdiv(triton.cdiv(N, S), BLOCK_N) * BLOCK_N
-            S = triton.cdiv(N, chunk)
-            if S == 1:
-                out = _o_innermost(rt.alloc((1, IN, M, OUT), g.dtype, x.device))
-            else:
-                out = _o_innermost(torch.zeros((S, IN, M, OUT), dtype=acc_dtype, device=x.device))
-            grid = (triton.cdiv(OUT, BLOCK_O), triton.cdiv(IN, BLOCK_I), S)
-            _dw_dense_kernel[grid](
-                x, ss, t0, ih, g, out, N, IN, OUT, M, M + k, chunk,
-                x.stride(0), x.stride(1), ss.stride(0), ss.stride(1), g.stride(0), g.stride(1),
-                out.stride(0), out.stride(1), out.stride(2), out.stride(3),
-                BLOCK_N=BLOCK_N, BLOCK_O=BLOCK_O, BLOCK_I=BLOCK_I, TP=TP, **dispatch.launch_options(cfg),
-                **common)
-        else:
-            base = triton.cdiv(OUT, BLOCK_O) * IN
-            S = _splits(x.device, base, N, BLOCK_N, split)
-            chunk = triton.cdiv(triton.cdiv(N, S), BLOCK_N) * BLOCK_N
-            S = triton.cdiv(N, chunk)
-            perm_dtype = torch.int32 if N < 2**31 else torch.int64
-            perm = torch.argsort(x.t(), dim=1, stable=True).to(perm_dtype).contiguous()
-            out = _o_innermost(torch.zeros((S, IN, M, OUT), dtype=acc_dtype, device=x.device))
-            grid = (triton.cdiv(OUT, BLOCK_O), IN, S)
-            _dw_sorted_kernel[grid](
-                x, ss, t0, ih, g, perm, out, N, IN, OUT, M, M + k, chunk,
-                x.stride(0), x.stride(1), ss.stride(0), ss.stride(1), g.stride(0), g.stride(1),
-                out.stride(0), out.stride(1), out.stride(2), out.stride(3),
-                BLOCK_N=BLOCK_N, BLOCK_O=BLOCK_O, WIN=max(cfg["WINDOW"], rt.next_pow2(k + 1)),
-                **dispatch.launch_options(cfg), **common)
+            return streamed.dw(x, t0, ih, g, s, k, d, M, rt.alloc((OUT, IN, M), g.dtype, x.device), cfg)
+        F64 = g.dtype == torch.float64 or x.dtype == torch.float64
+        acc_dtype = torch.float64 if F64 else torch.float32
+        ss = s if s is not None else x
+        BLOCK_N, BLOCK_O = cfg["BLOCK_N"], min(cfg["BLOCK_O"], max(16, triton.next_power_of_2(OUT)))
+        base = triton.cdiv(OUT, BLOCK_O) * IN
+        S = _splits(x.device, base, N, BLOCK_N, split)
+        chunk = triton.cdiv(triton.cdiv(N, S), BLOCK_N) * BLOCK_N
+        S = triton.cdiv(N, chunk)
+        perm_dtype = torch.int32 if N < 2**31 else torch.int64
+        perm = torch.argsort(x.t(), dim=1, stable=True).to(perm_dtype).contiguous()
+        out = _o_innermost(torch.zeros((S, IN, M, OUT), dtype=acc_dtype, device=x.device))
+        grid = (triton.cdiv(OUT, BLOCK_O), IN, S)
+        _dw_sorted_kernel[grid](
+            x, ss, t0, ih, g, perm, out, N, IN, OUT, M, M + k, chunk,
+            x.stride(0), x.stride(1), ss.stride(0), ss.stride(1), g.stride(0), g.stride(1),
+            out.stride(0), out.stride(1), out.stride(2), out.stride(3),
+            K=k, D=d, HAS_S=s is not None, F64=F64, UPCAST=rt.upcast_dots(g.dtype), PREC=prec,
+            BLOCK_N=BLOCK_N, BLOCK_O=BLOCK_O, WIN=max(cfg["WINDOW"], triton.next_power_of_2(k + 1)),
+            **dispatch.launch_options(cfg))
     w = out[0] if out.shape[0] == 1 else out.sum(0)
     return w.to(g.dtype).contiguous()  # the op (and its fake) promise a contiguous [out, in, M]

@@ -2,8 +2,8 @@
 
 This is the input gradient of fwd_{d-1} (and the d-th derivative of the spline
 activations contracted with g).  Strategies:
-  dense  -- P = g @ C[:, features, :] for a block of features by tl.dot, then the
-            per-(row, feature) reduction of P against the on-chip basis tile;
+  dense  -- P = g @ C_flat by cuBLAS for a chunk of rows, then each (row, feature)
+            reads back only its k+1 active columns of P (:mod:`.streamed`);
   sparse -- gather the k+1 coefficient columns C[:, i, j-k..j] and dot them with
             g[n, :] over `out` in chunks (work independent of G).
 """
@@ -13,56 +13,9 @@ import triton
 import triton.language as tl
 
 from . import _runtime as rt
-from . import dispatch
-from ._basis import expand_tile, local_basis
+from . import dispatch, streamed
+from ._basis import local_basis
 from .fwd import o_major
-
-
-@triton.jit
-def _dx_dense_kernel(X, T0, IH, C, G, U, N, IN, OUT, M, NCELL,
-                     sxn, sxi, sco, sci, sct, sgn, sgo, sun, sui,
-                     K: tl.constexpr, D: tl.constexpr, F64: tl.constexpr,
-                     UPCAST: tl.constexpr, PREC: tl.constexpr,
-                     BLOCK_N: tl.constexpr, BLOCK_O: tl.constexpr,
-                     BLOCK_I: tl.constexpr, TP: tl.constexpr):
-    pid_n = tl.program_id(0)
-    pid_i = tl.program_id(1)
-    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    offs_i = pid_i * BLOCK_I + tl.arange(0, BLOCK_I)
-    mask_n = offs_n < N
-    mask_i = offs_i < IN
-    n64 = offs_n.to(tl.int64)
-    i64 = offs_i.to(tl.int64)
-    kk = tl.arange(0, BLOCK_I * TP)
-    tt = kk % TP
-    ii = (pid_i * BLOCK_I + kk // TP).to(tl.int64)
-    mk = (ii < IN) & (tt < M)
-    if F64:
-        p = tl.zeros((BLOCK_N, BLOCK_I * TP), dtype=tl.float64)
-    else:
-        p = tl.zeros((BLOCK_N, BLOCK_I * TP), dtype=tl.float32)
-    for o0 in range(0, OUT, BLOCK_O):
-        offs_o = o0 + tl.arange(0, BLOCK_O)
-        mask_o = offs_o < OUT
-        o64 = offs_o.to(tl.int64)
-        g = tl.load(G + n64[:, None] * sgn + o64[None, :] * sgo,
-                    mask=mask_n[:, None] & mask_o[None, :], other=0.0)
-        w = tl.load(C + o64[:, None] * sco + (ii * sci + tt * sct)[None, :],
-                    mask=mask_o[:, None] & mk[None, :], other=0.0)
-        if UPCAST:
-            g = g.to(tl.float32)
-            w = w.to(tl.float32)
-        p += tl.dot(g, w, input_precision=PREC)
-    m2 = mask_n[:, None] & mask_i[None, :]
-    xv = tl.load(X + n64[:, None] * sxn + i64[None, :] * sxi, mask=m2, other=0.0)
-    t0 = tl.load(T0 + offs_i, mask=mask_i, other=0.0)
-    ih = tl.load(IH + offs_i, mask=mask_i, other=1.0)
-    one = tl.zeros((BLOCK_N, BLOCK_I), dtype=t0.dtype) + 1.0
-    j, live, c0, c1, c2, c3, c4, c5, c6, c7 = local_basis(
-        xv, t0[None, :], ih[None, :], one, NCELL, K, D)
-    tile = expand_tile(j, c0, c1, c2, c3, c4, c5, c6, c7, TP, K)
-    u = tl.sum(tl.reshape(p, (BLOCK_N, BLOCK_I, TP)).to(tile.dtype) * tile, axis=2)
-    tl.store(U + n64[:, None] * sun + i64[None, :] * sui, u.to(U.dtype.element_ty), mask=m2)
 
 
 @triton.jit
@@ -118,28 +71,19 @@ def dx(x, t0, ih, C, g, k: int, d: int, strategy: str = None) -> torch.Tensor:
     C, g = C.to(wdt), g.to(wdt)
     u = rt.alloc((N, IN), x.dtype, x.device)
     prec = rt.dot_precision(wdt)
-    TP = rt.next_pow2(M)
-    strategy, cfg = dispatch.plan("dx", M, TP, wdt, prec, strategy)
+    strategy, cfg = dispatch.plan("dx", M, wdt, prec, strategy, x.device)
     F64 = wdt == torch.float64 or x.dtype == torch.float64
     with rt.device_guard(x):
-        BLOCK_N, BLOCK_O = cfg["BLOCK_N"], min(cfg["BLOCK_O"], max(16, rt.next_pow2(OUT)))
         if strategy == "dense":
-            BLOCK_I = max(1, cfg["BLOCK_K"] // TP)
-            grid = (triton.cdiv(N, BLOCK_N), triton.cdiv(IN, BLOCK_I))
-            _dx_dense_kernel[grid](
-                x, t0, ih, C, g, u, N, IN, OUT, M, M + k,
-                x.stride(0), x.stride(1), C.stride(0), C.stride(1), C.stride(2),
-                g.stride(0), g.stride(1), u.stride(0), u.stride(1),
-                K=k, D=d, F64=F64, UPCAST=rt.upcast_dots(wdt), PREC=prec,
-                BLOCK_N=BLOCK_N, BLOCK_O=BLOCK_O, BLOCK_I=BLOCK_I, TP=TP, **dispatch.launch_options(cfg))
-        else:
-            C = o_major(C)
-            BLOCK_I = cfg["BLOCK_I"]
-            grid = (triton.cdiv(N, BLOCK_N), triton.cdiv(IN, BLOCK_I))
-            _dx_sparse_kernel[grid](
-                x, t0, ih, C, g, u, N, IN, OUT, M, M + k,
-                x.stride(0), x.stride(1), C.stride(0), C.stride(1), C.stride(2),
-                g.stride(0), g.stride(1), u.stride(0), u.stride(1),
-                K=k, D=d, F64=F64, BLOCK_N=BLOCK_N, BLOCK_O=BLOCK_O, BLOCK_I=BLOCK_I,
-                **dispatch.launch_options(cfg))
+            return streamed.dx(x, t0, ih, C, g, k, d, u, F64, cfg)
+        BLOCK_N, BLOCK_O = cfg["BLOCK_N"], min(cfg["BLOCK_O"], max(16, triton.next_power_of_2(OUT)))
+        C = o_major(C)
+        BLOCK_I = cfg["BLOCK_I"]
+        grid = (triton.cdiv(N, BLOCK_N), triton.cdiv(IN, BLOCK_I))
+        _dx_sparse_kernel[grid](
+            x, t0, ih, C, g, u, N, IN, OUT, M, M + k,
+            x.stride(0), x.stride(1), C.stride(0), C.stride(1), C.stride(2),
+            g.stride(0), g.stride(1), u.stride(0), u.stride(1),
+            K=k, D=d, F64=F64, BLOCK_N=BLOCK_N, BLOCK_O=BLOCK_O, BLOCK_I=BLOCK_I,
+            **dispatch.launch_options(cfg))
     return u

@@ -1,9 +1,8 @@
 """fwd_d:  y[n,o] = sum_i s[n,i] sum_t B^(d)_t(x[n,i]) C[o,i,t]   (s defaults to 1).
 
 Two strategies, same result:
-  dense  -- per block of features the basis tile [rows, features*(G+k) padded] is
-            built in registers and multiplied with the coefficient tile by tl.dot
-            (tensor cores; work grows with G);
+  dense  -- y = A @ C_flat^T with the basis A written chunk by chunk and contracted by
+            cuBLAS (:mod:`.streamed`; tensor cores, work grows with G);
   sparse -- per (row, feature) only the k+1 active coefficient rows C[:, i, j-k..j]
             are gathered (CUDA cores; work independent of G).
 Neither writes an N*in*(G+k) tensor.
@@ -14,58 +13,8 @@ import triton
 import triton.language as tl
 
 from . import _runtime as rt
-from . import dispatch
-from ._basis import expand_tile, local_basis
-
-
-@triton.jit
-def _fwd_dense_kernel(X, S, T0, IH, C, Y, N, IN, OUT, M, NCELL,
-                      sxn, sxi, ssn, ssi, sco, sci, sct, syn, syo,
-                      K: tl.constexpr, D: tl.constexpr, HAS_S: tl.constexpr,
-                      F64: tl.constexpr, UPCAST: tl.constexpr, PREC: tl.constexpr,
-                      BLOCK_N: tl.constexpr, BLOCK_O: tl.constexpr,
-                      BLOCK_I: tl.constexpr, TP: tl.constexpr):
-    pid_n = tl.program_id(0)
-    pid_o = tl.program_id(1)
-    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    offs_o = pid_o * BLOCK_O + tl.arange(0, BLOCK_O)
-    mask_n = offs_n < N
-    mask_o = offs_o < OUT
-    n64 = offs_n.to(tl.int64)
-    o64 = offs_o.to(tl.int64)
-    kk = tl.arange(0, BLOCK_I * TP)
-    tt = kk % TP
-    if F64:
-        acc = tl.zeros((BLOCK_N, BLOCK_O), dtype=tl.float64)
-    else:
-        acc = tl.zeros((BLOCK_N, BLOCK_O), dtype=tl.float32)
-    for i0 in range(0, IN, BLOCK_I):
-        offs_i = i0 + tl.arange(0, BLOCK_I)
-        mask_i = offs_i < IN
-        i64 = offs_i.to(tl.int64)
-        m2 = mask_n[:, None] & mask_i[None, :]
-        xv = tl.load(X + n64[:, None] * sxn + i64[None, :] * sxi, mask=m2, other=0.0)
-        t0 = tl.load(T0 + offs_i, mask=mask_i, other=0.0)
-        ih = tl.load(IH + offs_i, mask=mask_i, other=1.0)
-        if HAS_S:
-            sc = tl.load(S + n64[:, None] * ssn + i64[None, :] * ssi, mask=m2, other=0.0).to(t0.dtype)
-        else:
-            sc = tl.zeros((BLOCK_N, BLOCK_I), dtype=t0.dtype) + 1.0
-        j, live, c0, c1, c2, c3, c4, c5, c6, c7 = local_basis(
-            xv, t0[None, :], ih[None, :], sc, NCELL, K, D)
-        tile = expand_tile(j, c0, c1, c2, c3, c4, c5, c6, c7, TP, K)
-        tile = tl.reshape(tile, (BLOCK_N, BLOCK_I * TP))
-        ii = (i0 + kk // TP).to(tl.int64)
-        mk = (ii < IN) & (tt < M)
-        w = tl.load(C + (ii * sci + tt * sct)[:, None] + o64[None, :] * sco,
-                    mask=mk[:, None] & mask_o[None, :], other=0.0)
-        a = tile.to(w.dtype)
-        if UPCAST:
-            a = a.to(tl.float32)
-            w = w.to(tl.float32)
-        acc += tl.dot(a, w, input_precision=PREC)
-    tl.store(Y + n64[:, None] * syn + o64[None, :] * syo, acc.to(Y.dtype.element_ty),
-             mask=mask_n[:, None] & mask_o[None, :])
+from . import dispatch, streamed
+from ._basis import local_basis
 
 
 @triton.jit
@@ -122,29 +71,20 @@ def fwd(x, t0, ih, C, s, k: int, d: int, strategy: str = None) -> torch.Tensor:
         return torch.zeros((N, OUT), dtype=C.dtype, device=x.device)
     y = rt.alloc((N, OUT), C.dtype, x.device)
     prec = rt.dot_precision(C.dtype)
-    TP = rt.next_pow2(M)
-    strategy, cfg = dispatch.plan("fwd", M, TP, C.dtype, prec, strategy)
-    ss = s if s is not None else x
-    common = dict(K=k, D=d, HAS_S=s is not None, F64=C.dtype == torch.float64)
+    strategy, cfg = dispatch.plan("fwd", M, C.dtype, prec, strategy, x.device)
     with rt.device_guard(x):
-        BLOCK_N, BLOCK_O = cfg["BLOCK_N"], min(cfg["BLOCK_O"], max(16, rt.next_pow2(OUT)))
-        # out-innermost coefficients for both strategies: the dense [features*bases, out]
-        # tile loads and the sparse row gathers coalesce (in the [out, in, M] layout every
-        # element of a tile row is its own sector).
+        if strategy == "dense":
+            return streamed.fwd(x, t0, ih, C, s, k, d, y, cfg)
+        ss = s if s is not None else x
+        BLOCK_N, BLOCK_O = cfg["BLOCK_N"], min(cfg["BLOCK_O"], max(16, triton.next_power_of_2(OUT)))
+        # out-innermost coefficients: the row gathers coalesce (in the [out, in, M] layout
+        # every element of a gathered row is its own sector).
         C = o_major(C)
         grid = (triton.cdiv(N, BLOCK_N), triton.cdiv(OUT, BLOCK_O))
-        if strategy == "dense":
-            BLOCK_I = max(1, cfg["BLOCK_K"] // TP)
-            _fwd_dense_kernel[grid](
-                x, ss, t0, ih, C, y, N, IN, OUT, M, M + k,
-                x.stride(0), x.stride(1), ss.stride(0), ss.stride(1),
-                C.stride(0), C.stride(1), C.stride(2), y.stride(0), y.stride(1),
-                UPCAST=rt.upcast_dots(C.dtype), PREC=prec, BLOCK_N=BLOCK_N, BLOCK_O=BLOCK_O,
-                BLOCK_I=BLOCK_I, TP=TP, **dispatch.launch_options(cfg), **common)
-        else:
-            _fwd_sparse_kernel[grid](
-                x, ss, t0, ih, C, y, N, IN, OUT, M, M + k,
-                x.stride(0), x.stride(1), ss.stride(0), ss.stride(1),
-                C.stride(0), C.stride(1), C.stride(2), y.stride(0), y.stride(1),
-                BLOCK_N=BLOCK_N, BLOCK_O=BLOCK_O, **dispatch.launch_options(cfg), **common)
+        _fwd_sparse_kernel[grid](
+            x, ss, t0, ih, C, y, N, IN, OUT, M, M + k,
+            x.stride(0), x.stride(1), ss.stride(0), ss.stride(1),
+            C.stride(0), C.stride(1), C.stride(2), y.stride(0), y.stride(1),
+            K=k, D=d, HAS_S=s is not None, F64=C.dtype == torch.float64,
+            BLOCK_N=BLOCK_N, BLOCK_O=BLOCK_O, **dispatch.launch_options(cfg))
     return y
