@@ -26,7 +26,7 @@
 #   library default `impl="auto"`, which runs the fused Triton kernel on CUDA;
 # * **KAN-FFN reference** — the same layers on the efficient-kan algorithm, which
 #   materializes an $N \times \mathrm{in} \times (G+k)$ basis tensor per layer;
-# * **JHCG gated KAN-FFN** (quick and paper profiles) — KAN up-projection times a
+# * **Gated KAN-FFN** (quick and paper profiles) — KAN up-projection times a
 #   sigmoid gate of the input, then a KAN down-projection (`sparsefuse.models.ffn`).
 #
 # Three measurements: a fixed training budget at **Scale-A** (tokens/s, peak

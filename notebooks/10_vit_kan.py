@@ -23,7 +23,7 @@
 # prepends a class token and reuses MiniGPT's pre-LayerNorm block with
 # non-causal attention, so again only the FFN differs between rows (MLP, KAN with
 # the default `impl="auto"` — the fused kernel on CUDA —, KAN on the reference
-# path, and in the GPU profiles the gated JHCG KAN-FFN).
+# path, and in the GPU profiles the gated KAN-FFN).
 #
 # * **Feasibility** — training steps on synthetic batches at CIFAR-100 shapes for
 #   a ViT-Tiny-width (`vit-s`) and a ViT-Small-width (`vit-b`) model: images/s and

@@ -41,15 +41,25 @@ def test_kan_ffn_is_two_kan_layers_without_extra_activation():
     assert f.up.grid[0, k].item() == pytest.approx(-2.0) and f.up.grid[0, -k - 1].item() == pytest.approx(2.0)
 
 
-def test_jhcg_gate_multiplies_kan_up_projection():
+def test_gated_kan_gate_multiplies_kan_up_projection():
     torch.manual_seed(0)
-    f = F_.build_ffn("jhcg", 6, 10, impl="reference")
+    f = F_.build_ffn("gated_kan", 6, 10, impl="reference")
     x = torch.randn(4, 6)
     torch.testing.assert_close(f(x), f.down(f.up(x) * torch.sigmoid(f.gate(x))))
     with torch.no_grad():  # a closed gate passes nothing but the down-projection of zero
         f.gate.weight.zero_()
         f.gate.bias.fill_(-1e4)
     torch.testing.assert_close(f(x), f.down(torch.zeros(4, 10)).expand(4, 6))
+
+
+def test_jhcg_ffn_is_the_hybrid_block_at_the_given_width():
+    from sparsefuse.jhcg import SparseFuseJHCG, param_count
+
+    f = F_.build_ffn("jhcg", 8, 24, impl="reference", grid_size=4, rho=0.5, variant="compact")
+    assert isinstance(f, SparseFuseJHCG)
+    assert (f.hidden, f.kan_width, f.mlp_width, f.kan.impl) == (24, 12, 12, "reference")
+    assert sum(p.numel() for p in f.parameters()) == param_count(8, 0.5, 4, "compact", hidden=24)
+    assert f(torch.randn(3, 5, 8)).shape == (3, 5, 8)
 
 
 def test_kan_ffn_auto_matches_reference():
@@ -80,7 +90,7 @@ def test_ffn_bad_input():
 
 # ----------------------------------------------------------------------------- MiniGPT
 
-@pytest.mark.parametrize("ffn", ["mlp", "kan", "jhcg"])
+@pytest.mark.parametrize("ffn", ["mlp", "kan", "gated_kan", "jhcg"])
 def test_minigpt_shapes_loss_and_causality(ffn):
     torch.manual_seed(0)
     cfg = M.make_config("tiny", ffn=ffn, vocab_size=20, impl="reference")

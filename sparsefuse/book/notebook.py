@@ -47,6 +47,36 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
+GLUE_PREFIX = "application/papermill.record/"
+
+
+def glue(name: str, value) -> None:
+    """Keep ``value`` for the prose: ``{glue:text}`name:.2f``` in a markdown cell shows it in the book.
+
+    The output is exactly what ``myst_nb.glue(name, value, display=False)`` writes;
+    it is made here so that running a notebook needs neither myst-nb nor docutils
+    (the GPU machine runs the notebooks without the book's toolchain).
+    """
+    import numbers
+
+    from IPython.core.formatters import format_display_data
+    from IPython.display import display
+
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = int(value)  # numpy scalars would print as np.int64(3), which a format spec cannot read
+    elif isinstance(value, numbers.Real):
+        value = float(value)
+    bundle, metadata = format_display_data(value)
+    metadata["scrapbook"] = dict(name=name, mime_prefix=GLUE_PREFIX)
+    display({GLUE_PREFIX + k: v for k, v in bundle.items()}, raw=True, metadata=metadata)
+
+
+def glue_all(values: dict) -> None:
+    """:func:`glue` every ``name: value`` pair (NaN where a number could not be measured)."""
+    for name, value in values.items():
+        glue(name, value)
+
+
 def _png_tag(data: bytes, alt: str) -> str:
     b64 = base64.b64encode(data).decode()
     return f'<img src="data:image/png;base64,{b64}" alt="{html.escape(alt)}" style="max-width:100%;height:auto">'

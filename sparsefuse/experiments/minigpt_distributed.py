@@ -215,7 +215,7 @@ def parser() -> argparse.ArgumentParser:
                                 description=__doc__.split("\n")[0])
     p.add_argument("--strategy", default="ddp", help="none | ddp | fsdp (with --scaling: comma list of ddp,fsdp)")
     p.add_argument("--config", default="scale-a", choices=sorted(M.CONFIGS))
-    p.add_argument("--ffn", default="kan", choices=["mlp", "kan", "jhcg"])
+    p.add_argument("--ffn", default="kan", choices=["mlp", "kan", "gated_kan", "jhcg"])
     p.add_argument("--impl", default="auto", help="KANLinear path (default auto: fused on CUDA)")
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=8, help="sequences per rank per step")

@@ -1,4 +1,4 @@
-"""Feed-forward blocks for Transformers: the MLP baseline and two KAN variants.
+"""Feed-forward blocks for Transformers: the MLP baseline, two KAN variants and the JHCG hybrid.
 
 The Transformer chapters swap only this block, so attention, embeddings and
 the training loop stay identical and every difference in speed, memory or loss
@@ -7,10 +7,13 @@ is the FFN's.
 * ``mlp``  — ``Linear(d, h) -> GELU -> Linear(h, d)``, the standard block.
 * ``kan``  — ``KANLinear(d, h) -> KANLinear(h, d)``. No activation in between:
   each KAN layer is already a learned per-edge nonlinearity.
-* ``jhcg`` — a gated KAN FFN (GLU-style): ``KANLinear_down(KANLinear_up(x) * sigmoid(W_g x))``.
+* ``gated_kan`` — a gated KAN FFN (GLU-style): ``KANLinear_down(KANLinear_up(x) * sigmoid(W_g x))``.
   The linear gate lets each token switch hidden units off, which a plain
   KAN FFN can only approximate through its splines; the gate costs one
   ``d x h`` matrix, small next to the two KAN projections.
+* ``jhcg`` — :class:`sparsefuse.jhcg.SparseFuseJHCG`: the hidden width ``h`` split
+  between an MLP path and a KAN path (share ``rho``, variant ``compact`` or
+  ``expanded``), mixed by a learned per-channel gate.
 
 KAN grids default to ``[-2, 2]``: the FFN input comes out of a LayerNorm, so
 about 95% of it lies within two standard deviations; outside the grid only the
@@ -21,7 +24,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-FFN_KINDS = ("mlp", "kan", "jhcg")
+FFN_KINDS = ("mlp", "kan", "gated_kan", "jhcg")
 IMPLS = ("auto", "reference", "dense", "sparse", "fused")
 
 
@@ -64,7 +67,7 @@ class KANFFN(nn.Module):
         return self.drop(self.down(h)).reshape(*lead, self.down.out_features)
 
 
-class JHCGFFN(nn.Module):
+class GatedKANFFN(nn.Module):
     """Gated KAN FFN: KAN up-projection, times a sigmoid gate of the input, then KAN down-projection."""
 
     def __init__(self, d_model: int, d_hidden: int, *, grid_size: int = 5, spline_order: int = 3,
@@ -84,8 +87,12 @@ class JHCGFFN(nn.Module):
 
 
 def build_ffn(kind: str, d_model: int, d_hidden: int, *, impl: str = "auto", grid_size: int = 5,
-              spline_order: int = 3, grid_range=(-2.0, 2.0), dropout: float = 0.0) -> nn.Module:
-    """One FFN block by name (``"mlp"``, ``"kan"`` or ``"jhcg"``)."""
+              spline_order: int = 3, grid_range=(-2.0, 2.0), dropout: float = 0.0, rho: float = 0.25,
+              variant: str = "expanded") -> nn.Module:
+    """One FFN block by name (``"mlp"``, ``"kan"``, ``"gated_kan"`` or ``"jhcg"``).
+
+    ``rho`` and ``variant`` apply to ``jhcg`` only; its hidden width is ``d_hidden``.
+    """
     if kind not in FFN_KINDS:
         raise ValueError(f"kind must be one of {FFN_KINDS}, got {kind!r}")
     for name, value in (("d_model", d_model), ("d_hidden", d_hidden)):
@@ -95,6 +102,11 @@ def build_ffn(kind: str, d_model: int, d_hidden: int, *, impl: str = "auto", gri
         return MLPFFN(d_model, d_hidden, dropout)
     if impl not in IMPLS:
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
-    cls = KANFFN if kind == "kan" else JHCGFFN
+    if kind == "jhcg":
+        from sparsefuse.jhcg import SparseFuseJHCG
+
+        return SparseFuseJHCG(d_model, rho, grid_size, variant, hidden=d_hidden, spline_order=spline_order,
+                              grid_range=grid_range, impl=impl, dropout=dropout)
+    cls = KANFFN if kind == "kan" else GatedKANFFN
     return cls(d_model, d_hidden, grid_size=grid_size, spline_order=spline_order, grid_range=grid_range,
                impl=impl, dropout=dropout)

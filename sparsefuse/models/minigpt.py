@@ -1,4 +1,4 @@
-"""MiniGPT: a small decoder-only Transformer whose FFN is pluggable (MLP, KAN, gated KAN).
+"""MiniGPT: a small decoder-only Transformer whose FFN is pluggable (MLP, KAN, gated KAN, JHCG).
 
 Pre-LayerNorm blocks, causal ``scaled_dot_product_attention``, learned position
 embeddings and a tied output head: the plainest GPT that still trains well, so
@@ -29,8 +29,11 @@ class GPTConfig:
     n_layer: int = 4
     n_head: int = 4
     d_model: int = 128
-    ffn: str = "mlp"          # "mlp" | "kan" | "jhcg"
+    ffn: str = "mlp"          # "mlp" | "kan" | "gated_kan" | "jhcg"
     ffn_mult: int = 4         # hidden width = ffn_mult * d_model for every FFN kind
+    ffn_hidden: int = 0       # > 0: this hidden width instead (the parameter-matched MLP)
+    jhcg_rho: float = 0.25    # JHCG: share of the hidden width given to the KAN path
+    jhcg_variant: str = "expanded"  # JHCG: "compact" | "expanded"
     impl: str = "auto"        # KANLinear path for KAN FFNs
     grid_size: int = 5
     spline_order: int = 3
@@ -87,8 +90,10 @@ class Block(nn.Module):
 
 
 def ffn_for(cfg) -> nn.Module:
-    return build_ffn(cfg.ffn, cfg.d_model, cfg.ffn_mult * cfg.d_model, impl=cfg.impl, grid_size=cfg.grid_size,
-                     spline_order=cfg.spline_order, dropout=cfg.dropout)
+    hidden = getattr(cfg, "ffn_hidden", 0) or cfg.ffn_mult * cfg.d_model
+    return build_ffn(cfg.ffn, cfg.d_model, hidden, impl=cfg.impl, grid_size=cfg.grid_size,
+                     spline_order=cfg.spline_order, dropout=cfg.dropout, rho=getattr(cfg, "jhcg_rho", 0.25),
+                     variant=getattr(cfg, "jhcg_variant", "expanded"))
 
 
 class MiniGPT(nn.Module):

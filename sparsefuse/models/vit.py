@@ -27,7 +27,7 @@ class ViTConfig:
     d_model: int = 192
     n_layer: int = 6
     n_head: int = 3
-    ffn: str = "mlp"
+    ffn: str = "mlp"          # "mlp" | "kan" | "gated_kan" | "jhcg" (see sparsefuse.models.ffn)
     ffn_mult: int = 4
     impl: str = "auto"
     grid_size: int = 5

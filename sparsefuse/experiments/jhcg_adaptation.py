@@ -1,0 +1,96 @@
+"""JHCG adaptation diagnostics: how the gate, the KAN inputs and the spline coefficients move during training.
+
+Why: a loss number does not say whether a hybrid block used its KAN path. The
+audit's JHCG runs are probed on fixed validation windows every ``probe_every``
+steps (and after the last), per Transformer layer:
+
+* gate statistics — mean, std, and the shares of gate values above 0.9 (KAN path
+  dominates) and below 0.1 (MLP path dominates);
+* ``kan_share`` — mean |g k| / (mean |g k| + mean |(1 - g) m|), the KAN path's
+  share of what reaches the output;
+* ``outside_grid`` — share of KAN inputs outside the spline grid, where only the
+  SiLU base branch acts (a grid that no longer covers its inputs wastes the splines);
+* ``coeff_drift`` — ``||c_t - c_0|| / ||c_0||`` of the scaled spline coefficients.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from . import _common as C
+from . import _jhcg_lm as L
+from . import resolve_profile
+from .jhcg_audit import PROFILES as AUDIT
+
+NAME = "jhcg_adaptation"
+
+PROFILES = {p: dict(train=AUDIT[p]["train"], seeds=AUDIT[p]["seeds"], jhcg=AUDIT[p]["jhcg"]) for p in AUDIT}
+
+METRICS = ["gate_mean", "gate_std", "gate_open", "gate_closed", "kan_share", "outside_grid", "coeff_drift"]
+COLUMNS = ["variant", "label", "seed", "step", "layer"] + METRICS + ["status", "note"]
+
+
+def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides):
+    """One row per (JHCG variant, seed, probed step, layer), from the audit's memoized runs."""
+    cfg = resolve_profile(PROFILES, profile, overrides)
+    dev = C.check_device(device)
+    rows = []
+    plan = [(n, s) for s in cfg["seeds"] for n in L.jhcg_names(cfg["jhcg"])]
+    for name, seed in C.progress_bar(plan, progress=progress, desc=NAME):
+        r = L.train_run(name, seed, cfg["train"], dev)
+        if not r.trace:
+            rows.append(dict(variant=name, label=r.row["label"], seed=seed,
+                             status=r.row["status"] if r.row["status"] != C.OK else C.ERROR,
+                             note=r.row["note"] or "no probe recorded"))
+            continue
+        rows += [dict(t, variant=name, label=r.row["label"], seed=seed, status=C.OK, note="") for t in r.trace]
+    return C.finish(rows, COLUMNS)
+
+
+def summary(df) -> pd.DataFrame:
+    """At the first and the last probe: each metric averaged over layers and seeds, per JHCG variant."""
+    ok = C.ok_rows(df)
+    if ok.empty:
+        return ok
+    first, last = ok["step"].min(), ok["step"].max()
+    parts = []
+    for when, step in (("start", first), ("end", last)):
+        s = ok[ok["step"] == step].groupby("label")[METRICS].mean()
+        s.columns = [f"{c} ({when})" for c in s.columns]
+        parts.append(s)
+    out = pd.concat(parts, axis=1)
+    order = [f"{m} ({w})" for m in METRICS for w in ("start", "end")]
+    return out[[c for c in order if c in out.columns and c != "coeff_drift (start)"]]
+
+
+def plot(df):
+    """Each metric against step, one line per JHCG variant (mean over layers and seeds, band: min-max over layers)."""
+    import matplotlib.pyplot as plt
+
+    ok = C.ok_rows(df)
+    panels = [("gate_mean", "gate mean"), ("kan_share", "KAN path's share of the output"),
+              ("outside_grid", "KAN inputs outside the grid"), ("coeff_drift", "spline coefficient drift")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), constrained_layout=True)
+    for ax, (col, title) in zip(axes, panels):
+        for label, g in ok.groupby("label", sort=False):
+            per_layer = g.groupby(["step", "layer"])[col].mean().unstack("layer")
+            mean = per_layer.mean(axis=1)
+            line, = ax.plot(mean.index, mean.to_numpy(), marker="o", ms=3, label=label)
+            ax.fill_between(mean.index, per_layer.min(axis=1), per_layer.max(axis=1), alpha=0.15,
+                            color=line.get_color())
+        ax.set_xlabel("step")
+        ax.set_title(title, fontsize=9)
+        ax.grid(True, alpha=0.3)
+    if axes[0].lines:
+        axes[0].legend(fontsize=7)
+    return fig
+
+
+def key_numbers(df, variant: str = "jhcg-expanded-0.25") -> dict:
+    """For ``variant``, averaged over layers and seeds: each metric at the first and at the last probe."""
+    ok = C.ok_rows(df)
+    sub = ok[ok["variant"] == variant]
+    out = {}
+    for when, step in (("start", sub["step"].min()), ("end", sub["step"].max())):
+        means = sub[sub["step"] == step][METRICS].mean()
+        out.update({f"ad_{m}_{when}": float(means.get(m, float("nan"))) for m in METRICS})
+    return out

@@ -1,0 +1,236 @@
+"""JHCG module-boundary microbenchmark: what one feed-forward block costs, JHCG against the MLP and KAN FFNs.
+
+Why at the module boundary: a Transformer sees the FFN as one call ``(N, d) -> (N, d)``,
+so the fair comparison times that call, with everything the block does inside it
+(the merged input GEMM, both paths, the gate), not the KAN layer alone. Every block
+runs at the same model width ``d``, hidden width ``h = mult * d``, token count ``N``
+and grid size ``G``; JHCG runs for both variants and every ``rho``. Each is timed
+forward (no gradients) and forward+backward, eagerly and under ``torch.compile``,
+with its KAN path on ``impl="auto"`` (the fused kernels on CUDA) and on the
+``reference`` (efficient-kan) path. The blocks stay in training mode: the cached
+inference path has its own experiment (:mod:`.jhcg_fastpath`).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from sparsefuse import jhcg as J
+from sparsefuse.models.ffn import KANFFN, MLPFFN
+
+from . import _common as C
+from .compile_checkpoint import compile_and_count
+
+NAME = "jhcg_microbench"
+
+PASSES = ("forward", "forward+backward")
+MODES = ("eager", "compiled")
+
+PROFILES = {
+    # CPU, seconds: proves every code path (aot_eager traces like inductor without generating code).
+    "smoke": dict(d=16, mult=4, tokens=64, grid_size=5, variants=list(J.VARIANTS), rhos=[0.25, 1.0],
+                  impls=["auto", "reference"], modes=list(MODES), compile_modules=["mlp", "jhcg-expanded-0.25"],
+                  compile_impls=["auto"], backend="aot_eager", warmup=3, rep=5, time_budget_s=None),
+    # One H200: the full rho sweep eagerly; inductor compiles (~5-10 s each) for rho = 0.25 and the baselines.
+    "quick": dict(d=512, mult=4, tokens=8192, grid_size=5, variants=list(J.VARIANTS), rhos=[0.125, 0.25, 0.5, 1.0],
+                  impls=["auto", "reference"], modes=list(MODES),
+                  compile_modules=["mlp", "kan", "jhcg-compact-0.25", "jhcg-expanded-0.25"], compile_impls=["auto"],
+                  backend="inductor", warmup=10, rep=50, time_budget_s=150),
+    "paper": dict(d=768, mult=4, tokens=16384, grid_size=5, variants=list(J.VARIANTS),
+                  rhos=[0.125, 0.25, 0.5, 1.0], impls=["auto", "reference"], modes=list(MODES),
+                  compile_modules=None, compile_impls=["auto", "reference"], backend="inductor",
+                  warmup=25, rep=100, time_budget_s=None),
+}
+
+COLUMNS = ["module", "label", "family", "variant", "rho", "impl", "resolved_impl", "mode", "pass", "d", "hidden",
+           "tokens", "grid_size", "params", "median_ms", "q20_ms", "q80_ms", "peak_mib", "compile_s",
+           "graph_breaks", "status", "note"]
+
+
+def modules(cfg) -> list[str]:
+    """Block names in table order: the two baselines, then JHCG per variant and rho."""
+    return ["mlp", "kan"] + [f"jhcg-{v}-{r:g}" for v in cfg["variants"] for r in cfg["rhos"]]
+
+
+def describe(module: str) -> dict:
+    if module in ("mlp", "kan"):
+        return dict(label=f"{module.upper()} FFN", family=module, variant="", rho=float("nan"))
+    _, variant, rho = module.split("-")
+    return dict(label=f"JHCG {variant} ρ={float(rho):g}", family="jhcg", variant=variant, rho=float(rho))
+
+
+def build(module: str, impl: str, cfg: dict, device) -> torch.nn.Module:
+    """One FFN block of the sweep, on ``device``; seeded so every run times the same weights."""
+    torch.manual_seed(0)
+    d, h, g = cfg["d"], cfg["mult"] * cfg["d"], cfg["grid_size"]
+    info = describe(module)
+    if module == "mlp":
+        block = MLPFFN(d, h)
+    elif module == "kan":
+        block = KANFFN(d, h, grid_size=g, impl=impl)
+    else:
+        block = J.SparseFuseJHCG(d, info["rho"], g, info["variant"], hidden=h, impl=impl)
+    return block.to(device)
+
+
+def resolved_impl(block, device, needs_grad: bool) -> str:
+    """The path the block's first KAN layer takes for this pass (``auto`` resolved), ``-`` for the MLP."""
+    for m in block.modules():
+        if hasattr(m, "resolve_impl") and hasattr(m, "in_features"):
+            with torch.set_grad_enabled(needs_grad):
+                return m.resolve_impl(torch.zeros(1, m.in_features, device=device))
+    return "-"
+
+
+def plan(cfg) -> list[tuple[str, str, str, str]]:
+    """(module, impl, mode, pass) points; eager first, so a spent time budget cuts compiled points first.
+
+    ``compile_modules`` (None: all) and ``compile_impls`` limit the compiled points: each costs a compile.
+    """
+    for key in ("variants", "impls", "modes"):
+        allowed = {"variants": J.VARIANTS, "impls": ("auto", "reference", "dense", "sparse", "fused"),
+                   "modes": MODES}[key]
+        bad = [v for v in cfg[key] if v not in allowed]
+        if bad:
+            raise ValueError(f"{key}: unknown {bad}; known: {list(allowed)}")
+    points = []
+    for mode in [m for m in MODES if m in cfg["modes"]]:
+        for module in modules(cfg):
+            if mode == "compiled" and cfg["compile_modules"] is not None and module not in cfg["compile_modules"]:
+                continue
+            impls = ["-"] if module == "mlp" else [
+                i for i in cfg["impls"] if mode == "eager" or i in cfg["compile_impls"]]
+            points += [(module, impl, mode, p) for impl in impls for p in PASSES]
+    return points
+
+
+def _point(cfg, module, impl, mode, pass_, device) -> dict:
+    block, bad = C.guarded(lambda: build(module, "auto" if impl == "-" else impl, cfg, device), device)
+    if bad:
+        return bad
+    x = torch.randn(cfg["tokens"], cfg["d"], device=device)
+    extra = dict(params=sum(p.numel() for p in block.parameters()),
+                 resolved_impl=resolved_impl(block, device, pass_ != "forward"))
+    fn_block = torch.compile(block, backend=cfg["backend"]) if mode == "compiled" else block
+    # the compiled wrapper holds the block as a submodule, so zeroing its grads zeroes the block's
+    step = C.forward_fn(fn_block, x) if pass_ == "forward" else C.forward_backward_fn(fn_block, x)
+    if mode == "compiled":
+        counted, bad = C.guarded(lambda: compile_and_count(step, device), device)
+        if bad:
+            torch._dynamo.reset()
+            return dict(bad, **extra)
+        extra.update(compile_s=counted["compile_s"], graph_breaks=counted["graph_breaks"])
+    out = C.measure(step, device, warmup=cfg["warmup"], reps=cfg["rep"])
+    out.update(extra)
+    if mode == "compiled":
+        torch._dynamo.reset()
+    del block, fn_block
+    C.free_memory(device)
+    return out
+
+
+def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides):
+    """One row per (block, KAN path, eager/compiled, pass)."""
+    cfg = C.resolve_profile(PROFILES, profile, overrides)
+    dev = C.check_device(device)
+    budget = C.Budget(cfg["time_budget_s"])
+    rows = []
+    for module, impl, mode, pass_ in C.progress_bar(plan(cfg), progress=progress, desc=NAME):
+        base = dict(module=module, **describe(module), impl=impl, mode=mode, pass_=pass_, d=cfg["d"],
+                    hidden=cfg["mult"] * cfg["d"], tokens=cfg["tokens"], grid_size=cfg["grid_size"])
+        base["pass"] = base.pop("pass_")
+        res = budget.row() if budget.spent() else _point(cfg, module, impl, mode, pass_, dev)
+        rows.append(dict(base, **res))
+    df = C.finish(rows, COLUMNS)
+    df["params"] = df.groupby("module")["params"].transform("max")  # also on rows that did not run
+    return df
+
+
+def headline(df):
+    """Median ms per block (rows) and KAN path / mode / pass (columns); cells that did not run show their status."""
+    import pandas as pd
+
+    impls = [i for i in dict.fromkeys(df["impl"]) if i != "-"] or ["-"]
+    mlp = df[df["impl"] == "-"]  # the MLP has no KAN path: the same number under every path's column
+    d = pd.concat([df[df["impl"] != "-"]] + [mlp.assign(impl=i) for i in impls], ignore_index=True)
+    d = d.assign(column=d["pass"] + " · " + d["impl"] + " · " + d["mode"])
+    piv = C.status_pivot(d, "label", "column", "median_ms")
+    order = list(dict.fromkeys(df["label"]))
+    piv = piv.reindex(order)
+    piv.insert(0, "params", df.groupby("label")["params"].max().reindex(order).astype("Int64"))
+    return piv
+
+
+def relative(df, pass_: str = "forward+backward", impl: str = "auto", mode: str = "eager"):
+    """Each block's time and peak memory relative to the MLP FFN at the same pass/mode (KAN path ``impl``)."""
+    ok = C.ok_rows(df)
+    sub = ok[(ok["pass"] == pass_) & (ok["mode"] == mode) & (ok["impl"].isin([impl, "-"]))]
+    mlp = sub[sub["module"] == "mlp"]
+    if mlp.empty:
+        return sub.iloc[0:0][["label"]]
+    t0, m0 = mlp["median_ms"].iloc[0], mlp["peak_mib"].iloc[0]
+    out = sub[["label", "params", "median_ms", "peak_mib"]].copy()
+    out["time_vs_mlp"] = out["median_ms"] / t0
+    out["memory_vs_mlp"] = out["peak_mib"] / m0 if m0 and math.isfinite(m0) else float("nan")
+    return out.reset_index(drop=True)
+
+
+def plot(df):
+    """Time and peak memory per block; one panel row per pass, one bar per (KAN path, mode)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    passes = [p for p in PASSES if p in set(df["pass"])]
+    fig, axes = plt.subplots(len(passes), 2, figsize=(14, 3.6 * len(passes)), squeeze=False, constrained_layout=True)
+    labels = list(dict.fromkeys(df["label"]))
+    series = [(i, m) for m in MODES for i in ("auto", "reference") if ((df["impl"].isin([i, "-"])) &
+                                                                        (df["mode"] == m)).any()]
+    width = 0.8 / max(1, len(series))
+    xs = np.arange(len(labels))
+    colors = {("auto", "eager"): "#d62728", ("reference", "eager"): "#7f7f7f",
+              ("auto", "compiled"): "#ff9896", ("reference", "compiled"): "#c7c7c7"}
+    for row, pass_ in zip(axes, passes):
+        for k, (impl, mode) in enumerate(series):
+            sub = df[(df["pass"] == pass_) & (df["mode"] == mode) & (df["impl"].isin([impl, "-"]))]
+            sub = sub.drop_duplicates("label").set_index("label").reindex(labels)
+            ok = sub["status"] == C.OK
+            pos = xs + (k - (len(series) - 1) / 2) * width
+            name = f"KAN path {impl}, {mode}" if impl == "auto" else f"KAN path reference, {mode}"
+            for ax, col in zip(row, ("median_ms", "peak_mib")):
+                ax.bar(pos, sub[col].where(ok), width, label=name, color=colors[(impl, mode)])
+        for ax, ylabel in zip(row, ("median time (ms)", "peak extra memory (MiB)")):
+            ax.set_xticks(xs, labels, rotation=30, ha="right", fontsize=7)
+            ax.set_ylabel(ylabel)
+            ax.set_title(pass_, fontsize=9)
+            ax.grid(True, axis="y", alpha=0.3)
+        row[0].set_yscale("log")
+        if not df["peak_mib"].notna().any():
+            row[1].text(0.5, 0.5, "peak memory is not measured on CPU", ha="center", va="center",
+                        transform=row[1].transAxes)
+    axes[0][0].legend(fontsize=7)
+    if len(df):
+        r = df.iloc[0]
+        fig.suptitle(f"FFN blocks at d={r['d']}, hidden={r['hidden']}, N={r['tokens']} tokens, G={r['grid_size']} "
+                     "(MLP rows have no KAN path: they repeat across KAN-path bars)", fontsize=10)
+    return fig
+
+
+def key_numbers(df, module: str = "jhcg-expanded-0.25") -> dict:
+    """The numbers the chapter's prose quotes, for ``module`` against the baselines (NaN where a point is missing)."""
+    ok = C.ok_rows(df)
+
+    def val(mod, col="median_ms", impl="auto", mode="eager", pass_="forward+backward"):
+        sel = ok[(ok["module"] == mod) & (ok["mode"] == mode) & (ok["pass"] == pass_)
+                 & ok["impl"].isin(["-"] if mod == "mlp" else [impl])]
+        return float(sel[col].iloc[0]) if len(sel) else math.nan
+
+    params = df.groupby("module")["params"].max()
+    return dict(mb_params_jhcg=params.get(module, math.nan), mb_params_mlp=params.get("mlp", math.nan),
+                mb_params_kan=params.get("kan", math.nan),
+                mb_time_vs_mlp=val(module) / val("mlp"), mb_time_vs_kan=val(module) / val("kan"),
+                mb_fwd_vs_mlp=val(module, pass_="forward") / val("mlp", pass_="forward"),
+                mb_mem_vs_kan=val(module, "peak_mib") / val("kan", "peak_mib"),
+                mb_mem_vs_mlp=val(module, "peak_mib") / val("mlp", "peak_mib"),
+                mb_fused_speedup=val(module, impl="reference") / val(module),
+                mb_compile_speedup=val(module) / val(module, mode="compiled"))
