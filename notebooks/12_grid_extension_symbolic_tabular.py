@@ -86,3 +86,23 @@ tables.get("tabular")
 # %%
 nb.publish(exp.NAME + "_curves", exp.curves(df), None, profile=profile, device=dev,
            params=exp.PROFILES[profile], show=False);
+
+# %% [markdown]
+# ## The learned edges, and pruning
+#
+# pykan's tools work on the fast layer too. `exp.prune_demo` trains a KAN wider than
+# $\sin \pi x + y^2$ needs, $[2, 5, 1]$, with the sparsity penalty
+# (`sparsefuse.fit(model, data, steps, reg=...)`); `KAN.prune(threshold, x)` removes the hidden
+# neurons whose edges are inactive on the training data (mean $|\varphi|$ at most the
+# threshold) and returns a smaller KAN, which is then retrained. `KAN.plot(x)` draws every
+# edge $\varphi$ over the range of its input on the data, faded by that activity.
+
+# %%
+demo = exp.prune_demo(profile=profile, device=dev)
+demo.model.plot(demo.x)
+
+# %%
+demo.pruned.plot(demo.x)
+
+# %%
+demo.table

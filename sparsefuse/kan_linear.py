@@ -6,22 +6,26 @@ Names and shapes match efficient-kan, so its checkpoints load with ``strict=True
 ``grid`` [in, G+2k+1] (buffer), ``base_weight`` [out, in], ``spline_weight`` [out, in, G+k],
 ``spline_scaler`` [out, in] (only with ``enable_standalone_scale_spline``).
 
-One deliberate difference: ``update_grid`` and ``extend_grid`` refit ``spline_weight``
-so that ``scaled_spline_weight`` (not ``spline_weight``) reproduces the old spline;
-efficient-kan stores the scaled fit unscaled, which changes the layer's function.
+Deliberate differences: ``update_grid`` and ``extend_grid`` refit ``spline_weight``
+so that ``scaled_spline_weight`` (not ``spline_weight``) reproduces the old spline
+(efficient-kan stores the scaled fit unscaled, which changes the layer's function),
+and ``regularization_loss`` is taken on ``scaled_spline_weight`` so that refit does
+not change it. Methods that change the layer validate everything first and write
+last: a call that raises leaves the layer as it was.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import torch
 import torch.nn.functional as F
 
+from . import regrid
 from .basis.bspline import cox_de_boor
-from .grid import is_uniform, uniform_grid
+from .grid import is_uniform, uniform_flag, uniform_grid
 from .paths import get_path
+from .regrid import GridResizeWarning  # noqa: F401  (re-exported: filter it by this name)
 
 IMPLS = ("auto", "reference", "dense", "sparse", "fused")
 
@@ -39,7 +43,7 @@ def auto_without_fused(device_type: str, needs_grad: bool, num_bases: int) -> st
     """The PyTorch path ``impl="auto"`` takes where the fused kernels cannot run.
 
     On CUDA (e.g. a non-uniform grid after ``update_grid``) the dense path: measured on an
-    H100 at N=8192, 512->512, fp32 (results/gpu/layer_bench.csv) it took 6.0 / 10.2 ms
+    H100 at N=8192, 512->512, fp32 (results/gpu/h100_v1/layer_bench.csv) it took 6.0 / 10.2 ms
     forward+backward at G=5 / 20 against 66.8 / 69.0 ms for the embedding_bag sparse path,
     and 3.2 / 4.8 ms forward against 18.5 / 19.2 ms. On CPU the rule measured above.
     """
@@ -57,7 +61,7 @@ def _check_impl(impl):
 
 
 def _fused_backend(device):
-    """``(spline_contract, grid_is_uniform)`` of the Triton kernels, or the reason they are unusable."""
+    """The Triton kernels' ``spline_contract``, or the reason they are unusable."""
     try:
         from . import kernels
         fn = kernels.spline_contract
@@ -66,18 +70,7 @@ def _fused_backend(device):
         return None, f"sparsefuse.kernels could not be imported ({type(e).__name__}: {e})"
     if not ok:
         return None, f"sparsefuse.kernels is not available on device {device} (needs CUDA, or TRITON_INTERPRET=1)"
-    return (fn, getattr(kernels, "grid_is_uniform", is_uniform)), None
-
-
-_TAKES_UNIFORM = {}
-
-
-def _takes_uniform(fn) -> bool:
-    """Whether a fused ``spline_contract`` accepts ``uniform=`` (asked once per function, not per forward)."""
-    hit = _TAKES_UNIFORM.get(fn)
-    if hit is None:
-        hit = _TAKES_UNIFORM[fn] = "uniform" in inspect.signature(fn).parameters
-    return hit
+    return fn, None
 
 
 class KANLinear(torch.nn.Module):
@@ -121,8 +114,7 @@ class KANLinear(torch.nn.Module):
         self.enable_standalone_scale_spline = enable_standalone_scale_spline
         self.base_activation = base_activation()
         self.grid_eps = grid_eps
-        self._uniform_cache = {}
-        self._grid_uniform()  # so that a compiled forward knows the answer without a sync
+        self._uniform_memo = None
         self.reset_parameters()
 
     # -- configuration -------------------------------------------------------------------
@@ -171,10 +163,7 @@ class KANLinear(torch.nn.Module):
         self._check_x(x, two_d=True)
         if y.shape != (x.shape[0], self.in_features, self.out_features):
             raise ValueError(f"y: expected shape {(x.shape[0], self.in_features, self.out_features)}, got {tuple(y.shape)}")
-        a = self.b_splines(x).transpose(0, 1)  # [in, N, G+k]
-        b = y.transpose(0, 1)                  # [in, N, out]
-        sol = torch.linalg.lstsq(a, b).solution  # [in, G+k, out]
-        return sol.permute(2, 0, 1).contiguous()
+        return regrid.fit(self.b_splines(x), y)
 
     @property
     def scaled_spline_weight(self) -> torch.Tensor:
@@ -190,130 +179,138 @@ class KANLinear(torch.nn.Module):
         return coeff / torch.where(s == 0, torch.ones_like(s), s)
 
     # -- forward -----------------------------------------------------------------------------
-    def _refresh_grid_checks(self):
-        self._uniform_cache.clear()
-        self._grid_uniform()
+    def _grid_uniform(self) -> bool:
+        """:func:`is_uniform` of ``grid``, derived again whenever the grid changes.
 
-    def _load_from_state_dict(self, *args, **kwargs):
-        super()._load_from_state_dict(*args, **kwargs)
-        self._refresh_grid_checks()
-
-    def _grid_uniform(self, which="own", fn=is_uniform) -> bool:
-        if torch.compiler.is_compiling():
-            # A check inside a graph would sync the host and break the graph: use the
-            # answer of the last eager check (refreshed whenever our methods touch the grid).
-            hit = self._uniform_cache.get(which) or self._uniform_cache.get("own")
-            return hit[1] if hit is not None else False
+        Keyed on the tensor's storage and version counter, which every in-place write
+        bumps (under ``no_grad`` too); on CPU a compare with a snapshot (free there)
+        also catches writes through ``.data``, which bypass the counter.
+        """
         g = self.grid
-        key = (which, g._version, g.data_ptr(), tuple(g.shape), g.dtype, g.device)
-        hit = self._uniform_cache.get(which)
-        if hit is None or hit[0] != key:
-            hit = (key, bool(fn(g)))
-            self._uniform_cache[which] = hit
-        return hit[1]
+        key = (g.data_ptr(), g._version, g.shape, g.dtype, g.device)
+        memo = self._uniform_memo
+        if memo is not None and memo[0] == key and (memo[1] is None or torch.equal(memo[1], g)):
+            return memo[2]
+        answer = is_uniform(g)
+        self._uniform_memo = (key, g.detach().clone() if g.device.type == "cpu" else None, answer)
+        return answer
+
+    def _uniform(self):
+        """A bool in eager code; in compiled code, where a host sync is impossible, a device flag."""
+        return uniform_flag(self.grid) if torch.compiler.is_compiling() else self._grid_uniform()
 
     def resolve_impl(self, x: torch.Tensor) -> str:
-        """The concrete path ``forward`` uses for this input (``impl`` unless it is ``auto``)."""
+        """The concrete path ``forward`` uses for this input (``impl`` unless it is ``auto``).
+
+        Compiled code takes ``fused`` on CUDA without asking about the grid: the choice
+        of the kernels or the dense path then happens on device (:meth:`spline_output`).
+        """
         impl = _check_impl(self.impl)
         if impl != "auto":
             return impl
-        if x.is_cuda:
-            backend, _ = _fused_backend(x.device)
-            if backend is not None and self._grid_uniform("kernels", backend[1]):
-                return "fused"
+        if x.is_cuda and _fused_backend(x.device)[0] is not None and (
+                torch.compiler.is_compiling() or self._grid_uniform()):
+            return "fused"
         needs_grad = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters()))
         return auto_without_fused(x.device.type, needs_grad, self.grid_size + self.spline_order)
 
     def spline_output(self, x2: torch.Tensor, impl: str | None = None) -> torch.Tensor:
-        """Spline branch ``[N, out]`` of a 2-D input through the chosen path."""
+        """Spline branch ``[N, out]`` of a 2-D input through the chosen path.
+
+        ``fused`` on a grid that is not uniform raises in eager code; compiled code
+        cannot raise on data, so there ``torch.cond`` runs the dense path instead.
+        """
         impl = impl or self.resolve_impl(x2)
-        coeff = self.scaled_spline_weight
-        if impl == "fused":
-            backend, why = _fused_backend(x2.device)
-            if backend is None:
-                raise RuntimeError(f"impl='fused': {why}")
-            fn, uniform_check = backend
-            if _takes_uniform(fn):  # pass the cached check: no per-call sync
-                return fn(x2, self.grid, coeff, self.spline_order, uniform=self._grid_uniform("kernels", uniform_check))
-            return fn(x2, self.grid, coeff, self.spline_order)
+        coeff, k = self.scaled_spline_weight, self.spline_order
         if impl == "reference":
-            return get_path("reference")(x2, self.grid, coeff, self.spline_order)
-        return get_path(impl)(x2, self.grid, coeff, self.spline_order, uniform=self._grid_uniform())
+            return get_path("reference")(x2, self.grid, coeff, k)
+        uniform = self._uniform()
+        if impl != "fused":
+            return get_path(impl)(x2, self.grid, coeff, k, uniform=uniform)
+        fused, why = _fused_backend(x2.device)
+        if fused is None:
+            raise RuntimeError(f"impl='fused': {why}")
+        if not torch.is_tensor(uniform):
+            return fused(x2, self.grid, coeff, k, uniform=uniform)
+        dense = get_path("dense")
+        return torch.cond(uniform, lambda x, g, c: fused(x, g, c, k, uniform=True).contiguous(),
+                          lambda x, g, c: dense(x, g, c, k, uniform=False).contiguous(), (x2, self.grid, coeff))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_x(x)
         lead = x.shape[:-1]
         x2 = x.reshape(-1, self.in_features)
-        y = F.linear(self.base_activation(x2), self.base_weight) + self.spline_output(x2)
+        y = self._fused_layer(x2)
+        if y is None:
+            y = F.linear(self.base_activation(x2), self.base_weight) + self.spline_output(x2)
         return y.reshape(*lead, self.out_features)
 
-    # -- grid maintenance --------------------------------------------------------------------
+    def _fused_layer(self, x2):
+        """Both branches as one fused op (:func:`sparsefuse.kernels.kan_linear`: one GEMM per
+        chunk, few launches) where it applies: eager code on the fused path with a SiLU base
+        branch and a uniform grid.  None elsewhere: the branches are then composed."""
+        if torch.compiler.is_compiling() or type(self.base_activation) is not torch.nn.SiLU:
+            return None
+        if self.resolve_impl(x2) != "fused" or not self._grid_uniform():
+            return None
+        from . import kernels
+        scaler = self.spline_scaler if self.enable_standalone_scale_spline else None
+        return kernels.kan_linear(x2, self.grid, self.base_weight, self.spline_weight, scaler,
+                                  self.spline_order, uniform=True)
+
+    # -- grid maintenance (computed by sparsefuse.regrid, written here last) ---------------------
     @torch.no_grad()
     def update_grid(self, x: torch.Tensor, margin: float = 0.01):
         """efficient-kan's adaptive grid: data quantiles blended with a uniform grid by ``grid_eps``.
 
         The spline is refit by least squares on ``x`` so the layer keeps (approximately)
-        the function it had on these samples.
+        the function it had on these samples. Non-finite ``x``, or ``x`` that would give
+        repeated knots, raise ``ValueError`` and leave the layer unchanged.
         """
-        self._check_x(x)
-        x = x.reshape(-1, self.in_features)
-        batch = x.shape[0]
-        if batch == 0:
-            raise ValueError("x: update_grid needs at least one sample")
-        g, k = self.grid_size, self.spline_order
-        bases = self.b_splines(x).transpose(0, 1)                  # [in, N, G+k]
-        coeff = self.scaled_spline_weight.permute(1, 2, 0)         # [in, G+k, out]
-        target = torch.bmm(bases, coeff).transpose(0, 1)           # [N, in, out]
+        grid, weight = regrid.updated(self, x, margin)
+        self.grid.copy_(grid)
+        self.spline_weight.copy_(weight)
 
-        xs = torch.sort(x, dim=0)[0]
-        idx = torch.linspace(0, batch - 1, g + 1, dtype=torch.int64, device=x.device)
-        adaptive = xs[idx]
-        step = (xs[-1] - xs[0] + 2 * margin) / g
-        steps = torch.arange(g + 1, dtype=x.dtype, device=x.device).unsqueeze(1)
-        uniform = steps * step + xs[0] - margin
-        knots = self.grid_eps * uniform + (1 - self.grid_eps) * adaptive
-        ext = torch.arange(1, k + 1, dtype=x.dtype, device=x.device).unsqueeze(1)
-        knots = torch.cat([knots[:1] - step * ext.flip(0), knots, knots[-1:] + step * ext], dim=0)
-        self.grid.copy_(knots.T)
-        self.spline_weight.copy_(self._unscale(self.curve2coeff(x, target)))
-        self._refresh_grid_checks()
-
-    @torch.no_grad()
     def extend_grid(self, new_grid_size: int, num_samples: int | None = None) -> float:
         """Re-grid to ``new_grid_size`` uniform intervals over the current range ``[t_k, t_{G+k}]``.
 
         The finer spline is the least-squares fit of the current one on ``num_samples``
         points per feature; returns the max abs error of the fit on those points.
-        ``grid`` and ``spline_weight`` are replaced (new shapes): rebuild optimizers.
+        ``spline_weight`` keeps its Parameter object (optimizers still hold it) but
+        changes shape, so optimizer state kept for it no longer fits: a
+        :class:`GridResizeWarning` says so; build the optimizer again.
         """
-        if isinstance(new_grid_size, bool) or not isinstance(new_grid_size, int) or new_grid_size < 1:
-            raise ValueError(f"new_grid_size: expected an integer >= 1, got {new_grid_size!r}")
-        if num_samples is not None and (isinstance(num_samples, bool) or not isinstance(num_samples, int)
-                                        or num_samples < 1):
-            raise ValueError(f"num_samples: expected None or an integer >= 1, got {num_samples!r}")
-        k = self.spline_order
-        lo, hi = self.grid[:, k], self.grid[:, -k - 1]
-        s = num_samples if num_samples is not None else max(8 * (new_grid_size + k), 256)
-        frac = torch.linspace(0, 1, s, dtype=self.grid.dtype, device=self.grid.device).unsqueeze(1)
-        xs = lo + (hi - lo) * frac  # [S, in]
-        old = torch.bmm(self.b_splines(xs).transpose(0, 1), self.scaled_spline_weight.permute(1, 2, 0))  # [in, S, out]
+        grid, weight, err = regrid.extended(self, new_grid_size, num_samples)
+        regrid.warn_resized(self._install_grid(grid, weight))
+        return err
 
-        j = torch.arange(-k, new_grid_size + k + 1, dtype=self.grid.dtype, device=self.grid.device)
-        self.grid = (lo.unsqueeze(1) + (hi - lo).unsqueeze(1) / new_grid_size * j).contiguous()
-        self.grid_size = new_grid_size
-        self._refresh_grid_checks()
-        fit = self.curve2coeff(xs, old.transpose(0, 1))
-        self.spline_weight = torch.nn.Parameter(self._unscale(fit))
-        new = torch.bmm(self.b_splines(xs).transpose(0, 1), self.scaled_spline_weight.permute(1, 2, 0))
-        return float((new - old).abs().max()) if new.numel() else 0.0
+    @torch.no_grad()
+    def _install_grid(self, grid, weight, name="spline_weight") -> list[str]:
+        """Write a re-gridded spline, resizing ``spline_weight`` in place; returns the shape change, if any."""
+        old = list(self.spline_weight.shape)
+        self.grid = grid
+        self.grid_size = grid.shape[1] - 2 * self.spline_order - 1
+        self.spline_weight.data = weight
+        self.spline_weight.grad = None
+        return [f"{name} {old} -> {list(weight.shape)}"] if old != list(weight.shape) else []
 
     def regularization_loss(self, regularize_activation=1.0, regularize_entropy=1.0):
-        """efficient-kan's proxy: L1 of mean |spline_weight| per edge plus the entropy of its distribution."""
-        l1 = self.spline_weight.abs().mean(-1)
+        """efficient-kan's proxy, on ``scaled_spline_weight``: L1 of mean |coefficient| per edge plus the entropy.
+
+        efficient-kan takes ``spline_weight``; the scaled coefficients are what the layer
+        computes with, and what ``update_grid`` keeps when it refits.
+        """
+        l1 = self.scaled_spline_weight.abs().mean(-1)
         activation = l1.sum()
         p = l1 / activation
         entropy = -torch.sum(p * p.log())
         return regularize_activation * activation + regularize_entropy * entropy
+
+    # -- KAN tools (sparsefuse.kan_tools) ---------------------------------------------------------
+    def plot(self, x=None, edges=None, **kw):
+        """Learned edge functions, one panel per edge (or per ``(out, in)`` in ``edges``); a Figure."""
+        from .kan_tools import plot_layer
+        return plot_layer(self, x, edges, **kw)
 
 
 class KAN(torch.nn.Module):
@@ -348,11 +345,44 @@ class KAN(torch.nn.Module):
             layer.impl = value
 
     def forward(self, x: torch.Tensor, update_grid: bool = False) -> torch.Tensor:
+        """``update_grid=True`` first updates every layer's grid on its input (all layers or none)."""
+        if update_grid:
+            self._update_grids(x)
         for layer in self.layers:
-            if update_grid:
-                layer.update_grid(x)
             x = layer(x)
         return x
 
+    @torch.no_grad()
+    def _update_grids(self, x):
+        plans = []
+        for layer in self.layers:  # a layer's input comes from the updated layers before it
+            plans.append(regrid.updated(layer, x, 0.01))
+            x = torch.func.functional_call(layer, dict(zip(("grid", "spline_weight"), plans[-1])), (x,))
+        for layer, (grid, weight) in zip(self.layers, plans):
+            layer.grid.copy_(grid)
+            layer.spline_weight.copy_(weight)
+
     def regularization_loss(self, regularize_activation=1.0, regularize_entropy=1.0):
         return sum(layer.regularization_loss(regularize_activation, regularize_entropy) for layer in self.layers)
+
+    def extend_grid(self, new_grid_size: int, num_samples: int | None = None) -> float:
+        """:meth:`KANLinear.extend_grid` on every layer, all fits computed before any layer changes.
+
+        Returns the largest fit error; one :class:`GridResizeWarning` names the resized weights.
+        """
+        plans = [regrid.extended(layer, new_grid_size, num_samples) for layer in self.layers]
+        changes = [c for i, (layer, (grid, weight, _)) in enumerate(zip(self.layers, plans))
+                   for c in layer._install_grid(grid, weight, f"layers.{i}.spline_weight")]
+        self.grid_size = new_grid_size
+        regrid.warn_resized(changes)
+        return max(err for *_, err in plans)
+
+    def plot(self, x=None, **kw):
+        """Learned edge functions of every layer (ranges from ``x`` when given); a Figure."""
+        from .kan_tools import plot_kan
+        return plot_kan(self, x, **kw)
+
+    def prune(self, threshold: float, x: torch.Tensor) -> "KAN":
+        """A smaller KAN without the hidden neurons whose edges are inactive on ``x`` (see :func:`kan_tools.prune`)."""
+        from .kan_tools import prune
+        return prune(self, threshold, x)

@@ -115,6 +115,15 @@ def test_grid_extension_symbolic_tabular_parts():
         gest.run("smoke", progress=False, parts=["nonsense"])
 
 
+def test_grid_extension_prune_demo():
+    demo = gest.prune_demo("smoke", progress=False, prune_steps=20)
+    assert list(demo.table["stage"]) == ["trained", "pruned", "pruned, retrained"]
+    widths = [lay.out_features for lay in demo.pruned.layers]
+    assert demo.table["shape"].iloc[1] == [2, *widths] and widths[0] <= 5
+    assert demo.table["params"].iloc[1] <= demo.table["params"].iloc[0]
+    assert isinstance(demo.model.plot(demo.x), matplotlib.figure.Figure)
+
+
 def test_pinns_plot_marks_failed_runs_inside_the_log_axes():
     import pandas as pd
 

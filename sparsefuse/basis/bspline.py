@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import torch
 
-from ..grid import is_uniform, uniform_params
+from ..grid import is_uniform, uniform_flag, uniform_params
 from .power import bspline_matrix, check_derivative, power_vector
 
 
@@ -58,11 +58,12 @@ def _interval_window(m: torch.Tensor, values: torch.Tensor, k: int, num_basis: i
     return first, torch.gather(padded, -1, idx) + carrier.unsqueeze(-1)
 
 
-def uniform_local(x: torch.Tensor, grid: torch.Tensor, spline_order: int, derivative: int = 0):
+def uniform_local(x: torch.Tensor, grid: torch.Tensor, spline_order: int, derivative: int = 0,
+                  matrix: torch.Tensor | None = None):
     """Closed-form local bases on uniform rows: ``[1, u, .., u^k] @ M_k`` (times ``h^-n``).
 
     O(N * in * k^2); ``derivative`` 0, 1, 2 (any order works) gives d^n B / dx^n.
-    Differentiable to any order in x.
+    Differentiable to any order in x. ``matrix`` is ``M_k`` when the caller holds it.
     """
     k = spline_order
     t0, h = uniform_params(grid)
@@ -73,7 +74,9 @@ def uniform_local(x: torch.Tensor, grid: torch.Tensor, spline_order: int, deriva
     # 1 inside [t_0, t_end), 0 outside; NaN/Inf x are carried by (t - t) below
     mask = ((t >= 0) & (t < n_int)).to(x.dtype)
     u = (t - mf).clamp(0, 1)  # identity inside; keeps far-outside x from overflowing u^k
-    vals = power_vector(u, k, derivative) @ bspline_matrix(k, x.dtype, x.device)
+    if matrix is None:
+        matrix = bspline_matrix(k, x.dtype, x.device)
+    vals = power_vector(u, k, derivative) @ matrix
     if derivative:
         vals = vals / h.unsqueeze(-1) ** derivative
     vals = vals * mask.unsqueeze(-1)
@@ -125,16 +128,40 @@ def general_local(x: torch.Tensor, grid: torch.Tensor, spline_order: int, deriva
     return _interval_window(m, v, k, n_int - k, x - x)
 
 
-def local(x: torch.Tensor, grid: torch.Tensor, spline_order: int, derivative: int = 0, uniform: bool | None = None):
+def local(x: torch.Tensor, grid: torch.Tensor, spline_order: int, derivative: int = 0,
+          uniform: bool | torch.Tensor | None = None):
     """``(first [N, in] int64, values [N, in, k+1])``; closed form when the grid is uniform.
 
-    Pass ``uniform`` when already known: the check syncs CUDA devices.
+    ``uniform``: a bool when already known (the check syncs CUDA devices), or a 0-dim
+    bool tensor (:func:`sparsefuse.grid.uniform_flag`) chosen on device by ``torch.cond``,
+    which is what ``None`` means in compiled code, where no sync is possible.
     """
     check_derivative(derivative)
     if uniform is None:
-        uniform = is_uniform(grid)
+        uniform = uniform_flag(grid) if torch.compiler.is_compiling() else is_uniform(grid)
+    if torch.is_tensor(uniform):
+        return _local_on_device(x, grid, spline_order, derivative, uniform)
     fn = uniform_local if uniform else general_local
     return fn(x, grid, spline_order, derivative)
+
+
+def _local_on_device(x, grid, k, derivative, flag):
+    """Both evaluators behind ``torch.cond`` on ``flag``: no host sync, only one runs.
+
+    The branches return ``first`` as float32 (exact below 2**24 bases; ``cond``'s autograd
+    wants floating outputs), contiguous (their strides must agree), and take ``M_k`` as
+    an operand (Inductor fails on tensor constants inside ``cond`` subgraphs).
+    """
+    def branch(fn):
+        def run(x, grid, matrix):
+            first, values = fn(x, grid, matrix)
+            return first.to(torch.float32).contiguous(), values.contiguous()
+        return run
+
+    first, values = torch.cond(flag, branch(lambda x, g, m: uniform_local(x, g, k, derivative, matrix=m)),
+                               branch(lambda x, g, m: general_local(x, g, k, derivative)),
+                               (x, grid, bspline_matrix(k, x.dtype, x.device)))
+    return first.long(), values
 
 
 def scatter_dense(first: torch.Tensor, values: torch.Tensor, num_basis: int) -> torch.Tensor:

@@ -15,23 +15,29 @@ Three parts, one table (column ``part``):
     scikit-learn's bundled breast_cancer, wine, digits (classification:
     accuracy) and diabetes (regression: R²), KAN against an MLP with about the
     same number of parameters, same optimiser and budget.
+
+:func:`prune_demo` (outside the table) trains a wide KAN with the sparsity penalty,
+prunes it on its data (``KAN.prune``) and retrains the smaller one, pykan's workflow.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
+from collections import namedtuple
 
 import numpy as np
 import pandas as pd
 import torch
 
 from ..data import TABULAR, load_tabular
-from ..kan_linear import KAN
+from ..kan_linear import KAN, GridResizeWarning
+from ..kan_tools import fit
 from ..models.mlp import MLP, matched_mlp_width
 from ..symbolic import best_fit, edge_function, fit_form
 from ..training import (one_thread_on_cpu, attach_tables, attached_table, count_parameters, curves_to_frame, failure_status,
-                        seed_everything, train_loop)
+                        seed_everything)
 from . import resolve_profile
 
 NAME = "grid_extension_symbolic_tabular"
@@ -45,19 +51,22 @@ SYMBOLIC_TASKS = {
                           {(0, 0, 0): "sin", (0, 0, 1): "x^2", (1, 0, 0): "exp"}),
 }
 
+# prune_demo: a KAN wider than the task needs, trained with this weight on regularization_loss
+_PRUNE = dict(prune_shape=[2, 5, 1], prune_reg=3e-2, prune_threshold=0.1)
+
 PROFILES = {
     "smoke": dict(parts=list(PARTS), ext_shape=[2, 1, 1], ext_grids=[3, 5, 10], ext_steps_per_stage=3,
                   sym_tasks=["sin(πx) + y²"], sym_grid=5, sym_steps=4, tab_datasets=list(TABULAR),
                   tab_hidden=8, tab_grid=5, tab_epochs=20, tab_lr=1e-2, n_train=256, n_test=1024,
-                  lbfgs_iters=10, log_every=1, seed=0),
+                  lbfgs_iters=10, log_every=1, prune_steps=60, seed=0, **_PRUNE),
     "quick": dict(parts=list(PARTS), ext_shape=[2, 5, 1], ext_grids=[3, 5, 10, 20, 50, 100],
                   ext_steps_per_stage=20, sym_tasks=list(SYMBOLIC_TASKS), sym_grid=10, sym_steps=30,
                   tab_datasets=list(TABULAR), tab_hidden=16, tab_grid=5, tab_epochs=300, tab_lr=1e-2,
-                  n_train=1000, n_test=10000, lbfgs_iters=10, log_every=1, seed=0),
+                  n_train=1000, n_test=10000, lbfgs_iters=10, log_every=1, prune_steps=300, seed=0, **_PRUNE),
     "paper": dict(parts=list(PARTS), ext_shape=[2, 5, 1], ext_grids=[3, 5, 10, 20, 50, 100, 200, 500, 1000],
                   ext_steps_per_stage=50, sym_tasks=list(SYMBOLIC_TASKS), sym_grid=20, sym_steps=100,
                   tab_datasets=list(TABULAR), tab_hidden=32, tab_grid=10, tab_epochs=1000, tab_lr=5e-3,
-                  n_train=1000, n_test=40000, lbfgs_iters=10, log_every=1, seed=0),
+                  n_train=1000, n_test=40000, lbfgs_iters=10, log_every=1, prune_steps=1000, seed=0, **_PRUNE),
 }
 
 COLUMNS = ["part", "case", "model", "G", "status", "metric_name", "metric", "train_metric", "params", "steps",
@@ -71,24 +80,12 @@ def _row(**kw) -> dict:
     return row
 
 
-def _lbfgs(model, iters: int):
-    # several iterations per call: torch's L-BFGS barely moves when allowed one per call
-    return torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=iters, history_size=50,
-                             line_search_fn="strong_wolfe", tolerance_grad=1e-12, tolerance_change=1e-14)
-
-
-def _fit_lbfgs(model, x, y, steps, cfg, desc, progress, device, step0=0):
+def _fit_lbfgs(model, x, y, steps, cfg, desc, progress, step0=0):
     """``steps`` L-BFGS calls on the MSE; returns the TrainResult with the curve's steps offset by ``step0``."""
-    opt = _lbfgs(model, cfg["lbfgs_iters"])
-
-    def closure():
-        opt.zero_grad(set_to_none=True)
-        loss = (model(x) - y).pow(2).mean()
-        loss.backward()
-        return loss
-
-    res = train_loop(lambda i: float(opt.step(closure).detach()), steps, desc=desc, progress=progress,
-                     log_every=cfg["log_every"], device=device)
+    # several iterations per call: torch's L-BFGS barely moves when allowed one per call
+    opt = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=cfg["lbfgs_iters"], history_size=50,
+                            line_search_fn="strong_wolfe", tolerance_grad=1e-12, tolerance_change=1e-14)
+    res = fit(model, (x, y), steps, optimizer=opt, log_every=cfg["log_every"], progress=progress, desc=desc)
     res.curve["step"] += step0
     return res
 
@@ -125,9 +122,11 @@ def run_grid_extension(cfg: dict, device="cpu", progress: bool = True):
         for i, G in enumerate(grids):
             note = ""
             if i:
-                fit_err = max(layer.extend_grid(G) for layer in model.layers)
+                with warnings.catch_warnings():  # the optimizer is built again for every stage
+                    warnings.simplefilter("ignore", GridResizeWarning)
+                    fit_err = model.extend_grid(G)
                 note = f"extend_grid max refit error {fit_err:.2e}"
-            res = _fit_lbfgs(model, x, y, per, cfg, f"extension G={G}", progress, device, step0=step)
+            res = _fit_lbfgs(model, x, y, per, cfg, f"extension G={G}", progress, step0=step)
             step += res.steps
             curves.append(({"run": "extension", "G": G}, res.curve))
             rows.append(_row(**base, model="extension", G=G, status=res.status, metric=_rmse(model, xt, yt),
@@ -146,7 +145,7 @@ def run_grid_extension(cfg: dict, device="cpu", progress: bool = True):
         t0 = time.perf_counter()
         with torch.no_grad():
             model(x, update_grid=True)
-        res = _fit_lbfgs(model, x, y, per * len(grids), cfg, f"fixed G={G}", progress, device)
+        res = _fit_lbfgs(model, x, y, per * len(grids), cfg, f"fixed G={G}", progress)
         curves.append(({"run": "fixed", "G": G}, res.curve))
         rows.append(_row(**base, model="fixed", G=G, status=res.status, metric=_rmse(model, xt, yt),
                          train_metric=_rmse(model, x, y), params=count_parameters(model), steps=res.steps,
@@ -176,7 +175,7 @@ def run_symbolic(cfg: dict, device="cpu", progress: bool = True):
             if len(shape) > 2:
                 with torch.no_grad():
                     model(x, update_grid=True)
-            res = _fit_lbfgs(model, x, y, cfg["sym_steps"], cfg, f"symbolic {task}", progress, device)
+            res = _fit_lbfgs(model, x, y, cfg["sym_steps"], cfg, f"symbolic {task}", progress)
             test_rmse = _rmse(model, xt, yt)
             h = x
             for li, layer in enumerate(model.layers):
@@ -207,20 +206,10 @@ def run_symbolic(cfg: dict, device="cpu", progress: bool = True):
 def _train_tabular(model, data, cfg, desc, progress, device):
     X, y = data.X_train.to(device), data.y_train.to(device)
     Xt, yt = data.X_test.to(device), data.y_test.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg["tab_lr"])
     classify = data.task == "classification"
-    lossf = torch.nn.CrossEntropyLoss() if classify else torch.nn.MSELoss()
-
-    def step(_):
-        opt.zero_grad(set_to_none=True)
-        out = model(X)
-        loss = lossf(out, y) if classify else lossf(out[:, 0], y)
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    res = train_loop(step, cfg["tab_epochs"], desc=desc, progress=progress, log_every=max(1, cfg["tab_epochs"] // 50),
-                     device=device)
+    lossf = torch.nn.functional.cross_entropy if classify else (lambda out, y: torch.nn.functional.mse_loss(out[:, 0], y))
+    res = fit(model, (X, y), cfg["tab_epochs"], lr=cfg["tab_lr"], loss_fn=lossf, desc=desc, progress=progress,
+              log_every=max(1, cfg["tab_epochs"] // 50))
 
     def score(Xa, ya):
         with torch.no_grad():
@@ -260,6 +249,27 @@ def run_tabular(cfg: dict, device="cpu", progress: bool = True):
                 st, note = failure_status(exc)
                 rows.append(_row(**base, status=st, note=note))
     return rows, curves
+
+
+# prune_demo's result: the trained model, its pruned and retrained copy, the training inputs, a table
+PruneDemo = namedtuple("PruneDemo", "model pruned x table")
+
+
+def prune_demo(profile: str = "smoke", device="cpu", progress: bool = True, **overrides) -> PruneDemo:
+    """Train a too-wide KAN on sin(πx) + y² with ``regularization_loss``, prune it on its data, retrain."""
+    cfg = resolve_profile(PROFILES, profile, overrides)
+    with one_thread_on_cpu(device, when=profile == "smoke"):
+        x, y, xt, yt = _toy_data(SYMBOLIC_TASKS["sin(πx) + y²"][0], cfg, device)
+        seed_everything(int(cfg["seed"]))
+        model = KAN(list(cfg["prune_shape"]), grid_size=cfg["sym_grid"]).to(device)
+        fit(model, (x, y), cfg["prune_steps"], reg=cfg["prune_reg"], progress=progress, desc="prune demo: train")
+        pruned = model.prune(cfg["prune_threshold"], x)
+        rows = [("trained", model, _rmse(model, xt, yt)), ("pruned", pruned, _rmse(pruned, xt, yt))]
+        fit(pruned, (x, y), cfg["prune_steps"], progress=progress, desc="prune demo: retrain")
+        rows.append(("pruned, retrained", pruned, _rmse(pruned, xt, yt)))
+    table = pd.DataFrame([{"stage": name, "shape": [m.layers[0].in_features] + [lay.out_features for lay in m.layers],
+                           "params": count_parameters(m), "test_rmse": rmse} for name, m, rmse in rows])
+    return PruneDemo(model, pruned, x, table)
 
 
 def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides) -> pd.DataFrame:

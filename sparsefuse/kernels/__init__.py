@@ -31,7 +31,7 @@ else:  # pragma: no cover
 
 from .dispatch import MAX_ORDER
 
-__all__ = ["spline_contract", "available", "grid_is_uniform", "MAX_ORDER",
+__all__ = ["spline_contract", "kan_linear", "available", "grid_is_uniform", "MAX_ORDER",
            "poison_outputs", "force_strategy"]
 
 
@@ -143,3 +143,25 @@ def spline_contract(x, grid, coeff, spline_order, uniform=None):
     t0, ih = _prepared(grid, torch.float64 if x.dtype == torch.float64 else torch.float32, uniform)
     y = ops.primitives().fwd(x2, t0, ih, coeff, None, spline_order, 0)
     return y.reshape(*lead, coeff.shape[0])
+
+
+def kan_linear(x, grid, base_weight, spline_weight, spline_scaler, spline_order, uniform=None):
+    """A whole KANLinear with the SiLU base branch, ``(..., in) -> (..., out)``, fused.
+
+    ``silu(x) @ base_weight^T + spline_contract(x, grid, spline_weight * spline_scaler[..., None])``
+    as one GEMM per chunk (:mod:`.layer`), in autocast's dtype under autocast.  Returns None
+    where that path does not apply (under torch.compile, or where the dispatch picks the
+    sparse strategy): the caller then composes the two branches itself.
+    """
+    _check(x, grid, spline_weight, spline_order)
+    from . import layer
+
+    if uniform is False:
+        raise ValueError("grid: the fused kernels need a uniform grid in every row")
+    if not layer.usable(x, spline_weight.shape[2]):
+        return None
+    lead = x.shape[:-1]
+    x2 = x.reshape(-1, x.shape[-1])
+    t0, ih = _prepared(grid, torch.float64 if x.dtype == torch.float64 else torch.float32, uniform)
+    y = layer.kan_linear(x2, t0, ih, base_weight, spline_weight, spline_scaler, spline_order)
+    return y.reshape(*lead, spline_weight.shape[0])

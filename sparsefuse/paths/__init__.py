@@ -3,7 +3,9 @@
 ``x [N, in]``, ``grid [in, G+2k+1]``, ``coeff [out, in, G+k]``. All paths share the
 B-spline semantics of :mod:`sparsefuse.basis.bspline` and are differentiable to any
 order in ``x`` and ``coeff``. ``reference`` is the oracle; ``dense`` and ``sparse``
-take an optional ``uniform`` flag so callers that cache the grid check avoid a sync.
+take an optional ``uniform``: a bool from callers that cache the grid check (no sync),
+or a device flag (:func:`sparsefuse.grid.uniform_flag`) that selects the evaluator with
+``torch.cond``, as compiled code does when it is left out.
 """
 
 from __future__ import annotations

@@ -8,7 +8,12 @@ independent of G, and no ``N * in * (G+k)`` tensor exists.
 
 ``embedding_bag`` has no double backward, so when a graph of the gradient is asked
 for (``create_graph=True``, e.g. PINN losses) the gradient is taken through
-``gather_contract``, a readable plain-autograd twin (chunked over N).
+``gather_contract``, a readable plain-autograd twin (chunked over N). Compiled code
+calls ``embedding_bag`` directly: Dynamo cannot trace the ``autograd.grad`` calls of
+that backward, and compiled graphs have no double backward anyway.
+
+Under autocast the contraction runs in the autocast dtype, like the ``F.linear`` of
+the other paths, so every path returns the same dtype.
 """
 
 from __future__ import annotations
@@ -82,6 +87,8 @@ def bag_contract(values: torch.Tensor, table: torch.Tensor, rows: torch.Tensor) 
         raise ValueError(f"values: dtype {values.dtype} differs from the coefficients' {table.dtype}")
     if rows.shape[0] == 0 or rows.shape[1] == 0:
         return gather_contract(values, table, rows)
+    if torch.compiler.is_compiling():
+        return F.embedding_bag(rows, table, per_sample_weights=values, mode="sum")
     return _BagContract.apply(values, table, rows)
 
 
@@ -91,4 +98,8 @@ def spline_contract(x: torch.Tensor, grid: torch.Tensor, coeff: torch.Tensor, sp
     first, values = local(x, grid.to(x.dtype), spline_order, uniform=uniform)
     k1, nb = spline_order + 1, coeff.shape[2]
     rows = active_rows(first, k1, nb)
-    return bag_contract(values.reshape(rows.shape), coeff_table(coeff), rows)
+    values, table = values.reshape(rows.shape), coeff_table(coeff)
+    dev = x.device.type
+    if torch.is_autocast_enabled(dev) and x.dtype != torch.float64:  # what autocast does to F.linear
+        values, table = values.to(torch.get_autocast_dtype(dev)), table.to(torch.get_autocast_dtype(dev))
+    return bag_contract(values, table, rows)
