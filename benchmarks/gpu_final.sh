@@ -5,7 +5,7 @@
 # one slow step cannot eat the rest; every file lands in OUTDIR.
 #   bash benchmarks/gpu_final.sh OUTDIR
 # Environment: WORKLOADS="0 1 2" (indices into gpu_layer_bench.WORKLOADS), TABLE_S (table time
-# box, s), TABLE_NAME (CSV name), NO_CHECK=1 / NO_CROSSOVER=1 / NO_PINN=1 / NO_TABLE=1 to skip
+# box, s), TABLE_NAME (CSV name), NO_CHECK=1 / NO_CROSSOVER=1 / NO_PROFILE=1 / NO_PINN=1 / NO_TABLE=1 to skip
 # steps, MEMCHECK=1 to add compute-sanitizer.
 set -uo pipefail
 out=${1:?OUTDIR}; mkdir -p "$out"; cd "$(dirname "$0")/.."
@@ -16,7 +16,7 @@ step() { local t=$1; shift; echo "== $* (limit ${t}s)" | tee -a "$log"; local s=
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee -a "$log"
 git rev-parse HEAD 2>/dev/null | tee -a "$log"
 if [ -z "${NO_CHECK:-}" ]; then
-  step "${CHECK_S:-100}" python3 benchmarks/gpu_kernel_check.py --small --orders 1 3 --grids 5 20 100
+  step "${CHECK_S:-100}" python3 benchmarks/gpu_kernel_check.py --small --orders ${CHECK_ORDERS:-1 3} --grids ${CHECK_GRIDS:-5 20 100}
   grep -E "checks passed|FAILED" "$log" | tail -5
 fi
 if [ -n "${MEMCHECK:-}" ]; then
@@ -26,9 +26,12 @@ if [ -n "${MEMCHECK:-}" ]; then
 fi
 if [ -z "${NO_CROSSOVER:-}" ]; then
   step "${CROSSOVER_S:-170}" python3 benchmarks/gpu_layer_bench.py --crossover --orders 3 \
-    --grids ${GRIDS:-5 8 12 20 28 48 64 100} --write --out "$out"
+    --grids ${GRIDS:-5 8 12 20 28 48 64 100} --budgets ${BUDGETS:-16 32 64} --write --out "$out"
   cp sparsefuse/kernels/configs/*.json "$out/" 2>/dev/null
   grep -A12 "^Measured dense_max_bases" "$log" | tail -14
+fi
+if [ -z "${NO_PROFILE:-}" ]; then
+  step 60 python3 benchmarks/gpu_layer_bench.py --profile --out "$out"
 fi
 if [ -z "${NO_PINN:-}" ]; then
   step 90 python3 benchmarks/gpu_layer_bench.py --pinn --out "$out"

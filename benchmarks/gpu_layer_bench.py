@@ -268,6 +268,58 @@ def run_host(args, device):
     return rows
 
 
+PROFILE_CASES = [  # (N, in, out, G, precision)
+    (8192, 512, 512, 5, "bf16"), (8192, 512, 512, 100, "tf32"), (8192, 512, 512, 100, "bf16"),
+    (16384, 1024, 4096, 5, "bf16"), (8192, 512, 512, 20, "fp32-ieee")]
+
+
+def run_profile(args, device):
+    """Where a fused layer's forward+backward spends its time: CUDA time per kernel (torch
+    profiler) next to the wall time per call, for a few workloads."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from sparsefuse.kan_linear import KANLinear
+
+    cases = [(64, 8, 6, 5, "fp32-ieee")] if args.smoke else PROFILE_CASES
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    rows = []
+    for N, IN, OUT, G, mode in cases:
+        with precision(mode):
+            layer = KANLinear(IN, OUT, grid_size=G).to(device)
+            x = (torch.rand(N, IN, device=device) * 2 - 1).requires_grad_()
+            with autocast(mode, device.type):
+                dy = torch.randn_like(layer(x))
+
+            def step():
+                with autocast(mode, device.type):
+                    y = layer(x)
+                y.backward(dy)
+
+            for _ in range(3):
+                step()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            with profile(activities=acts) as prof:
+                for _ in range(5):
+                    step()
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+        key = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+        events = sorted(prof.key_averages(), key=lambda e: -getattr(e, key, 0))
+        total = sum(getattr(e, key, 0) for e in events if e.device_type.name == "CUDA") or 1
+        print(f"\n== profile N={N}, {IN}->{OUT}, G={G}, {mode}: device time per step "
+              f"{total / 5 / 1e3:.3f} ms", flush=True)
+        for e in events[:14]:
+            t = getattr(e, key, 0)
+            if t <= 0:
+                continue
+            name = e.key[:70]
+            print(f"  {t / 5 / 1e3:8.3f} ms  {100 * t / total:5.1f}%  x{e.count // 5:<3} {name}", flush=True)
+            rows.append(dict(workload=f"N={N}, {IN}->{OUT}, G={G}", precision=mode, kernel=name,
+                             ms_per_step=t / 5 / 1e3, calls_per_step=e.count // 5))
+    return rows
+
+
 def with_peer_speedups(rows):
     """Speed-up of every row against the best peer of the same workload and precision."""
     for r in rows:
@@ -355,7 +407,7 @@ def run_crossover(args, device):
                     f"(N={N}, {IN}->{OUT}, k in {orders}, G in {gs})")
         path = dispatch.write_gpu_table(gpu, {
             "dense_max_bases": table,
-            "launch": {"stream/dense": dict(dispatch._DEFAULT["launch"][("stream", "dense")], chunk_mib=chunk)}},
+            "launch": {"stream/dense": {"chunk_mib": chunk}}},
             measured)
         print(f"wrote {path}")
     return rows
@@ -406,6 +458,7 @@ def main(argv=None):
     p.add_argument("--orders", type=int, nargs="*", help="crossover: spline orders to sweep")
     p.add_argument("--workloads", type=int, nargs="*", help="table: indices into WORKLOADS (default all)")
     p.add_argument("--name", default=None, help="CSV file name under --out")
+    p.add_argument("--profile", action="store_true", help="CUDA time per kernel of a fused layer step")
     p.add_argument("--pinn", action="store_true", help="the PINN step and the eager host overhead")
     p.add_argument("--budgets", type=float, nargs="*", help="crossover: chunk budgets in MiB")
     p.add_argument("--write", action="store_true",
@@ -422,6 +475,9 @@ def main(argv=None):
     if args.crossover:
         rows = run_crossover(args, device)
         name = "gpu_strategy_crossover.csv"
+    elif args.profile:
+        rows = run_profile(args, device)
+        name = "profile.csv"
     elif args.pinn:
         rows = run_pinn(args, device) + run_host(args, device)
         name = args.name or "pinn_host.csv"

@@ -29,8 +29,9 @@
 # - `padded` — read a fixed tile of coefficient rows per input ($k+1$ padded to the
 #   tile width, as a tiled kernel would);
 # - `gather` — the library's `sparse` path: gather exactly the $k+1$ active rows;
-# - `fused` — the Triton kernel, which builds the basis on chip and chooses between
-#   a dense tile fed to `tl.dot` (`fused-dense`) and a sparse gather
+# - `fused` — the Triton kernels, which choose between the dense formulation (a
+#   Triton kernel writes the basis of a chunk of rows, cuBLAS multiplies it while it
+#   is in L2: `fused-dense`) and a sparse gather of the active coefficients
 #   (`fused-sparse`); both strategies are also shown forced.
 #
 # A second, synthetic sweep times only the multiply $B\,W$ with pre-built random

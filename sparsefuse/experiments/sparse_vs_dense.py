@@ -4,8 +4,9 @@ Why: the basis matrix ``B [N, in·(G+k)]`` of a KAN layer has density
 ``(k+1)/(G+k)``: 57 % at G=4, 4 % at G=100 for cubic splines. A dense GEMM wastes
 the zeros but runs on tensor cores; generic sparse formats (CSR, BSR) skip them
 but pay for indices and irregular access; a padded gather reads a fixed tile of
-coefficients per input; the fused kernel builds the basis on chip and picks a
-dense tile or a sparse gather. Two sweeps locate the crossover:
+coefficients per input; the fused kernels either stream the basis chunk by chunk
+into cuBLAS (dense) or gather the active coefficients (sparse). Two sweeps locate
+the crossover:
 
 * ``spline`` — the real contraction from x, over G (so over the B-spline density):
   every method evaluates the local basis, builds its format and multiplies;
@@ -83,14 +84,6 @@ def spline_method(method: str, device, *, padded_tile: int = 8, bsr_block: int =
     raise ValueError(f"method must be one of {SPLINE_METHODS}, got {method!r}")
 
 
-def _dense_tile_limit():
-    try:
-        from sparsefuse.kernels.dispatch import DENSE_TILE_LIMIT
-        return DENSE_TILE_LIMIT
-    except ImportError:
-        return None
-
-
 def _spline_point(cfg, method, mode, g, dev) -> dict:
     k = cfg["spline_order"]
     if mode == "forward+backward" and method in NO_BACKWARD:
@@ -102,12 +95,6 @@ def _spline_point(cfg, method, mode, g, dev) -> dict:
         ok, why = C.interpreter_budget_ok(dev, work, cfg["fused_work_limit"])
         if not ok:
             return dict(C.EMPTY, status=C.SKIPPED, note=why)
-    if method == "fused-dense":
-        limit = _dense_tile_limit()
-        padded = 1 << max(0, (g + k - 1).bit_length())
-        if limit is not None and padded > limit:
-            return dict(C.EMPTY, status=C.UNSUPPORTED,
-                        note=f"dense tile holds at most {limit} bases (G+k={g + k} pads to {padded})")
     fn, bad = C.guarded(lambda: spline_method(method, dev, padded_tile=cfg["padded_tile"],
                                               bsr_block=cfg["bsr_block"]), dev)
     if bad:

@@ -33,11 +33,11 @@ CONFIG_KEYS = {
     ("fwd", "sparse"): ("BLOCK_N", "BLOCK_O", "num_warps", "num_stages"),
     ("dx", "sparse"): ("BLOCK_N", "BLOCK_I", "BLOCK_O", "num_warps", "num_stages"),
     ("dw", "sparse"): ("BLOCK_N", "BLOCK_O", "WINDOW", "num_warps", "num_stages"),
-    ("stream", "dense"): ("chunk_mib", "dw_accumulate_ratio", "BASIS_BLOCK_N", "BASIS_BLOCK_I",
+    ("stream", "dense"): ("chunk_mib", "dw_accumulate_ratio", "min_tile_elems", "save_basis_mib", "BASIS_BLOCK_N", "BASIS_BLOCK_I",
                           "BASIS_TB", "basis_warps", "REDUCE_BLOCK_N", "REDUCE_BLOCK_I", "reduce_warps"),
 }
 _OPTIONAL_KEYS = ("num_stages",)
-_NOT_POW2 = ("num_stages", "chunk_mib", "dw_accumulate_ratio")
+_NOT_POW2 = ("num_stages", "chunk_mib", "dw_accumulate_ratio", "min_tile_elems", "save_basis_mib")
 _overrides = {}
 _forced = {"value": os.environ.get("SPARSEFUSE_STRATEGY", "auto")}
 
@@ -74,7 +74,7 @@ def _parse(table: dict, where: str) -> dict:
         parts = tuple(key.split("/"))
         if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in PRECISION_CLASSES):
             raise ValueError(f"{where}: launch key {key!r} is not 'primitive/strategy[/class]'")
-        _check_config(parts[0], parts[1], cfg, partial=len(parts) == 3)
+        _check_config(parts[0], parts[1], cfg, partial=True)  # default.json's are checked whole below
         launch[parts] = cfg
     for key, n in table.get("dense_max_bases", {}).items():
         prim, _, cls = key.partition("/")
@@ -127,8 +127,9 @@ def tables(device=None):
 
 
 def config(primitive: str, strategy: str, precision: str = None, device=None) -> dict:
-    """The launch config in force: an override, else the first table's class entry merged
-    over the first table's plain entry (read-only: cached, no copy on the launch path)."""
+    """The launch config in force: an override, else default.json's entry (plain, then its
+    precision class) with the GPU file's entries merged over it key by key (read-only:
+    cached, no copy on the launch path)."""
     hit = _overrides.get((primitive, strategy))
     if hit is not None:
         return hit
@@ -137,12 +138,12 @@ def config(primitive: str, strategy: str, precision: str = None, device=None) ->
     if hit is not None:
         return hit
     ts = key[3]
-    base = next((t["launch"][(primitive, strategy)] for t in ts if (primitive, strategy) in t["launch"]), None)
-    if base is None:
+    if not any((primitive, strategy) in t["launch"] for t in ts):
         raise KeyError((primitive, strategy))
-    cls = next((t["launch"][(primitive, strategy, precision)] for t in ts
-                if (primitive, strategy, precision) in t["launch"]), {})
-    merged = {**base, **cls}
+    merged = {}
+    for t in reversed(ts):  # default first, the GPU's file last: later entries win key by key
+        merged.update(t["launch"].get((primitive, strategy), {}))
+        merged.update(t["launch"].get((primitive, strategy, precision), {}))
     _merged.setdefault(id(ts), {})[key[:3]] = merged
     return merged
 

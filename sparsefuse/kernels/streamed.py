@@ -48,11 +48,12 @@ def chunk_budget(nbytes: int):
 
 
 @triton.jit
-def _basis_block_kernel(X, S, T0, IH, A, R, F, M, NCELL, F0,
+def _basis_block_kernel(X, S, T0, IH, A, R, F, M, MB, NCELL, F0,
                         sxn, sxi, ssn, ssi, san,
-                        K: tl.constexpr, D: tl.constexpr, HAS_S: tl.constexpr,
+                        K: tl.constexpr, D: tl.constexpr, HAS_S: tl.constexpr, HAS_BASE: tl.constexpr,
                         BLOCK_N: tl.constexpr, BLOCK_I: tl.constexpr, TB: tl.constexpr):
-    """A[n, (i - F0)*M + t] = s[n,i] B^(d)_t(x[n,i]) for n < R, F0 <= i < F0 + F, every t < M."""
+    """A[n, (i - F0)*MB + HAS_BASE + t] = s[n,i] B^(d)_t(x[n,i]) for n < R, F0 <= i < F0 + F,
+    every t < M; with HAS_BASE also A[n, (i - F0)*MB] = silu(x[n,i]) (the layer's base branch)."""
     pid_n = tl.program_id(0)
     pid_i = tl.program_id(1)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -70,7 +71,12 @@ def _basis_block_kernel(X, S, T0, IH, A, R, F, M, NCELL, F0,
     else:
         sc = tl.zeros((BLOCK_N, BLOCK_I), dtype=t0.dtype) + 1.0
     j, live, c0, c1, c2, c3, c4, c5, c6, c7 = local_basis(xv, t0[None, :], ih[None, :], sc, NCELL, K, D)
-    row = A + n64[:, None, None] * san + (i64 * M)[None, :, None]
+    row = A + n64[:, None] * san + (i64 * MB)[None, :]
+    if HAS_BASE:
+        xf = xv.to(t0.dtype)
+        tl.store(row, (xf * tl.sigmoid(xf)).to(A.dtype.element_ty), mask=m2)
+        row = row + 1
+    row = row[:, :, None]
     for tb in range(0, M, TB):
         t = tb + tl.arange(0, TB)
         tile = expand_tile(j - tb, c0, c1, c2, c3, c4, c5, c6, c7, TB, K)
@@ -79,11 +85,12 @@ def _basis_block_kernel(X, S, T0, IH, A, R, F, M, NCELL, F0,
 
 
 @triton.jit
-def _active_reduce_kernel(X, T0, IH, P, U, R, IN, M, NCELL,
+def _active_reduce_kernel(X, T0, IH, P, U, R, IN, M, MB, NCELL,
                           sxn, sxi, spn, sun, sui,
-                          K: tl.constexpr, D: tl.constexpr, F64: tl.constexpr,
+                          K: tl.constexpr, D: tl.constexpr, F64: tl.constexpr, HAS_BASE: tl.constexpr,
                           BLOCK_N: tl.constexpr, BLOCK_I: tl.constexpr):
-    """u[n,i] = sum_l B^(d)_{j-K+l}(x[n,i]) P[n, i*M + j-K+l]: reads only the k+1 active columns."""
+    """u[n,i] = sum_l B^(d)_{j-K+l}(x[n,i]) P[n, i*MB + HAS_BASE + j-K+l] (only the k+1 active
+    columns are read) + with HAS_BASE the base term P[n, i*MB] silu'(x[n,i])."""
     pid_n = tl.program_id(0)
     pid_i = tl.program_id(1)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -102,7 +109,12 @@ def _active_reduce_kernel(X, T0, IH, P, U, R, IN, M, NCELL,
         acc = tl.zeros((BLOCK_N, BLOCK_I), dtype=tl.float64)
     else:
         acc = tl.zeros((BLOCK_N, BLOCK_I), dtype=tl.float32)
-    base = P + n64[:, None] * spn + (i64 * M)[None, :]
+    base = P + n64[:, None] * spn + (i64 * MB)[None, :]
+    if HAS_BASE:
+        xf = xv.to(acc.dtype)
+        sg = tl.sigmoid(xf)
+        acc += tl.load(base, mask=m2, other=0.0).to(acc.dtype) * (sg * (1.0 + xf * (1.0 - sg)))
+        base = base + 1
     for l in tl.static_range(K + 1):
         t = j - K + l
         mt = m2 & (t >= 0) & (t < M)
@@ -113,6 +125,8 @@ def _active_reduce_kernel(X, T0, IH, P, U, R, IN, M, NCELL,
 
 
 # ---- launchers ----------------------------------------------------------------------
+# ``Cf`` is the flat weight [out, in*MB] (MB = M, or M + 1 with the base column first);
+# every launcher takes ``base`` to say which.
 
 def budget_bytes(cfg: dict) -> int:
     hit = _budget_override["bytes"]
@@ -127,35 +141,45 @@ def chunk_rows(row_bytes: int, N: int, budget: int) -> int:
     return min(N, rows)
 
 
-def write_basis(x, s, t0, ih, out, k, d, M, f0, cfg):
-    """Fill ``out`` [R, F*M] with the scaled basis of x[:, f0:f0+F] (x, s already row-sliced)."""
+def write_basis(x, s, t0, ih, out, k, d, M, f0, cfg, base=False):
+    """Fill ``out`` [R, F*MB] with the (scaled) basis of x[:, f0:f0+F] (x, s already row-sliced)."""
+    MB = M + int(base)
     R, FM = out.shape
-    F = FM // M
+    F = FM // MB
     if R == 0 or F == 0:
         return out
     ss = s if s is not None else x
     BLOCK_N, BLOCK_I = cfg["BASIS_BLOCK_N"], cfg["BASIS_BLOCK_I"]
-    TB = min(cfg["BASIS_TB"], triton.next_power_of_2(M)) if M <= cfg["BASIS_TB"] else cfg["BASIS_TB"]
+    TB = triton.next_power_of_2(M) if M <= cfg["BASIS_TB"] else cfg["BASIS_TB"]
     grid = (triton.cdiv(R, BLOCK_N), triton.cdiv(F, BLOCK_I))
     _basis_block_kernel[grid](
-        x, ss, t0, ih, out, R, F, M, M + k, f0,
+        x, ss, t0, ih, out, R, F, M, MB, M + k, f0,
         x.stride(0), x.stride(1), ss.stride(0), ss.stride(1), out.stride(0),
-        K=k, D=d, HAS_S=s is not None, BLOCK_N=BLOCK_N, BLOCK_I=BLOCK_I, TB=TB,
+        K=k, D=d, HAS_S=s is not None, HAS_BASE=base, BLOCK_N=BLOCK_N, BLOCK_I=BLOCK_I, TB=TB,
         num_warps=cfg["basis_warps"])
     return out
 
 
-def reduce_active(x, t0, ih, P, u, k, d, M, f64, cfg):
+def reduce_active(x, t0, ih, P, u, k, d, M, f64, cfg, base=False):
     R, IN = x.shape
     if R == 0:
         return u
     BLOCK_N, BLOCK_I = cfg["REDUCE_BLOCK_N"], cfg["REDUCE_BLOCK_I"]
     grid = (triton.cdiv(R, BLOCK_N), triton.cdiv(IN, BLOCK_I))
     _active_reduce_kernel[grid](
-        x, t0, ih, P, u, R, IN, M, M + k,
+        x, t0, ih, P, u, R, IN, M, M + int(base), M + k,
         x.stride(0), x.stride(1), P.stride(0), u.stride(0), u.stride(1),
-        K=k, D=d, F64=f64, BLOCK_N=BLOCK_N, BLOCK_I=BLOCK_I, num_warps=cfg["reduce_warps"])
+        K=k, D=d, F64=f64, HAS_BASE=base, BLOCK_N=BLOCK_N, BLOCK_I=BLOCK_I, num_warps=cfg["reduce_warps"])
     return u
+
+
+def feature_block(N: int, MB: int, el: int, budget: int) -> int:
+    """Features per block when a block spans all N rows: a multiple of 8, so that every block's
+    column offset and the buffer's row stride stay 16-byte aligned (a misaligned operand sends
+    cuBLAS to its slow align-1 kernels: results/gpu/README.md profile, GPT-FFN dW); 0 when
+    fewer than 8 features of all rows fit the budget (then row chunks are used)."""
+    feats = budget // max(1, N * MB * el)
+    return feats - feats % 8
 
 
 def _flat(C):
@@ -163,56 +187,89 @@ def _flat(C):
     return C.reshape(C.shape[0], -1)
 
 
-def fwd(x, t0, ih, C, s, k, d, y, cfg):
-    N, IN = x.shape
-    M = C.shape[2]
-    Cf = _flat(C)
-    rows = chunk_rows(IN * M * C.element_size(), N, budget_bytes(cfg))
-    buf = torch.empty((rows, IN * M), dtype=C.dtype, device=x.device)
-    for r0 in range(0, N, rows):
-        r1 = min(N, r0 + rows)
-        A = write_basis(x[r0:r1], None if s is None else s[r0:r1], t0, ih, buf[: r1 - r0], k, d, M, 0, cfg)
-        torch.mm(A, Cf.t(), out=y[r0:r1])
-    return y
+def _exact(dtype) -> bool:
+    return dtype in (torch.float32, torch.float64)
 
 
-def dx(x, t0, ih, C, g, k, d, u, f64, cfg):
+def fwd_flat(x, t0, ih, Cf, s, k, d, M, base, y, cfg):
+    """y = A @ Cf^T.  Returns A when it was built in one piece (else None).
+
+    Row chunks while each chunk's GEMM still has a full wave of output tiles; else (thin
+    chunks, large G) blocks of features over all rows, accumulated into y."""
     N, IN = x.shape
-    M = C.shape[2]
-    Cf = _flat(C)
-    rows = chunk_rows(IN * M * C.element_size(), N, budget_bytes(cfg))
-    buf = torch.empty((rows, IN * M), dtype=C.dtype, device=x.device)
+    MB = M + int(base)
+    K = IN * MB
+    el = Cf.element_size()
+    budget = budget_bytes(cfg)
+    OUT = Cf.shape[0]
+    if N * K * el <= budget:
+        A = write_basis(x, s, t0, ih, torch.empty((N, K), dtype=Cf.dtype, device=x.device), k, d, M, 0, cfg, base)
+        torch.mm(A, Cf.t(), out=y)
+        return A
+    rows = chunk_rows(K * el, N, budget)
+    feats = feature_block(N, MB, el, budget)
+    if rows * OUT >= cfg["min_tile_elems"] or feats == 0:
+        buf = torch.empty((rows, K), dtype=Cf.dtype, device=x.device)
+        for r0 in range(0, N, rows):
+            r1 = min(N, r0 + rows)
+            A = write_basis(x[r0:r1], None if s is None else s[r0:r1], t0, ih, buf[: r1 - r0], k, d, M, 0,
+                            cfg, base)
+            torch.mm(A, Cf.t(), out=y[r0:r1])
+        return None
+    buf = torch.empty((N, feats * MB), dtype=Cf.dtype, device=x.device)
+    acc = y if _exact(y.dtype) else torch.zeros(y.shape, dtype=torch.float32, device=x.device)
+    for f0 in range(0, IN, feats):
+        f1 = min(IN, f0 + feats)
+        A = write_basis(x, s, t0, ih, buf[:, : (f1 - f0) * MB], k, d, M, f0, cfg, base)
+        part = Cf[:, f0 * MB:f1 * MB].t()
+        if acc is y and f0 == 0:
+            torch.mm(A, part, out=acc)
+        elif acc is y:
+            acc.addmm_(A, part)
+        else:  # 16-bit GEMM per block, sums in float32
+            acc += torch.mm(A, part)
+    if acc is not y:
+        y.copy_(acc)
+    return None
+
+
+def dx_flat(x, t0, ih, Cf, g, k, d, M, base, u, f64, cfg):
+    N, IN = x.shape
+    K = IN * (M + int(base))
+    rows = chunk_rows(K * Cf.element_size(), N, budget_bytes(cfg))
+    buf = torch.empty((rows, K), dtype=Cf.dtype, device=x.device)
     for r0 in range(0, N, rows):
         r1 = min(N, r0 + rows)
         P = torch.mm(g[r0:r1], Cf, out=buf[: r1 - r0])
-        reduce_active(x[r0:r1], t0, ih, P, u[r0:r1], k, d, M, f64, cfg)
+        reduce_active(x[r0:r1], t0, ih, P, u[r0:r1], k, d, M, f64, cfg, base)
     return u
 
 
-def dw(x, t0, ih, g, s, k, d, M, w, cfg):
-    """W [out, in, M] in ``w`` (g's dtype): row chunks accumulated when W is small next to a
+def dw_flat(x, t0, ih, g, s, k, d, M, base, wf, cfg, A=None):
+    """wf [out, in*MB] (g's dtype) = g^T @ A: row chunks accumulated when W is small next to a
     chunk, else blocks of features over all rows (each block's GEMM writes its own columns)."""
     N, IN = x.shape
+    MB = M + int(base)
+    K = IN * MB
     OUT = g.shape[1]
     el = g.element_size()
     budget = budget_bytes(cfg)
-    wf = w.view(OUT, IN * M)
     gt = g.t()
-    if N * IN * M * el <= budget:  # one chunk
-        A = write_basis(x, s, t0, ih, torch.empty((N, IN * M), dtype=g.dtype, device=x.device),
-                        k, d, M, 0, cfg)
+    if A is None and N * K * el <= budget:  # one chunk
+        A = write_basis(x, s, t0, ih, torch.empty((N, K), dtype=g.dtype, device=x.device), k, d, M, 0, cfg, base)
+    if A is not None:
         torch.mm(gt, A, out=wf)
-        return w
-    acc_bytes = OUT * IN * M * 4
-    if N * M * el > budget or acc_bytes * cfg["dw_accumulate_ratio"] <= budget:
-        rows = chunk_rows(IN * M * el, N, budget)
-        buf = torch.empty((rows, IN * M), dtype=g.dtype, device=x.device)
-        exact = g.dtype in (torch.float32, torch.float64)
-        acc = wf if exact else torch.zeros((OUT, IN * M), dtype=torch.float32, device=x.device)
+        return wf
+    feats = feature_block(N, MB, el, budget)
+    if feats == 0 or OUT * K * 4 * cfg["dw_accumulate_ratio"] <= budget:
+        rows = chunk_rows(K * el, N, budget)
+        buf = torch.empty((rows, K), dtype=g.dtype, device=x.device)
+        exact = _exact(g.dtype)
+        acc = wf if exact else torch.zeros((OUT, K), dtype=torch.float32, device=x.device)
         for r0 in range(0, N, rows):
             r1 = min(N, r0 + rows)
             A = write_basis(x[r0:r1], None if s is None else s[r0:r1], t0, ih, buf[: r1 - r0],
-                            k, d, M, 0, cfg)
+                            k, d, M, 0, cfg, base)
             if exact and r0 == 0:
                 torch.mm(gt[:, r0:r1], A, out=acc)
             elif exact:
@@ -221,11 +278,26 @@ def dw(x, t0, ih, g, s, k, d, M, w, cfg):
                 acc += torch.mm(gt[:, r0:r1], A)
         if not exact:
             wf.copy_(acc)
-        return w
-    feats = max(1, budget // (N * M * el))
-    buf = torch.empty((N, feats * M), dtype=g.dtype, device=x.device)
+        return wf
+    buf = torch.empty((N, feats * MB), dtype=g.dtype, device=x.device)
     for f0 in range(0, IN, feats):
         f1 = min(IN, f0 + feats)
-        A = write_basis(x, s, t0, ih, buf[:, : (f1 - f0) * M], k, d, M, f0, cfg)
-        torch.mm(gt, A, out=wf[:, f0 * M:f1 * M])
+        A = write_basis(x, s, t0, ih, buf[:, : (f1 - f0) * MB], k, d, M, f0, cfg, base)
+        torch.mm(gt, A, out=wf[:, f0 * MB:f1 * MB])
+    return wf
+
+
+# ---- the three primitives (no base column) -----------------------------------------
+
+def fwd(x, t0, ih, C, s, k, d, y, cfg):
+    fwd_flat(x, t0, ih, _flat(C), s, k, d, C.shape[2], False, y, cfg)
+    return y
+
+
+def dx(x, t0, ih, C, g, k, d, u, f64, cfg):
+    return dx_flat(x, t0, ih, _flat(C), g, k, d, C.shape[2], False, u, f64, cfg)
+
+
+def dw(x, t0, ih, g, s, k, d, M, w, cfg):
+    dw_flat(x, t0, ih, g, s, k, d, M, False, w.view(w.shape[0], -1), cfg)
     return w
