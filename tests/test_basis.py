@@ -180,3 +180,20 @@ def test_bad_derivative_and_grid_arguments_are_named():
             uniform_grid(args["in_features"], args["grid_size"], args["spline_order"], args["grid_range"])
     np = pytest.importorskip("numpy")
     assert torch.equal(uniform_grid(np.int64(2), np.int64(5), np.int64(3), dtype=D), grid)
+
+
+def test_bspline_basis_uniformity_follows_its_grid():
+    # derived from the grid, never a flag that can go stale: an in-place edit, a replaced grid
+    import torch
+
+    from sparsefuse.basis import BSplineBasis
+
+    b = BSplineBasis(3, grid_size=5, spline_order=3)
+    assert b.uniform
+    with torch.no_grad():
+        b.grid[1, 4] += 0.3 * (b.grid[1, 5] - b.grid[1, 4])
+    assert not b.uniform
+    b.grid = BSplineBasis(3, grid_size=5, spline_order=3).grid
+    assert b.uniform
+    b.grid.data[0, 3] += 0.1  # a write that bypasses the version counter
+    assert not b.uniform
