@@ -57,6 +57,17 @@ def device_guard(t: torch.Tensor):
     return contextlib.nullcontext()
 
 
+def cdiv(a: int, b: int) -> int:
+    """Ceiling division in plain Python: ``triton.cdiv`` (like ``triton.next_power_of_2``) is a
+    JIT function whose host-side call costs microseconds, several times per layer step."""
+    return -(-a // b)
+
+
+def next_pow2(n: int) -> int:
+    """Smallest power of two >= n, in plain Python (see :func:`cdiv`)."""
+    return 1 << max(0, int(n) - 1).bit_length()
+
+
 def num_sms(device) -> int:
     if device.type == "cuda":
         return torch.cuda.get_device_properties(device).multi_processor_count

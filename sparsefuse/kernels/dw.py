@@ -79,11 +79,11 @@ def _dw_sorted_kernel(X, S, T0, IH, G, PERM, W, N, IN, OUT, M, NCELL, CHUNK,
 
 def _splits(device, base_programs: int, N: int, block_n: int, split) -> int:
     if split is not None:
-        return max(1, min(int(split), triton.cdiv(N, block_n)))
+        return max(1, min(int(split), rt.cdiv(N, block_n)))
     if device.type != "cuda":
         return 1
-    want = triton.cdiv(4 * rt.num_sms(device), max(1, base_programs))
-    return max(1, min(want, triton.cdiv(N, block_n * 8)))
+    want = rt.cdiv(4 * rt.num_sms(device), max(1, base_programs))
+    return max(1, min(want, rt.cdiv(N, block_n * 8)))
 
 
 def _o_innermost(buf: torch.Tensor) -> torch.Tensor:
@@ -108,21 +108,21 @@ def dw(x, t0, ih, g, s, k: int, d: int, num_bases: int, strategy: str = None,
         F64 = g.dtype == torch.float64 or x.dtype == torch.float64
         acc_dtype = torch.float64 if F64 else torch.float32
         ss = s if s is not None else x
-        BLOCK_N, BLOCK_O = cfg["BLOCK_N"], min(cfg["BLOCK_O"], max(16, triton.next_power_of_2(OUT)))
-        base = triton.cdiv(OUT, BLOCK_O) * IN
+        BLOCK_N, BLOCK_O = cfg["BLOCK_N"], min(cfg["BLOCK_O"], max(16, rt.next_pow2(OUT)))
+        base = rt.cdiv(OUT, BLOCK_O) * IN
         S = _splits(x.device, base, N, BLOCK_N, split)
-        chunk = triton.cdiv(triton.cdiv(N, S), BLOCK_N) * BLOCK_N
-        S = triton.cdiv(N, chunk)
+        chunk = rt.cdiv(rt.cdiv(N, S), BLOCK_N) * BLOCK_N
+        S = rt.cdiv(N, chunk)
         perm_dtype = torch.int32 if N < 2**31 else torch.int64
         perm = torch.argsort(x.t(), dim=1, stable=True).to(perm_dtype).contiguous()
         out = _o_innermost(torch.zeros((S, IN, M, OUT), dtype=acc_dtype, device=x.device))
-        grid = (triton.cdiv(OUT, BLOCK_O), IN, S)
+        grid = (rt.cdiv(OUT, BLOCK_O), IN, S)
         _dw_sorted_kernel[grid](
             x, ss, t0, ih, g, perm, out, N, IN, OUT, M, M + k, chunk,
             x.stride(0), x.stride(1), ss.stride(0), ss.stride(1), g.stride(0), g.stride(1),
             out.stride(0), out.stride(1), out.stride(2), out.stride(3),
             K=k, D=d, HAS_S=s is not None, F64=F64, UPCAST=rt.upcast_dots(g.dtype), PREC=prec,
-            BLOCK_N=BLOCK_N, BLOCK_O=BLOCK_O, WIN=max(cfg["WINDOW"], triton.next_power_of_2(k + 1)),
+            BLOCK_N=BLOCK_N, BLOCK_O=BLOCK_O, WIN=max(cfg["WINDOW"], rt.next_pow2(k + 1)),
             **dispatch.launch_options(cfg))
     w = out[0] if out.shape[0] == 1 else out.sum(0)
     return w.to(g.dtype).contiguous()  # the op (and its fake) promise a contiguous [out, in, M]

@@ -76,10 +76,10 @@ def dx(x, t0, ih, C, g, k: int, d: int, strategy: str = None) -> torch.Tensor:
     with rt.device_guard(x):
         if strategy == "dense":
             return streamed.dx(x, t0, ih, C, g, k, d, u, F64, cfg)
-        BLOCK_N, BLOCK_O = cfg["BLOCK_N"], min(cfg["BLOCK_O"], max(16, triton.next_power_of_2(OUT)))
+        BLOCK_N, BLOCK_O = cfg["BLOCK_N"], min(cfg["BLOCK_O"], max(16, rt.next_pow2(OUT)))
         C = o_major(C)
         BLOCK_I = cfg["BLOCK_I"]
-        grid = (triton.cdiv(N, BLOCK_N), triton.cdiv(IN, BLOCK_I))
+        grid = (rt.cdiv(N, BLOCK_N), rt.cdiv(IN, BLOCK_I))
         _dx_sparse_kernel[grid](
             x, t0, ih, C, g, u, N, IN, OUT, M, M + k,
             x.stride(0), x.stride(1), C.stride(0), C.stride(1), C.stride(2),

@@ -76,11 +76,11 @@ def fwd(x, t0, ih, C, s, k: int, d: int, strategy: str = None) -> torch.Tensor:
         if strategy == "dense":
             return streamed.fwd(x, t0, ih, C, s, k, d, y, cfg)
         ss = s if s is not None else x
-        BLOCK_N, BLOCK_O = cfg["BLOCK_N"], min(cfg["BLOCK_O"], max(16, triton.next_power_of_2(OUT)))
+        BLOCK_N, BLOCK_O = cfg["BLOCK_N"], min(cfg["BLOCK_O"], max(16, rt.next_pow2(OUT)))
         # out-innermost coefficients: the row gathers coalesce (in the [out, in, M] layout
         # every element of a gathered row is its own sector).
         C = o_major(C)
-        grid = (triton.cdiv(N, BLOCK_N), triton.cdiv(OUT, BLOCK_O))
+        grid = (rt.cdiv(N, BLOCK_N), rt.cdiv(OUT, BLOCK_O))
         _fwd_sparse_kernel[grid](
             x, ss, t0, ih, C, y, N, IN, OUT, M, M + k,
             x.stride(0), x.stride(1), ss.stride(0), ss.stride(1),

@@ -84,7 +84,7 @@ def _pack(base_weight, spline_weight, scaler, dtype):
     W = torch.empty((OUT, IN * MB), dtype=dtype, device=spline_weight.device)
     sc = scaler if scaler is not None else base_weight
     BLOCK = 1024
-    _pack_weights_kernel[(OUT, triton.cdiv(IN * MB, BLOCK))](
+    _pack_weights_kernel[(OUT, rt.cdiv(IN * MB, BLOCK))](
         base_weight, spline_weight, sc, W, IN, M, MB,
         base_weight.stride(0), base_weight.stride(1),
         spline_weight.stride(0), spline_weight.stride(1), spline_weight.stride(2),
@@ -99,12 +99,12 @@ def _unpack(dW, base_weight, spline_weight, scaler):
     gsw = torch.empty_like(spline_weight, memory_format=torch.contiguous_format)
     gsc = torch.empty_like(scaler, memory_format=torch.contiguous_format) if scaler is not None else None
     sc = scaler if scaler is not None else base_weight
-    BLOCK_I = max(1, 2048 // triton.next_power_of_2(M))
-    _unpack_grads_kernel[(OUT, triton.cdiv(IN, BLOCK_I))](
+    BLOCK_I = max(1, 2048 // rt.next_pow2(M))
+    _unpack_grads_kernel[(OUT, rt.cdiv(IN, BLOCK_I))](
         dW, spline_weight, sc, gbw, gsw, gsc if gsc is not None else gbw, IN, M, M + 1, dW.stride(0),
         spline_weight.stride(0), spline_weight.stride(1), spline_weight.stride(2),
         sc.stride(0), sc.stride(1),
-        HAS_SC=scaler is not None, BLOCK_I=BLOCK_I, TP=triton.next_power_of_2(M), num_warps=4)
+        HAS_SC=scaler is not None, BLOCK_I=BLOCK_I, TP=rt.next_pow2(M), num_warps=4)
     return gbw, gsw, gsc
 
 

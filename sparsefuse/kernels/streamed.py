@@ -150,8 +150,8 @@ def write_basis(x, s, t0, ih, out, k, d, M, f0, cfg, base=False):
         return out
     ss = s if s is not None else x
     BLOCK_N, BLOCK_I = cfg["BASIS_BLOCK_N"], cfg["BASIS_BLOCK_I"]
-    TB = triton.next_power_of_2(M) if M <= cfg["BASIS_TB"] else cfg["BASIS_TB"]
-    grid = (triton.cdiv(R, BLOCK_N), triton.cdiv(F, BLOCK_I))
+    TB = rt.next_pow2(M) if M <= cfg["BASIS_TB"] else cfg["BASIS_TB"]
+    grid = (rt.cdiv(R, BLOCK_N), rt.cdiv(F, BLOCK_I))
     _basis_block_kernel[grid](
         x, ss, t0, ih, out, R, F, M, MB, M + k, f0,
         x.stride(0), x.stride(1), ss.stride(0), ss.stride(1), out.stride(0),
@@ -165,7 +165,7 @@ def reduce_active(x, t0, ih, P, u, k, d, M, f64, cfg, base=False):
     if R == 0:
         return u
     BLOCK_N, BLOCK_I = cfg["REDUCE_BLOCK_N"], cfg["REDUCE_BLOCK_I"]
-    grid = (triton.cdiv(R, BLOCK_N), triton.cdiv(IN, BLOCK_I))
+    grid = (rt.cdiv(R, BLOCK_N), rt.cdiv(IN, BLOCK_I))
     _active_reduce_kernel[grid](
         x, t0, ih, P, u, R, IN, M, M + int(base), M + k,
         x.stride(0), x.stride(1), P.stride(0), u.stride(0), u.stride(1),
