@@ -25,6 +25,7 @@ from . import regrid
 from .basis.bspline import cox_de_boor
 from .grid import is_uniform, uniform_flag, uniform_grid
 from .paths import get_path
+from .paths.fused import unavailable as fused_unavailable
 from .regrid import GridResizeWarning  # noqa: F401  (re-exported: filter it by this name)
 
 IMPLS = ("auto", "reference", "dense", "sparse", "fused")
@@ -58,19 +59,6 @@ def _check_impl(impl):
     if impl not in IMPLS:
         raise ValueError(f"impl: expected one of {IMPLS}, got {impl!r}")
     return impl
-
-
-def _fused_backend(device):
-    """The Triton kernels' ``spline_contract``, or the reason they are unusable."""
-    try:
-        from . import kernels
-        fn = kernels.spline_contract
-        ok = kernels.available(device)
-    except Exception as e:  # missing triton, partial install, ...
-        return None, f"sparsefuse.kernels could not be imported ({type(e).__name__}: {e})"
-    if not ok:
-        return None, f"sparsefuse.kernels is not available on device {device} (needs CUDA, or TRITON_INTERPRET=1)"
-    return fn, None
 
 
 class KANLinear(torch.nn.Module):
@@ -208,7 +196,7 @@ class KANLinear(torch.nn.Module):
         impl = _check_impl(self.impl)
         if impl != "auto":
             return impl
-        if x.is_cuda and _fused_backend(x.device)[0] is not None and (
+        if x.is_cuda and fused_unavailable(x.device) is None and (
                 torch.compiler.is_compiling() or self._grid_uniform()):
             return "fused"
         needs_grad = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters()))
@@ -224,17 +212,7 @@ class KANLinear(torch.nn.Module):
         coeff, k = self.scaled_spline_weight, self.spline_order
         if impl == "reference":
             return get_path("reference")(x2, self.grid, coeff, k)
-        uniform = self._uniform()
-        if impl != "fused":
-            return get_path(impl)(x2, self.grid, coeff, k, uniform=uniform)
-        fused, why = _fused_backend(x2.device)
-        if fused is None:
-            raise RuntimeError(f"impl='fused': {why}")
-        if not torch.is_tensor(uniform):
-            return fused(x2, self.grid, coeff, k, uniform=uniform)
-        dense = get_path("dense")
-        return torch.cond(uniform, lambda x, g, c: fused(x, g, c, k, uniform=True).contiguous(),
-                          lambda x, g, c: dense(x, g, c, k, uniform=False).contiguous(), (x2, self.grid, coeff))
+        return get_path(impl)(x2, self.grid, coeff, k, uniform=self._uniform())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_x(x)
@@ -251,8 +229,8 @@ class KANLinear(torch.nn.Module):
         branch and a uniform grid.  None elsewhere: the branches are then composed."""
         if torch.compiler.is_compiling() or type(self.base_activation) is not torch.nn.SiLU:
             return None
-        if self.resolve_impl(x2) != "fused" or not self._grid_uniform():
-            return None
+        if self.resolve_impl(x2) != "fused" or fused_unavailable(x2.device) or not self._grid_uniform():
+            return None  # spline_output then composes the branches, or says why it cannot
         from . import kernels
         scaler = self.spline_scaler if self.enable_standalone_scale_spline else None
         return kernels.kan_linear(x2, self.grid, self.base_weight, self.spline_weight, scaler,

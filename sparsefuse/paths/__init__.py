@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-PATH_NAMES = ("reference", "dense", "sparse")
+PATH_NAMES = ("reference", "dense", "sparse")  # the PyTorch paths; "fused" (the kernels) needs triton
 
 
 def check_inputs(x: torch.Tensor, grid: torch.Tensor, coeff: torch.Tensor, spline_order: int) -> None:
@@ -39,6 +39,8 @@ def get_path(name: str):
         from .dense import spline_contract
     elif name == "sparse":
         from .sparse import spline_contract
+    elif name == "fused":
+        from .fused import spline_contract
     else:
-        raise ValueError(f"name: unknown path {name!r}; expected one of {PATH_NAMES}")
+        raise ValueError(f"name: unknown path {name!r}; expected one of {PATH_NAMES + ('fused',)}")
     return spline_contract
