@@ -17,6 +17,7 @@ import pytest  # noqa: E402
 pytest.importorskip("triton")
 
 from sparsefuse import kernels as sk  # noqa: E402
+from sparsefuse.grid import is_uniform  # noqa: E402
 from sparsefuse.kernels import dw as kdw  # noqa: E402
 from sparsefuse.kernels import dx as kdx  # noqa: E402
 from sparsefuse.kernels import fwd as kfwd  # noqa: E402
@@ -371,7 +372,7 @@ def test_bad_arguments_name_the_argument():
         sk.spline_contract(x, grid, C, 9)
     bent = grid.clone()
     bent[1, 4] += 0.3 * (bent[1, 5] - bent[1, 4])
-    assert not sk.grid_is_uniform(bent) and sk.grid_is_uniform(grid)
+    assert not is_uniform(bent) and is_uniform(grid)
     with pytest.raises(ValueError, match="grid"):
         sk.spline_contract(x, bent, C, 3)
     with pytest.raises(ValueError, match="grid"):
@@ -389,10 +390,11 @@ def test_bad_arguments_name_the_argument():
 def test_available_and_uniform_checks():
     assert sk.available(DEV)
     assert not sk.available("meta")
-    assert not sk.grid_is_uniform(torch.zeros(3, 5))  # zero spacing
-    assert not sk.grid_is_uniform(torch.arange(5.0))  # not 2-D
+    assert not is_uniform(torch.zeros(3, 5))  # zero spacing
+    with pytest.raises(ValueError, match="grid"):
+        is_uniform(torch.arange(5.0))  # not 2-D
     lin = torch.linspace(-1, 1, 12)
-    assert sk.grid_is_uniform(torch.stack([lin, 3 * lin + 1]))
+    assert is_uniform(torch.stack([lin, 3 * lin + 1]))
 
 
 def test_eager_functions_and_custom_ops_agree_to_second_order():

@@ -29,9 +29,10 @@ if _HAVE_TRITON:
 else:  # pragma: no cover
     ops = None
 
+from ..grid import is_uniform  # the library's one uniformity test
 from .dispatch import MAX_ORDER
 
-__all__ = ["spline_contract", "kan_linear", "available", "grid_is_uniform", "MAX_ORDER",
+__all__ = ["spline_contract", "kan_linear", "available", "MAX_ORDER",
            "poison_outputs", "force_strategy"]
 
 
@@ -43,23 +44,6 @@ def available(device) -> bool:
     if dev.type == "cuda":
         return torch.cuda.is_available()
     return dev.type == "cpu" and os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
-
-
-def grid_is_uniform(grid: torch.Tensor, rtol: float = 1e-4) -> bool:
-    """True when every row of ``grid`` is uniformly spaced and increasing.
-
-    Per-feature origin and spacing may differ.  Tolerance is relative to the
-    row's spacing so float32 grids built by ``arange * h + lo`` qualify.
-    """
-    if grid.dim() != 2 or grid.shape[1] < 2:
-        return False
-    g = grid.detach().to(torch.float64)
-    diff = g[:, 1:] - g[:, :-1]
-    h = (g[:, -1] - g[:, 0]) / (g.shape[1] - 1)
-    if not bool(torch.all(h > 0)):
-        return False
-    scale = torch.maximum(h, g.abs().amax(dim=1) * 1e-6)
-    return bool(torch.all((diff - h[:, None]).abs() <= rtol * scale[:, None]))
 
 
 def geometry(grid: torch.Tensor, dtype: torch.dtype):
@@ -113,7 +97,7 @@ def _prepared(grid, dtype, uniform):
     if hit is not None and hit[0]() is grid and hit[1] == grid._version:
         return hit[2]
     if uniform is None:
-        uniform = grid_is_uniform(grid)
+        uniform = is_uniform(grid)
     if not uniform:
         raise ValueError("grid: the fused kernels need a uniform grid in every row")
     out = geometry(grid, dtype)
