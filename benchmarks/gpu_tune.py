@@ -41,6 +41,7 @@ sys.path.insert(0, HERE)
 from gpu_layer_bench import provenance, write_csv  # noqa: E402
 
 from sparsefuse.bench import PRECISIONS, precision, try_benchmark  # noqa: E402
+from sparsefuse.kernels.spec import SPECS  # noqa: E402
 
 ORDER, GRIDS = 3, (5, 20, 100)
 DERIV = {"fwd": 0, "dx": 1, "dw": 0}  # derivative order timed per primitive
@@ -60,15 +61,6 @@ MAX_PER_THREAD = 128  # register-tile elements per thread beyond which a launch 
 TOL = {"fp32-ieee": 1e-4, "tf32": 2e-3, "bf16": 2e-2}
 
 
-def tile(cfg):
-    """Largest register tile of a launch (elements) and its thread count."""
-    c = cfg.get
-    if "BASIS_TB" in cfg:  # stream: the basis [N, I, TB] tile and the reduce [N, I] tile
-        return max(c("BASIS_BLOCK_N") * c("BASIS_BLOCK_I") * c("BASIS_TB") // c("basis_warps"),
-                   c("REDUCE_BLOCK_N") * c("REDUCE_BLOCK_I") // c("reduce_warps")), 32
-    return c("BLOCK_N") * c("BLOCK_I", 1) * max(c("BLOCK_O"), c("WINDOW", 0)), 32 * c("num_warps")
-
-
 def candidates(group, current):
     """The current config first, then block products, then launch options around it."""
     entry, product, launch, _ = GROUPS[group]
@@ -83,9 +75,8 @@ def candidates(group, current):
     seen, keep = set(), []
     for c in out:
         key = json.dumps(c, sort_keys=True)
-        elems, threads = tile(c)
-        dot_ok = entry[0] != "dw" or min(c["BLOCK_N"], c["BLOCK_O"], c["WINDOW"]) >= 16  # tl.dot dims
-        if key not in seen and dot_ok and (c is out[0] or elems <= MAX_PER_THREAD * threads):
+        spec = SPECS[entry]
+        if key not in seen and spec.invalid(c) is None and (c is out[0] or spec.per_thread(c) <= MAX_PER_THREAD):
             seen.add(key)
             keep.append(c)
     return keep

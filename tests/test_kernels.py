@@ -575,3 +575,18 @@ def test_dense_feature_blocks_match_naive(monkeypatch, budget_features):
     assert rel_err(y, naive.fwd(xd, gd, Cd, k, 0, sd)) < 1e-5
     assert rel_err(w, naive.dw(xd, gd, gdd, k, 1, sd)) < 1e-5
     assert rel_err(wb, naive.dw(xd, gd, gdd, k, 0, sd)) < 2e-2
+
+
+def test_launch_specs_name_real_kernels_and_check_configs():
+    from sparsefuse.kernels import dispatch, dw, dx, fwd, streamed
+    from sparsefuse.kernels.spec import SPECS
+
+    modules = {"fwd": fwd, "dx": dx, "dw": dw, "stream": streamed}
+    for (prim, strat), spec in SPECS.items():
+        for name in spec.kernels:
+            assert hasattr(modules[prim], name), (prim, strat, name)
+        cfg = dispatch.config(prim, strat, "ieee")
+        assert set(cfg) <= set(spec.keys) and spec.per_thread(cfg) > 0
+        assert dispatch.CONFIG_KEYS[(prim, strat)] == spec.keys
+    bad = dict(dispatch.config("dw", "sparse", "ieee"), WINDOW=8)
+    assert "WINDOW" in SPECS[("dw", "sparse")].invalid(bad)

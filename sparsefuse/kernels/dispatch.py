@@ -22,20 +22,16 @@ import functools
 import json
 import os
 
+from .spec import SPECS
+
 MAX_ORDER = 7  # the on-chip triangle holds k + 1 <= 8 values
 PRIMITIVES = ("fwd", "dx", "dw")
 PRECISION_CLASSES = ("ieee", "tf32", "bf16")
 STRATEGIES = ("auto", "dense", "sparse")
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 
-# Keys each launch understands; num_stages may be absent from any entry.
-CONFIG_KEYS = {
-    ("fwd", "sparse"): ("BLOCK_N", "BLOCK_O", "num_warps", "num_stages"),
-    ("dx", "sparse"): ("BLOCK_N", "BLOCK_I", "BLOCK_O", "num_warps", "num_stages"),
-    ("dw", "sparse"): ("BLOCK_N", "BLOCK_O", "WINDOW", "num_warps", "num_stages"),
-    ("stream", "dense"): ("chunk_mib", "dw_accumulate_ratio", "min_tile_elems", "save_basis_mib", "BASIS_BLOCK_N", "BASIS_BLOCK_I",
-                          "BASIS_TB", "basis_warps", "REDUCE_BLOCK_N", "REDUCE_BLOCK_I", "reduce_warps"),
-}
+# Keys each launch understands (num_stages may be absent from any entry): from the launch specs.
+CONFIG_KEYS = {key: spec.keys for key, spec in SPECS.items()}
 _OPTIONAL_KEYS = ("num_stages",)
 _NOT_POW2 = ("num_stages", "chunk_mib", "dw_accumulate_ratio", "min_tile_elems", "save_basis_mib")
 _overrides = {}

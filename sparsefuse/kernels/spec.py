@@ -1,0 +1,53 @@
+"""One launch spec per (primitive, strategy): what it launches, the keys of its config, the
+register tile a config implies and which configs cannot launch at all.
+
+The dispatch validates configs against ``keys``, the tuner prunes candidates with ``tile``
+and ``invalid``, the tests name kernels through ``kernels``: none of them repeats the
+launchers' arithmetic.  The launch itself stays in the primitive's module (``fwd.py``,
+``dx.py``, ``dw.py`` for sparse; ``streamed.py`` for the dense strategy of all three).
+"""
+
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    primitive: str
+    strategy: str
+    kernels: tuple          # the Triton kernels one launch runs
+    keys: tuple             # config keys; num_stages may be absent
+    tile: Callable          # cfg -> (register-tile elements of the largest tile, threads)
+    invalid: Callable = lambda cfg: None  # cfg -> why it cannot launch, or None
+
+    def per_thread(self, cfg) -> float:
+        elems, threads = self.tile(cfg)
+        return elems / threads
+
+
+def _dot_dims(cfg):
+    small = [k for k in ("BLOCK_N", "BLOCK_O", "WINDOW") if cfg.get(k, 16) < 16]
+    return f"{small[0]} < 16: tl.dot needs 16 or more" if small else None
+
+
+_WARPS = 32
+SPECS = {
+    ("fwd", "sparse"): LaunchSpec(
+        "fwd", "sparse", ("_fwd_sparse_kernel",), ("BLOCK_N", "BLOCK_O", "num_warps", "num_stages"),
+        lambda c: (c["BLOCK_N"] * c["BLOCK_O"], _WARPS * c["num_warps"])),
+    ("dx", "sparse"): LaunchSpec(
+        "dx", "sparse", ("_dx_sparse_kernel",), ("BLOCK_N", "BLOCK_I", "BLOCK_O", "num_warps", "num_stages"),
+        lambda c: (c["BLOCK_N"] * c["BLOCK_I"] * c["BLOCK_O"], _WARPS * c["num_warps"])),
+    ("dw", "sparse"): LaunchSpec(
+        "dw", "sparse", ("_dw_sorted_kernel",), ("BLOCK_N", "BLOCK_O", "WINDOW", "num_warps", "num_stages"),
+        lambda c: (c["BLOCK_N"] * max(c["BLOCK_O"], c["WINDOW"]), _WARPS * c["num_warps"]), _dot_dims),
+    # the dense strategy of every primitive: the basis writer (fwd, dw) and the active-column
+    # reduction (dx) around cuBLAS, plus the chunking that sizes their buffers
+    ("stream", "dense"): LaunchSpec(
+        "stream", "dense", ("_basis_block_kernel", "_active_reduce_kernel"),
+        ("chunk_mib", "dw_accumulate_ratio", "min_tile_elems", "save_basis_mib", "BASIS_BLOCK_N",
+         "BASIS_BLOCK_I", "BASIS_TB", "basis_warps", "REDUCE_BLOCK_N", "REDUCE_BLOCK_I", "reduce_warps"),
+        lambda c: max((c["BASIS_BLOCK_N"] * c["BASIS_BLOCK_I"] * c["BASIS_TB"], _WARPS * c["basis_warps"]),
+                      (c["REDUCE_BLOCK_N"] * c["REDUCE_BLOCK_I"], _WARPS * c["reduce_warps"]),
+                      key=lambda t: t[0] / t[1])),
+}
