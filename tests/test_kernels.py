@@ -590,3 +590,28 @@ def test_launch_specs_name_real_kernels_and_check_configs():
         assert dispatch.CONFIG_KEYS[(prim, strat)] == spec.keys
     bad = dict(dispatch.config("dw", "sparse", "ieee"), WINDOW=8)
     assert "WINDOW" in SPECS[("dw", "sparse")].invalid(bad)
+
+
+@pytest.mark.parametrize("scatter", [0, 1])
+def test_basis_writer_designs_agree(scatter):
+    # the select design and the zero-then-scatter design write the same basis, any k, with
+    # and without the base column, in feature blocks and partial blocks, over poisoned memory
+    from sparsefuse.kernels import dispatch, streamed
+
+    for k, G in ((1, 3), (3, 5), (5, 11)):
+        grid, x, C, g, s = case(40 + k, 37, 11, 5, G, k)
+        t0, ih = geo(grid)
+        M = G + k
+        ref = naive.basis(x.double(), grid.double(), k, 1) * s.double()[..., None]
+        for base in (False, True):
+            MB = M + int(base)
+            with dispatch.override_config("stream", "dense", basis_scatter=scatter, BASIS_BLOCK_I=4,
+                                          BASIS_BLOCK_N=16, BASIS_TB=4):
+                cfg = dispatch.config("stream", "dense", "ieee")
+                out = torch.full((37, 7 * MB), float("nan"), device=DEV)
+                streamed.write_basis(x, s, t0, ih, out, k, 1, M, 3, cfg, base)  # features 3..9
+            got = out.view(37, 7, MB)
+            assert rel_err(got[..., int(base):], ref[:, 3:10]) < 1e-5, (k, base)
+            if base:
+                xs = x[:, 3:10].double()
+                assert rel_err(got[..., 0], xs * torch.sigmoid(xs)) < 1e-6

@@ -51,9 +51,15 @@ def chunk_budget(nbytes: int):
 def _basis_block_kernel(X, S, T0, IH, A, R, F, M, MB, NCELL, F0,
                         sxn, sxi, ssn, ssi, san,
                         K: tl.constexpr, D: tl.constexpr, HAS_S: tl.constexpr, HAS_BASE: tl.constexpr,
-                        BLOCK_N: tl.constexpr, BLOCK_I: tl.constexpr, TB: tl.constexpr):
+                        BLOCK_N: tl.constexpr, BLOCK_I: tl.constexpr, TB: tl.constexpr,
+                        SCATTER: tl.constexpr):
     """A[n, (i - F0)*MB + HAS_BASE + t] = s[n,i] B^(d)_t(x[n,i]) for n < R, F0 <= i < F0 + F,
-    every t < M; with HAS_BASE also A[n, (i - F0)*MB] = silu(x[n,i]) (the layer's base branch)."""
+    every t < M; with HAS_BASE also A[n, (i - F0)*MB] = silu(x[n,i]) (the layer's base branch).
+
+    Two ways to fill the block, same result: ``SCATTER=False`` builds every element by
+    selecting among the k+1 values (about k+6 instructions per element written);
+    ``SCATTER=True`` zeroes the program's contiguous span of each row, then (after a CTA
+    barrier, which orders the two phases' global stores) writes only the k+1 active values."""
     pid_n = tl.program_id(0)
     pid_i = tl.program_id(1)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -72,16 +78,31 @@ def _basis_block_kernel(X, S, T0, IH, A, R, F, M, MB, NCELL, F0,
         sc = tl.zeros((BLOCK_N, BLOCK_I), dtype=t0.dtype) + 1.0
     j, live, c0, c1, c2, c3, c4, c5, c6, c7 = local_basis(xv, t0[None, :], ih[None, :], sc, NCELL, K, D)
     row = A + n64[:, None] * san + (i64 * MB)[None, :]
+    if SCATTER:
+        c_start = pid_i * BLOCK_I * MB
+        c_end = tl.minimum((pid_i + 1) * BLOCK_I, F) * MB
+        zero = tl.zeros((BLOCK_N, TB), dtype=A.dtype.element_ty)
+        for c in range(c_start, c_end, TB):
+            cols = c + tl.arange(0, TB)
+            tl.store(A + n64[:, None] * san + cols[None, :], zero,
+                     mask=mask_n[:, None] & (cols < c_end)[None, :])
+        tl.debug_barrier()
     if HAS_BASE:
         xf = xv.to(t0.dtype)
         tl.store(row, (xf * tl.sigmoid(xf)).to(A.dtype.element_ty), mask=m2)
         row = row + 1
-    row = row[:, :, None]
-    for tb in range(0, M, TB):
-        t = tb + tl.arange(0, TB)
-        tile = expand_tile(j - tb, c0, c1, c2, c3, c4, c5, c6, c7, TB, K)
-        tl.store(row + t[None, None, :], tile.to(A.dtype.element_ty),
-                 mask=m2[:, :, None] & (t < M)[None, None, :])
+    if SCATTER:
+        for l in tl.static_range(K + 1):
+            t = j - K + l
+            tl.store(row + t, c0.to(A.dtype.element_ty), mask=m2 & (t >= 0) & (t < M))
+            c0, c1, c2, c3, c4, c5, c6 = c1, c2, c3, c4, c5, c6, c7
+    else:
+        row = row[:, :, None]
+        for tb in range(0, M, TB):
+            t = tb + tl.arange(0, TB)
+            tile = expand_tile(j - tb, c0, c1, c2, c3, c4, c5, c6, c7, TB, K)
+            tl.store(row + t[None, None, :], tile.to(A.dtype.element_ty),
+                     mask=m2[:, :, None] & (t < M)[None, None, :])
 
 
 @triton.jit
@@ -150,13 +171,17 @@ def write_basis(x, s, t0, ih, out, k, d, M, f0, cfg, base=False):
         return out
     ss = s if s is not None else x
     BLOCK_N, BLOCK_I = cfg["BASIS_BLOCK_N"], cfg["BASIS_BLOCK_I"]
-    TB = rt.next_pow2(M) if M <= cfg["BASIS_TB"] else cfg["BASIS_TB"]
+    scatter = cfg.get("basis_scatter", 0) == 1
+    if scatter:  # TB: width of the zeroing sweep over the program's contiguous span
+        TB = cfg["BASIS_TB"] * 8
+    else:
+        TB = rt.next_pow2(M) if M <= cfg["BASIS_TB"] else cfg["BASIS_TB"]
     grid = (rt.cdiv(R, BLOCK_N), rt.cdiv(F, BLOCK_I))
     _basis_block_kernel[grid](
         x, ss, t0, ih, out, R, F, M, MB, M + k, f0,
         x.stride(0), x.stride(1), ss.stride(0), ss.stride(1), out.stride(0),
         K=k, D=d, HAS_S=s is not None, HAS_BASE=base, BLOCK_N=BLOCK_N, BLOCK_I=BLOCK_I, TB=TB,
-        num_warps=cfg["basis_warps"])
+        SCATTER=scatter, num_warps=cfg["basis_warps"])
     return out
 
 
