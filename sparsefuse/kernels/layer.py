@@ -15,8 +15,9 @@ launch costs tens of microseconds that is most of a small layer's time (measured
 results/gpu/README.md).
 
 Higher derivatives (PINNs) need a differentiable backward: when backward runs with grad
-mode on (``create_graph=True``) it recomputes the forward through the composable
-primitives of :mod:`.ops` and differentiates that, so every order keeps working.
+mode on (``create_graph=True``) it writes the same gradients with torch ops and the
+composable primitives of :mod:`.ops` (no recomputed forward), so every order keeps working.
+(The H200 run in results/gpu recomputed the forward there instead: its PINN row predates this.)
 """
 
 import torch
@@ -115,6 +116,30 @@ def _composed(x, t0, ih, base_weight, spline_weight, scaler, k):
     return y + ops.primitives().fwd(x, t0, ih, coeff.to(x.dtype), None, k, 0).to(y.dtype)
 
 
+def _differentiable_grads(x, base_weight, spline_weight, scaler, t0, ih, k, gy, need):
+    """The layer's gradients written with torch ops and the composable primitives of
+    :mod:`.ops`, so that they can be differentiated again (PINNs: to any order)."""
+    dt = torch.promote_types(x.dtype, spline_weight.dtype)
+    gy = gy.to(dt)
+    P = ops.primitives()
+    coeff = spline_weight if scaler is None else spline_weight * scaler.unsqueeze(-1)
+    coeff = coeff.to(dt)
+    gx = gbw = gsw = gsc = None
+    if need[0]:
+        sg = torch.sigmoid(x)
+        gx = P.dx(x, t0, ih, coeff, gy, k, 1) + (gy @ base_weight.to(dt)) * (sg * (1 + x * (1 - sg)))
+    if need[1]:
+        gbw = gy.t() @ torch.nn.functional.silu(x).to(dt)
+    if need[2] or need[3]:
+        gc = P.dw(x, t0, ih, gy, None, k, 0, spline_weight.shape[2])
+        if scaler is None:
+            gsw = gc
+        else:
+            gsw = gc * scaler.unsqueeze(-1) if need[2] else None
+            gsc = (gc * spline_weight).sum(-1) if need[3] else None
+    return gx, gbw, gsw, gsc
+
+
 class FusedKANLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, base_weight, spline_weight, scaler, t0, ih, k, dtype, cfg):
@@ -134,15 +159,9 @@ class FusedKANLinear(torch.autograd.Function):
         x, base_weight, spline_weight, scaler, t0, ih, W, A = ctx.saved_tensors
         k, cfg = ctx.k, ctx.cfg
         need = ctx.needs_input_grad
-        if torch.is_grad_enabled():  # create_graph: differentiate a differentiable recomputation
-            inputs = [(j, t) for j, t in enumerate((x, base_weight, spline_weight, scaler)) if need[j]]
-            with torch.enable_grad():
-                y = _composed(x, t0, ih, base_weight, spline_weight, scaler, k)
-            got = torch.autograd.grad(y, [t for _, t in inputs], gy.to(y.dtype), create_graph=True)
-            out = [None] * 4
-            for (j, _), g in zip(inputs, got):
-                out[j] = g
-            return (*out, None, None, None, None, None)
+        if torch.is_grad_enabled():  # create_graph: the same gradients from differentiable pieces
+            return (*_differentiable_grads(x, base_weight, spline_weight, scaler, t0, ih, k, gy, need),
+                    None, None, None, None, None)
         gy = gy.to(W.dtype).contiguous()
         M = spline_weight.shape[2]
         f64 = x.dtype == torch.float64 or W.dtype == torch.float64
