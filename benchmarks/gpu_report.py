@@ -22,7 +22,7 @@ import pandas as pd
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from sparsefuse.book.results import atomic_write  # noqa: E402
+from sparsefuse.book.atomic import atomic_write  # noqa: E402
 
 PEERS = ("inkan", "flashkan", "kanditioned")
 COLUMNS = [("nn.Linear", "nn.Linear"), ("cublas-floor", "cuBLAS floor"), ("kan-auto", "**SparseFuse (auto)**"),
@@ -54,7 +54,7 @@ def side_by_side(df):
         if sub.empty:
             continue
         out += [f"### {title}", "",
-                "| workload | " + " | ".join(c[1] for c in COLUMNS) + " | SparseFuse ÷ best peer | of cuBLAS floor |",
+                "| workload | " + " | ".join(c[1] for c in COLUMNS) + " | speed-up vs best peer (its ms ÷ ours) | cuBLAS floor ÷ ours |",
                 "|---|" + "---|" * (len(COLUMNS) + 2)]
         for wl, rows in sub.groupby("workload", sort=False):
             by = rows.set_index("impl")
@@ -81,7 +81,7 @@ def side_by_side(df):
 
 def targets(df):
     ours = df[df["impl"] == "kan-auto"].copy()
-    out = ["| precision | geomean × best peer | lowest × best peer | at G=100 (512→512 / 64→64) |",
+    out = ["| precision | geomean speed-up vs best peer | lowest | at G=100 (512→512 / 64→64) |",
            "|---|---|---|---|"]
     for prec in PRECISION_TITLES:
         sub = ours[ours["precision"] == prec]
@@ -105,7 +105,7 @@ def headline(df, prov):
     """The README's rows: ours, the best peer and the memory of both, from the table."""
     out = [f"Forward+backward, cubic splines, {prov['gpu_name']}, every row of a precision from one run",
            "(`results/gpu/layer_bench.csv`; all rows and floors in `results/gpu/README.md`):", "",
-           "| workload | precision | SparseFuse (`auto`) | best peer | ÷ best peer | extra memory, ours / best peer |",
+           "| workload | precision | SparseFuse (`auto`) | best peer | speed-up (peer ms ÷ ours) | extra memory, ours / best peer |",
            "|---|---|---|---|---|---|"]
     for wl, prec in HEADLINE:
         sub = df[(df["workload"] == wl) & (df["precision"] == prec)]
@@ -133,7 +133,7 @@ READING = [
     "- **Dense strategy** (`fused-dense`): a Triton kernel writes the basis of a chunk of rows",
     "  (64 MiB budget), cuBLAS multiplies it; the whole layer (SiLU branch as one more basis column)",
     "  is one GEMM per chunk in forward, two in backward. Where the GPU time is the whole story",
-    "  (wide layers, fp32) it lands near the cuBLAS floor (\"of cuBLAS floor\").",
+    "  (wide layers, fp32) it lands near the cuBLAS floor (\"cuBLAS floor ÷ ours\" near 1).",
     "- **Host-bound rows**: on the 512-wide layers at small G the GPU is busy for only part of the",
     "  step (the profile's device time per step against the table's time): the host issues about",
     "  eight launches per layer step (five of them Triton) more slowly than the GPU runs them.",
@@ -158,7 +158,7 @@ def main(argv=None):
              "medians of `triton.testing.do_bench` (forward+backward ms / peak extra MiB during it), spline",
              "order 3, every row of a precision from one process, same harness for every implementation.",
              "\"cuBLAS floor\" is three `torch.mm` of the dense formulation's shape (K = in·(G+k+1)) measured",
-             "in the same run; \"of cuBLAS floor\" is that floor over our time. Earlier H100 results of the v1",
+             "in the same run; \"cuBLAS floor ÷ ours\" is that floor over our time (1 = at the floor). Earlier H100 results of the v1",
              "kernels: `h100_v1/`.", "",
              f"GPU {prov['gpu_name']}, torch {prov.get('torch')}, triton {prov.get('triton')}, "
              f"commit {prov.get('git_commit')}, {prov.get('date')}.", "",

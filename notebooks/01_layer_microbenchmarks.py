@@ -16,27 +16,35 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/sparsefuse/sparsefuse/blob/main/notebooks/01_layer_microbenchmarks.ipynb)
 #
+# ## What this chapter reproduces
+#
+# **Paper:** SparseFuse (NeurIPS 2026 submission), main paper, kernel and systems results:
+# the *layer microbenchmark and kernel summary*.
+#
+# **Claim tested:** a KAN layer whose kernels touch only the $k+1$ active B-spline bases per input
+# costs nearly the same at every grid size $G$, while efficient-kan's dense formulation
+# grows with $G$.
+#
+# **Verdict here**, from {glue:text}`layer_microbench_source`: from $G$ = {glue:text}`lm_g_lo:.0f`
+# to $G$ = {glue:text}`lm_g_hi:.0f` the training step (forward+backward) of the fused path
+# grew {glue:text}`lm_fused_growth:.2f`×, the reference's {glue:text}`lm_ref_growth:.2f`×, so
+# the fused cost {glue:text}`lm_flat`. The fused path was {glue:text}`lm_cmp_lo` at
+# $G$ = {glue:text}`lm_g_lo:.0f` and {glue:text}`lm_cmp_hi` at $G$ = {glue:text}`lm_g_hi:.0f`.
+# A KAN layer is still no linear layer: at $G$ = {glue:text}`lm_g_hi:.0f` the fused step took
+# {glue:text}`lm_vs_linear_text` the time of the `torch.nn.Linear` it replaces. The side-by-side
+# comparison with the other KAN packages is on the [kernel benchmark page](../kernel_benchmark.md).
+#
+# ## The question
+#
 # What does a KAN layer cost next to the `torch.nn.Linear` it replaces, and how
 # does that cost grow with the grid size $G$? Each input activates only $k+1$ of
 # the $G+k$ B-spline bases of order $k$, so a dense formulation spends most of its
 # work on zeros once $G$ grows: the useful share, the *density*, is $(k+1)/(G+k)$.
-# This notebook times a linear layer and every available path of the KAN layer over
-# a sweep of $G$, forward and forward+backward.
-
-# %% tags=["remove-cell"]
-# In Colab: install this repository (torch and triton are already there).
-import sys
-
-if "google.colab" in sys.modules:
-    import subprocess
-
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "sparsefuse[colab] @ git+https://github.com/sparsefuse/sparsefuse"], check=True)
-    import torch
-
-    if not torch.cuda.is_available():
-        print("No GPU: choose Runtime > Change runtime type > GPU for meaningful timings. "
-              "On CPU this notebook runs the tiny 'smoke' profile only.")
+# This notebook times a linear layer and every path of the KAN layer (`reference`:
+# efficient-kan's algorithm; `dense`, `sparse`, `fused`: see the README) over a sweep
+# of $G$, forward and forward+backward.
+#
+# ## Run
 
 # %% tags=["parameters"]
 profile = "smoke"  # smoke (CPU, seconds) | quick (one GPU, about a minute) | paper
@@ -46,20 +54,24 @@ device = "auto"  # auto | cpu | cuda
 from sparsefuse.book import notebook as nb
 from sparsefuse.experiments import layer_microbench as exp
 
-dev = nb.resolve_device(device)
-df = exp.run(profile=profile, device=dev)
-fig = exp.plot(df)
-nb.publish(exp.NAME, df, fig, profile=profile, device=dev, params=exp.PROFILES[profile])
+df = nb.experiment(exp, profile, device, keys=["path", "G", "pass"])
+
+# %% tags=["remove-cell"]
+from sparsefuse.book import verdict
+
+verdict.glue(exp.NAME, df, exp.verdict_numbers, profile=profile, device=device)
 
 # %% [markdown]
-# The left panel is inference (forward only), the right one training
+# ## How to read it
+#
+# The top panel is inference (forward only), the bottom one training
 # (forward+backward); both axes are logarithmic. The linear layer is flat in $G$:
-# it has no grid. A dense KAN path grows roughly linearly with $G$, because it
-# multiplies an $N \times \mathrm{in}\cdot(G+k)$ basis matrix that is mostly zeros;
+# it has no grid. A dense KAN path grows with $G$ (at large $G$ nearly in proportion),
+# because it multiplies an $N \times \mathrm{in}\cdot(G+k)$ basis matrix that is mostly zeros;
 # the gap between it and the paths that touch only the $k+1$ active bases is the
 # cost of the wasted density. On the CPU smoke profile the sizes are tiny and the
-# times mostly measure Python overhead; the reference figure from the GPU shows
-# the real shape.
+# times mostly measure Python overhead: only the GPU reference says anything about
+# the claim.
 #
 # ## Explore the sweep
 #

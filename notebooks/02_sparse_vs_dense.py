@@ -16,6 +16,27 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/sparsefuse/sparsefuse/blob/main/notebooks/02_sparse_vs_dense.ipynb)
 #
+# ## What this chapter reproduces
+#
+# **Paper:** SparseFuse (NeurIPS 2026 submission), main paper, kernel and systems results:
+# the *sparse-vs-dense contraction* (with the padded geometry).
+#
+# **Claim tested:** at the sparsity of a B-spline basis, a contraction that exploits the
+# zeros beats the dense GEMM once it picks the right strategy for the density, and the
+# fused kernel's automatic choice finds that strategy at every grid size.
+#
+# **Verdict here**, from {glue:text}`sparse_vs_dense_source`, forward pass: the fused kernel
+# was {glue:text}`sd_cmp_lo` at $G$ = {glue:text}`sd_g_lo:.0f` and {glue:text}`sd_cmp_hi` at
+# $G$ = {glue:text}`sd_g_hi:.0f`; at its worst grid size its automatic choice took
+# {glue:text}`sd_auto_gap:.2f`× the time of the faster forced strategy (1.00: it always
+# picked the faster one). The structured `gather` path {glue:text}`sd_gather_text`, and CSR built from
+# the active indices on every call {glue:text}`sd_csr_text`. With the matrix pre-built (the
+# synthetic sweep), CSR {glue:text}`sd_syn_text`: the format only pays at low densities.
+# These are the numbers of one GPU and one layer shape; read the crossover, not the exact
+# factors.
+#
+# ## The question
+#
 # The spline part of a KAN layer is one matrix product, $y = B\,W$, with the basis
 # matrix $B \in \mathbb{R}^{N \times \mathrm{in}\cdot(G+k)}$ and the coefficient table
 # $W \in \mathbb{R}^{\mathrm{in}\cdot(G+k) \times \mathrm{out}}$. Only $k+1$ of the
@@ -38,73 +59,63 @@
 # matrices of a chosen density — dense GEMM against CSR (non-zeros in one
 # contiguous run per row, like a B-spline, or scattered) and BSR — to show the
 # crossover of the formats themselves, without the basis evaluation.
-
-# %% tags=["remove-cell"]
-# In Colab: install this repository (torch and triton are already there).
-import sys
-
-if "google.colab" in sys.modules:
-    import subprocess
-
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "sparsefuse[colab] @ git+https://github.com/sparsefuse/sparsefuse"], check=True)
-    import torch
-
-    if not torch.cuda.is_available():
-        print("No GPU: choose Runtime > Change runtime type > GPU for meaningful timings. "
-              "On CPU this notebook runs the tiny 'smoke' profile only.")
+#
+# ## Run
 
 # %% tags=["parameters"]
 profile = "smoke"  # smoke (CPU, seconds) | quick (one GPU, under a minute) | paper (full sweep)
 device = "auto"  # auto | cpu | cuda
 grid_sizes = None  # G values of the spline sweep; None keeps the profile's
 densities = None  # densities of the synthetic sweep; None keeps the profile's
-padded_tile = None  # tile width of the padded method (>= k+1); None keeps 8
+padded_tile = None  # tile width of the padded method, at least k+1; None keeps 8
 
 # %%
 from sparsefuse.book import notebook as nb
 from sparsefuse.experiments import sparse_vs_dense as exp
 
-dev = nb.resolve_device(device)
-overrides = {k: v for k, v in dict(grid_sizes=grid_sizes, densities=densities, padded_tile=padded_tile).items()
-             if v is not None}
-df = exp.run(profile=profile, device=dev, **overrides)
-fig = exp.plot(df)
-nb.publish(exp.NAME, df, fig, profile=profile, device=dev, params={**exp.PROFILES[profile], **overrides},
-           keys=["sweep", "method", "mode", "grid_size", "density"])
+df = nb.experiment(exp, profile, device, keys=["sweep", "method", "mode", "grid_size", "density"],
+                   grid_sizes=grid_sizes, densities=densities, padded_tile=padded_tile)
+
+# %% tags=["remove-cell"]
+from sparsefuse.book import verdict
+
+verdict.glue(exp.NAME, df, exp.verdict_numbers, profile=profile, device=device)
 
 # %% [markdown]
-# **How to read it.** All axes are logarithmic. In the spline panels the x axis is
-# the basis density (bottom) and the grid size it corresponds to (top): density
-# falls as $G$ grows, so the right edge is a coarse grid and the left edge a fine
-# one. A method whose line lies below `dense` at some density exploits the
-# sparsity profitably there; the density where two lines cross is the
-# *crossover*. Expect `dense` to win at high density (small $G$) on tensor cores,
-# and the sparse methods to win once most of $B$ is zero; the generic formats pay
-# for building indices on every call (the basis depends on $x$), which is why the
-# structured `gather` and the fused kernel, which never build a format, are the
-# ones to watch. The gap between `fused-dense` and `fused-sparse` at each $G$ is
-# the evidence behind the fused kernel's automatic choice (`fused`), which should
-# track the lower of the two. CSR and BSR have no backward here, so they are
-# recorded as unsupported in the forward+backward panel. BSR is built by converting
-# CSR, which PyTorch does on the CPU; it is dropped from the sweep once one call
-# takes longer than the profile's `max_call_ms` (the `note` column says where). The
-# right panel is the format question alone: time of $B\,W$ against density with
-# $B$ already built.
+# ## How to read it
 #
-# The headline table: forward time in ms per method and grid size, and the
-# largest density at which each method beats the dense GEMM.
+# All axes are logarithmic. In the spline panel the x axis is the basis density
+# (bottom) and the grid size it corresponds to (top): density falls as $G$ grows, so
+# the right edge is a coarse grid and the left edge a fine one. A method whose line
+# lies below `dense` at some density exploits the sparsity profitably there; the
+# density where two lines cross is the *crossover*. The generic formats pay for
+# building indices on every call (the basis depends on $x$), which is why the
+# structured `gather` and the fused kernel, which never build a format, are the ones
+# to watch. The gap between `fused-dense` and `fused-sparse` at each $G$ is the
+# evidence behind the fused kernel's automatic choice (`fused`), which should track
+# the lower of the two. BSR is built by converting CSR, which PyTorch does on the
+# CPU; it is dropped from the sweep once one call takes longer than the profile's
+# `max_call_ms` (the `note` column says where). The `paper` profile also times
+# forward+backward, in a panel of its own, where CSR and BSR are recorded as
+# unsupported (no backward through those products). The last panel is the format
+# question alone: the time of $B\,W$ against density with $B$ already built.
+#
+# The headline table: forward time per call in ms per method and grid size, and the
+# largest density at which each method beat the dense GEMM.
 
 # %%
-exp.headline(df)
+from sparsefuse.book.tables import show
+
+show(exp.headline(df), caption="forward time per call (ms); last row: density")
 
 # %% [markdown]
 # ## Explore the sweep
 #
 # Move the grid-size slider, or the density slider (they select the same points),
 # to read each method's time at that point and its ratio to the dense GEMM; the
-# pass selector switches between forward and forward+backward. The widget carries
-# the whole sweep, so it also works in the static book without a kernel.
+# pass selector lists the passes this run measured ({glue:text}`sd_modes`). The
+# widget carries the whole sweep, so it also works in the static book without a
+# kernel.
 
 # %%
 exp.explorer(df)

@@ -16,6 +16,23 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/sparsefuse/sparsefuse/blob/main/notebooks/07_matrixkan.ipynb)
 #
+# ## What this chapter reproduces
+#
+# **Paper:** SparseFuse (NeurIPS 2026 submission), appendix experiments: the *MatrixKAN
+# comparison*.
+#
+# **Claim tested:** evaluating only the $k+1$ active B-spline bases in MatrixKAN's matrix
+# (power) form is faster than both the Cox–de Boor recursion and the power form written out
+# to all $G+k$ bases, at every spline degree, and no less accurate.
+#
+# **Verdict here**, from {glue:text}`matrixkan_source`, {glue:text}`mk_mode`: at degree
+# $k$ = {glue:text}`mk_k:.0f` the local form was {glue:text}`mk_cmp_cdb` and
+# {glue:text}`mk_cmp_power`; at $k$ = {glue:text}`mk_k_hi:.0f` it was {glue:text}`mk_cmp_cdb_hi`.
+# The largest float32 error of any method at any degree was {glue:text}`mk_err_max:.2g`
+# against a float64 Cox–de Boor evaluation.
+#
+# ## The question
+#
 # On a uniform grid every knot interval carries the same $k+1$ polynomial pieces,
 # so the active B-spline values at $x$ are one small matrix product,
 # $[1, u, \dots, u^k]\,M_k$ with $u$ the position inside the interval — the idea of
@@ -29,21 +46,8 @@
 #
 # Each is timed forward and forward+backward (gradient to $x$), with its peak
 # memory and its float32 error against a float64 Cox–de Boor evaluation.
-
-# %% tags=["remove-cell"]
-# In Colab: install this repository (torch and triton are already there).
-import sys
-
-if "google.colab" in sys.modules:
-    import subprocess
-
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "sparsefuse[colab] @ git+https://github.com/sparsefuse/sparsefuse"], check=True)
-    import torch
-
-    if not torch.cuda.is_available():
-        print("No GPU: choose Runtime > Change runtime type > GPU for meaningful timings. "
-              "On CPU this notebook runs the tiny 'smoke' profile only.")
+#
+# ## Run
 
 # %% tags=["parameters"]
 profile = "smoke"  # smoke (CPU, seconds) | quick (one GPU, under a minute) | paper (full sweep)
@@ -56,28 +60,33 @@ n = None  # batch size N; None keeps the profile's
 from sparsefuse.book import notebook as nb
 from sparsefuse.experiments import matrixkan as exp
 
-dev = nb.resolve_device(device)
-overrides = {k: v for k, v in dict(degrees=degrees, grid_size=grid_size, n=n).items() if v is not None}
-df = exp.run(profile=profile, device=dev, **overrides)
-fig = exp.plot(df)
-nb.publish(exp.NAME, df, fig, profile=profile, device=dev, params={**exp.PROFILES[profile], **overrides},
-           keys=["method", "degree", "mode"])
+df = nb.experiment(exp, profile, device, keys=["method", "degree", "mode"],
+                   degrees=degrees, grid_size=grid_size, n=n)
+
+# %% tags=["remove-cell"]
+from sparsefuse.book import verdict
+
+verdict.glue(exp.NAME, df, exp.verdict_numbers, profile=profile, device=device)
 
 # %% [markdown]
-# **How to read it.** The x axis is the spline degree $k$ in every panel. The
-# Cox–de Boor recursion does $O(k)$ passes over all $G+k$ bases, so its time
-# grows with $k$ at a rate set by $G$; the power form replaces the recursion by
-# one $(k+1)\times(k+1)$ product but still writes $G+k$ values per input; the
-# local form writes only $k+1$. The gap between `power-dense` and `local` is the
-# cost of materializing the zeros, the gap between `cox-de-boor` and
-# `power-dense` the cost of the recursion itself. The third panel shows the
-# memory this costs in a training step (GPU only). The last panel checks that
-# the faster forms are not less accurate: all three should stay within a few
-# float32 ulps of the float64 reference at every degree; the power form's
-# monomials lose a little precision as $k$ grows, which this panel would show.
+# ## How to read it
 #
-# The headline table: forward+backward time in ms per method and degree, and
-# each method's float32 error.
+# The x axis is the spline degree $k$ in every panel. The Cox–de Boor recursion does
+# $O(k)$ passes over all $G+k$ bases, so its time grows with $k$ at a rate set by $G$;
+# the power form replaces the recursion by one $(k+1)\times(k+1)$ product but still
+# writes $G+k$ values per input; the local form writes only $k+1$. The gap between
+# `power-dense` and `local` is the cost of materialising the zeros, the gap between
+# `cox-de-boor` and `power-dense` the cost of the recursion itself. The memory panel
+# shows what this costs in a training step (GPU only). The error panel checks that
+# the faster forms are not less accurate: every method should stay within a small
+# multiple of float32's rounding (about $6\times10^{-8}$ relative) of the float64
+# values; a power form whose monomials lost precision as $k$ grows would show a
+# rising line there.
+#
+# The headline table: forward+backward time in ms per method and degree, and each
+# method's largest float32 error.
 
 # %%
-exp.headline(df)
+from sparsefuse.book.tables import show
+
+show(exp.headline(df))

@@ -16,6 +16,27 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/sparsefuse/sparsefuse/blob/main/notebooks/09_minigpt_kan.ipynb)
 #
+# ## What this chapter reproduces
+#
+# **Paper:** SparseFuse (NeurIPS 2026 submission), main paper, kernel and systems results:
+# *Scale-B feasibility* and the *sequence-length* runs (the H100 Scale-B and sequence-length
+# sweeps).
+#
+# **Claim tested:** with the fused kernels a Transformer whose feed-forward blocks are KAN
+# layers trains on one GPU at GPT-2-small width and depth (Scale-B) and at long sequences,
+# where the same model on efficient-kan's algorithm runs out of memory.
+#
+# **Verdict here**, from {glue:text}`minigpt_kan_source`. *Scale-B:* {glue:text}`mg_scale_b`.
+# *Fixed budget at Scale-A:* the fused KAN model trained {glue:text}`mg_cmp_ref` with
+# {glue:text}`mg_mem_ref`; validation loss
+# {glue:text}`mg_val_fused:.3f` nats/char against the MLP model's {glue:text}`mg_val_mlp:.3f`.
+# *Sequence length:* the longest sequence that trained was $T$ = {glue:text}`mg_tmax_fused:.0f`
+# for the fused KAN model, {glue:text}`mg_tmax_ref:.0f` for the reference path and
+# {glue:text}`mg_tmax_mlp:.0f` for the MLP model (nan: none ran). Feasibility is the claim,
+# not parity with the MLP: {glue:text}`mg_tradeoff`.
+#
+# ## The model and the measurements
+#
 # Can a decoder-only Transformer whose feed-forward blocks are KAN layers be
 # trained on one GPU, and what does it cost next to the usual MLP block? The
 # model (`sparsefuse.models.minigpt`) is a small pre-LayerNorm GPT; only its FFN
@@ -38,21 +59,8 @@
 # The text is character-level: a corpus under `DATA_ROOT` when there is one
 # (`text/corpus.txt`, `tinyshakespeare/input.txt`, ...), else the Python standard
 # library's own source code, which every machine has. The provenance records which.
-
-# %% tags=["remove-cell"]
-# In Colab: install this repository (torch and triton are already there).
-import sys
-
-if "google.colab" in sys.modules:
-    import subprocess
-
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "sparsefuse[colab] @ git+https://github.com/sparsefuse/sparsefuse"], check=True)
-    import torch
-
-    if not torch.cuda.is_available():
-        print("No GPU: choose Runtime > Change runtime type > GPU. "
-              "On CPU this notebook runs the tiny 'smoke' profile only.")
+#
+# ## Run
 
 # %% tags=["parameters"]
 profile = "smoke"  # smoke (CPU, seconds) | quick (one GPU, about a minute) | paper
@@ -61,34 +69,32 @@ device = "auto"  # auto | cpu | cuda
 # %%
 from sparsefuse.book import notebook as nb
 from sparsefuse.experiments import minigpt as exp
-from sparsefuse.models import minigpt as M
 
-dev = nb.resolve_device(device)
-df = exp.run(profile=profile, device=dev)
-fig = exp.plot(df)
-nb.publish(exp.NAME, df, fig, profile=profile, device=dev,
-           params=dict(exp.PROFILES[profile], corpus=df.attrs["corpus"],
-                       configs={k: c.as_dict() for k, c in M.CONFIGS.items()}),
-           keys=["section", "variant", "block_size", "step"])
+df = nb.experiment(exp, profile, device, keys=["section", "variant", "block_size", "step"])
+
+# %% tags=["remove-cell"]
+from sparsefuse.book import verdict
+
+verdict.glue(exp.NAME, df, exp.verdict_numbers, profile=profile, device=device)
 
 # %% [markdown]
-# Top left: training loss against step for the fixed budget; every variant sees
-# the same batches in the same order (the seed is in the table). Top right:
-# training throughput at that budget. Bottom: the sequence-length sweep — tokens/s
-# and peak memory as $T$ grows at a fixed batch of sequences; a cross marks the
-# first length that ran out of memory (longer ones are not tried). The Scale-B
-# verdicts are listed under the figure. On the CPU smoke profile the model is tiny,
-# `auto` runs a CPU path instead of the fused kernel and Scale-B is skipped: the
-# run only proves the code path; the reference figure from the GPU carries the
-# numbers.
+# ## How to read it
+#
+# Top: training loss against step for the fixed budget; every variant sees the same
+# batches in the same order (the seed is in the table). Middle: training throughput
+# at that budget, with each run's peak memory at the end of its bar and the Scale-B
+# outcomes under the axis. Bottom: the sequence-length sweep — tokens/s and peak
+# memory as $T$ grows at a fixed batch of sequences; a cross marks the first length
+# that ran out of memory (longer ones are not tried). On the CPU smoke profile the
+# model is tiny, `auto` runs a CPU path instead of the fused kernel and Scale-B is
+# skipped: the run only proves the code path; the GPU reference carries the numbers.
 #
 # The headline table: one row per variant at the budget point and at Scale-B.
 
 # %%
-summary = df[df["section"].isin(["budget", "scale_b"])][
-    ["section", "label", "resolved_impl", "config", "params", "tokens_per_s", "peak_mib", "final_loss", "val_loss",
-     "status", "note"]]
-summary
+from sparsefuse.book.tables import show
+
+show(exp.summary(df))
 
 # %% [markdown]
 # ## Data-parallel training: DDP and FSDP2
@@ -116,21 +122,7 @@ summary
 # one; a world size the measuring host did not have is listed as `skipped`.
 
 # %%
-import matplotlib.pyplot as plt
-from IPython.display import Markdown, display
-
-from sparsefuse.book import results
 from sparsefuse.experiments import minigpt_distributed as dist_exp
 
-scaling = results.reference(dist_exp.SCALING_NAME)
-if scaling is None:
-    display(Markdown("No multi-GPU scaling result is committed yet: it needs a host with 2 to 4 GPUs "
-                     "(run the `--scaling` command above there)."))
-else:
-    table = scaling.table()
-    display(Markdown(f"Committed scaling result: {scaling.describe()}."))
-    display(table[["strategy", "world_size", "tokens_per_s", "speedup_vs_1", "scaling_efficiency", "peak_mib",
-                   "loss_last", "status", "note"]])
-    scaling_fig = dist_exp.plot_scaling(table)
-    display(scaling_fig)
-    plt.close(scaling_fig)
+nb.show_committed(dist_exp.SCALING_NAME, columns=dist_exp.SCALING_COLUMNS, plot=dist_exp.plot_scaling,
+                  missing=dist_exp.NO_SCALING)

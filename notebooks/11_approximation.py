@@ -16,6 +16,24 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/sparsefuse/sparsefuse/blob/main/notebooks/11_approximation.ipynb)
 #
+# ## What this chapter reproduces
+#
+# **Paper:** SparseFuse (NeurIPS 2026 submission), appendix experiments: the *convergence
+# curves* and *grid-quality probes* (large-grid quality).
+#
+# **Claim tested:** a larger grid buys accuracy at the rate the KAN approximation theorem
+# predicts, $G^{-(k+1)}$ ($G^{-4}$ for cubic splines), so the large-$G$ regime a fast kernel
+# opens is worth reaching; a trained KAN reaches that rate only while optimisation and data
+# keep up.
+#
+# **Verdict here**, from {glue:text}`approximation_source`: the least-squares fits fell with
+# fitted slopes from {glue:text}`ap_ls_min:.2f` to {glue:text}`ap_ls_max:.2f` against the theory's
+# {glue:text}`ap_theory:.0f` ({glue:text}`ap_ls_n:.0f` targets), {glue:text}`ap_ls_text`. The KANs
+# trained by L-BFGS fell with slopes from {glue:text}`ap_tr_min:.2f` to {glue:text}`ap_tr_max:.2f`
+# up to their best grid, {glue:text}`ap_tr_text` (the table of slopes is below the figure).
+#
+# ## The question
+#
 # Why grow the grid at all? The KAN approximation theorem (Liu et al., 2024) says that
 # when a function has a smooth Kolmogorov–Arnold representation, an order-$k$ spline KAN
 # with $G$ grid intervals approximates it with error $\le C\,G^{-(k+1)}$, independent of
@@ -29,21 +47,8 @@
 # * **practical curve** — a KAN of the matching shape ($[1,1]$, $[2,1,1]$, $[2,2,1]$) is
 #   trained from a random start by L-BFGS at each $G$ on a fixed training set; train and
 #   test RMSE are both reported, so overfitting at large $G$ shows as a gap.
-
-# %% tags=["remove-cell"]
-# In Colab: install this repository (torch and triton are already there).
-import sys
-
-if "google.colab" in sys.modules:
-    import subprocess
-
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "sparsefuse[colab] @ git+https://github.com/sparsefuse/sparsefuse"], check=True)
-    import torch
-
-    if not torch.cuda.is_available():
-        print("No GPU: choose Runtime > Change runtime type > GPU to train at the 'quick' profile. "
-              "On CPU this notebook runs the tiny 'smoke' profile only.")
+#
+# ## Run
 
 # %% tags=["parameters"]
 profile = "smoke"  # smoke (CPU, seconds) | quick (one GPU, about a minute) | paper
@@ -53,31 +58,31 @@ device = "auto"  # auto | cpu | cuda
 from sparsefuse.book import notebook as nb
 from sparsefuse.experiments import approximation as exp
 
-dev = nb.resolve_device(device)
-df = exp.run(profile=profile, device=dev)
-fig = exp.plot(df)
-nb.publish(exp.NAME, df, fig, profile=profile, device=dev, params=exp.PROFILES[profile],
-           keys=["target", "method", "G"])
+df = nb.experiment(exp, profile, device, keys=["target", "method", "G"],
+                   side={"curves": exp.curves, "rates": exp.fitted_rates})
+
+# %% tags=["remove-cell"]
+from sparsefuse.book import verdict
+
+verdict.glue(exp.NAME, df, exp.verdict_numbers, profile=profile, device=device)
 
 # %% [markdown]
-# **How to read it.** Both error panels are log–log; the dotted black line has the
-# theoretical slope $-(k+1) = -4$ and the grey one slope $-1$ for scale. The legend gives
-# the least-squares slope of each curve (points with $G \ge 5$, above the float64 floor;
-# for trained runs only up to the best $G$). On the left the least-squares fits should
+# ## How to read it
+#
+# Both error panels are log–log; the dotted black line has the theoretical slope
+# $-(k+1) = -4$ and the grey one slope $-1$ for scale. The legend gives the
+# least-squares slope of each curve (points with $G \ge 5$, above the float64 floor; for
+# trained runs only up to the best $G$). In the first panel the least-squares fits
 # follow $G^{-4}$ once the grid resolves the function: $J_0(20x)$ oscillates, so it needs
-# $G \gtrsim 20$ before the asymptotic regime starts. On the right, training reaches the
+# $G \gtrsim 20$ before the asymptotic regime starts. In the second, training reaches the
 # same rate only while the optimiser and the number of samples keep up; where the test
 # curve leaves the dashed train curve the grid is fitting the sample, not the function —
-# the large-grid quality limit. The right panel shows how the training loss converges
-# at each $G$ for $\exp(\sin \pi x + y^2)$.
+# the large-grid quality limit. The third panel (in a run that kept its curves) shows how
+# the training loss converges at each $G$ for $\exp(\sin \pi x + y^2)$.
 #
 # The fitted slopes beside the theory:
 
 # %%
-exp.fitted_rates(df)
+from sparsefuse.book.tables import show
 
-# %%
-nb.publish(exp.NAME + "_curves", exp.curves(df), None, profile=profile, device=dev,
-           params=exp.PROFILES[profile], show=False)
-nb.publish(exp.NAME + "_rates", exp.fitted_rates(df), None, profile=profile, device=dev,
-           params=exp.PROFILES[profile], show=False);
+show(exp.fitted_rates(df))

@@ -16,14 +16,30 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/sparsefuse/sparsefuse/blob/main/notebooks/13_jhcg_1_module.ipynb)
 #
-# This chapter reproduces two result families of the **JHCG appendix of the
-# SparseFuse paper**: the *module-boundary microbenchmarks* (what one JHCG
-# feed-forward block costs next to the MLP and KAN FFNs it would replace) and the
-# *cached fast-path checks* (how much inference gains from reusing what does not
-# change between calls, and that it changes nothing else).
+# ## What this chapter reproduces
 #
-# **The block** (`sparsefuse.jhcg.SparseFuseJHCG`; the paper does not spell its
-# design out, so this is ours, and the library's docstring is its reference). A
+# **Paper:** SparseFuse (NeurIPS 2026 submission), JHCG appendix: the *module-boundary
+# microbenchmarks* (what one JHCG feed-forward block costs next to the MLP and KAN FFNs it
+# would replace) and the *cached fast-path checks* (how much inference gains from reusing
+# what does not change between calls, and that it changes nothing else).
+#
+# **Claim tested:** a JHCG block, which gives only a share $\rho$ of the FFN's hidden width
+# to a KAN path, costs far less than a full KAN FFN at the module boundary; in `eval()` its
+# cached weights make small-batch inference faster without changing a single output.
+#
+# **Verdict here**, from {glue:text}`jhcg_microbench_source`: the JHCG `expanded` block at
+# $\rho = 0.25$ was {glue:text}`jv_mb_vs_kan` and {glue:text}`jv_mb_vs_mlp`
+# (forward+backward, fused KAN path, eager); its fused KAN path was {glue:text}`jv_mb_fused`.
+# The cache made a forward of {glue:text}`fp_tokens_small:.0f` tokens
+# {glue:text}`fp_speedup_small:.2f`× faster (uncached ÷ cached), with outputs
+# {glue:text}`jv_fp_exact`, and the cache saw an in-place parameter change
+# {glue:text}`jv_fp_invalidated`. There is no committed GPU reference for this appendix yet:
+# on a CPU build these numbers are the smoke run's and prove only that the code runs.
+#
+# ## The block
+#
+# The block is `sparsefuse.jhcg.SparseFuseJHCG`; the paper does not spell its design
+# out, so this one is ours, and the library's docstring is its reference. A
 # Transformer FFN of model width $d$ and hidden width $h$ (default $4d$) hands a
 # share $\rho \in (0, 1]$ of its hidden width to a KAN path and the rest to an MLP
 # path; a learned gate mixes the two per token and output channel:
@@ -55,7 +71,9 @@
 # `sparsefuse.jhcg.matched_mlp_hidden` gives the $h'$ with the same count, the
 # control of the Transformer audit in the next chapter.
 #
-# **What is measured here.** (1) Each block as one call $(N, d) \to (N, d)$ at the
+# ## What is measured
+#
+# (1) Each block as one call $(N, d) \to (N, d)$ at the
 # same $d$, $h$, token count $N$ and $G$: the MLP FFN, the KAN FFN and JHCG for both
 # variants and $\rho \in \{0.125, 0.25, 0.5, 1\}$; forward and forward+backward time
 # and peak memory, eager and under `torch.compile`, with the KAN path fused
@@ -64,21 +82,8 @@
 # coefficients until a parameter changes (checked through the parameters' version
 # counters); its latency against the uncached forward, the cost of a cache miss, the
 # largest difference of the outputs, and whether an in-place parameter change is seen.
-
-# %% tags=["remove-cell"]
-# In Colab: install this repository (torch and triton are already there).
-import sys
-
-if "google.colab" in sys.modules:
-    import subprocess
-
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "sparsefuse[colab] @ git+https://github.com/sparsefuse/sparsefuse"], check=True)
-    import torch
-
-    if not torch.cuda.is_available():
-        print("No GPU: choose Runtime > Change runtime type > GPU for meaningful timings. "
-              "On CPU this notebook runs the tiny 'smoke' profile only.")
+#
+# ## Run
 
 # %% tags=["parameters"]
 profile = "smoke"  # smoke (CPU, seconds) | quick (one GPU, about 2.5 minutes) | paper
@@ -89,20 +94,21 @@ from sparsefuse.book import notebook as nb
 from sparsefuse.experiments import jhcg_fastpath as fast
 from sparsefuse.experiments import jhcg_microbench as micro
 
-dev = nb.resolve_device(device)
-df = micro.run(profile=profile, device=dev)
-fig = micro.plot(df)
-nb.publish(micro.NAME, df, fig, profile=profile, device=dev, params=micro.PROFILES[profile],
-           keys=["module", "impl", "mode", "pass"])
-nb.glue_all(micro.key_numbers(df))
+df = nb.experiment(micro, profile, device, keys=["module", "impl", "mode", "pass"])
+
+# %% tags=["remove-cell"]
+from sparsefuse.book import verdict
+
+verdict.glue(micro.NAME, df, micro.verdict_numbers, profile=profile, device=device)
 
 # %% [markdown]
-# **How to read it.** One panel row per pass; left the median time per call
-# (log scale), right the peak memory the call allocates beyond what was live
-# before it. Bars in red run the KAN path on `impl="auto"` (on CUDA the fused
-# kernels, which never materialise the KAN layer's basis tensor), grey
-# on the `reference` path; light bars are the compiled blocks. The MLP FFN has no KAN
-# path, so its bar repeats across the path series.
+# ## How to read it
+#
+# Two panels per pass: the median time per call (log scale), then the peak memory
+# the call allocates beyond what was live before it. Bars in red run the KAN path on
+# `impl="auto"` (on CUDA the fused kernels, which never materialise the KAN layer's
+# basis tensor), grey on the `reference` path; light bars are the compiled blocks. The
+# MLP FFN has no KAN path, so its bar repeats across the path series.
 #
 # In this run, a JHCG `expanded` block with $\rho = 0.25$
 # ({glue:text}`mb_params_jhcg:,.0f` parameters, against {glue:text}`mb_params_mlp:,.0f` for
@@ -111,21 +117,23 @@ nb.glue_all(micro.key_numbers(df))
 # {glue:text}`mb_time_vs_kan:.2f`× the KAN FFN's (forward alone: {glue:text}`mb_fwd_vs_mlp:.2f`×
 # the MLP's), with {glue:text}`mb_mem_vs_kan:.2f`× the KAN FFN's peak memory
 # ({glue:text}`mb_mem_vs_mlp:.2f`× the MLP's; NaN on CPU, where peak memory is not measured).
-# Its fused KAN path was {glue:text}`mb_fused_speedup:.2f`× faster than the reference path,
-# and `torch.compile` changed its forward+backward time by a factor of
+# Its fused KAN path was {glue:text}`jv_mb_fused` (reference ÷ fused:
+# {glue:text}`mb_fused_speedup:.2f`), and `torch.compile` changed its forward+backward time by a factor of
 # {glue:text}`mb_compile_speedup:.2f` (eager / compiled). On the CPU smoke profile the
 # sizes are tiny and `auto` runs a PyTorch path: the numbers only prove that every
-# code path runs; the reference figure from the GPU carries the measurements.
+# code path runs; only a GPU run carries the measurements.
 #
 # The headline table: median ms per block (rows) and pass · KAN path · mode
 # (columns); a cell that did not run shows its status. Then each block relative to
 # the MLP FFN (forward+backward, fused KAN path, eager).
 
 # %%
-micro.headline(df)
+from sparsefuse.book.tables import show
+
+show(micro.headline(df), caption="median time per call (ms) by pass · KAN path · mode")
 
 # %%
-micro.relative(df)
+show(micro.relative(df), caption="forward+backward, fused KAN path, eager, relative to the MLP FFN")
 
 # %% [markdown]
 # ## The cached fast path
@@ -140,23 +148,22 @@ micro.relative(df)
 # sees the change.
 
 # %%
-fp = fast.run(profile=profile, device=dev)
-fp_fig = fast.plot(fp)
-nb.publish(fast.NAME, fp, fp_fig, profile=profile, device=dev, params=fast.PROFILES[profile],
-           keys=["variant", "rho", "tokens"])
-nb.glue_all(fast.key_numbers(fp))
+fp = nb.experiment(fast, profile, device, keys=["variant", "rho", "tokens"])
+
+# %% tags=["remove-cell"]
+verdict.glue(fast.NAME, fp, fast.verdict_numbers, profile=profile, device=device)
 
 # %% [markdown]
 # For the `expanded` block with $\rho = 0.25$ the cache made a forward of
-# {glue:text}`fp_tokens_small:d` tokens {glue:text}`fp_speedup_small:.2f`× faster and one of
-# {glue:text}`fp_tokens_large:d` tokens {glue:text}`fp_speedup_large:.2f`× faster (best over
+# {glue:text}`fp_tokens_small:.0f` tokens {glue:text}`fp_speedup_small:.2f`× faster and one of
+# {glue:text}`fp_tokens_large:.0f` tokens {glue:text}`fp_speedup_large:.2f`× faster (best over
 # all points: {glue:text}`fp_speedup_best:.2f`×). The saving is a fixed amount per call (two
 # concatenations and one elementwise product, plus their launches on a GPU), so it
-# matters where few tokens pass, as in autoregressive decoding, and vanishes next to
-# the GEMMs of a large batch. The largest difference between cached and uncached
+# should matter most where few tokens pass, as in autoregressive decoding, and vanish
+# next to the GEMMs of a large batch. The largest difference between cached and uncached
 # outputs over all {glue:text}`fp_points:d` points was {glue:text}`fp_max_diff:.3g`;
 # {glue:text}`fp_equal:d` of them were bitwise equal, and in {glue:text}`fp_invalidated:d`
 # the cache saw the in-place parameter change.
 
 # %%
-fast.summary(fp)
+show(fast.summary(fp))

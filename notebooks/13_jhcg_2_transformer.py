@@ -16,9 +16,28 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/sparsefuse/sparsefuse/blob/main/notebooks/13_jhcg_2_transformer.ipynb)
 #
-# This chapter reproduces the *controlled Transformer audit* and the *attribution
-# and adaptation diagnostics* of the **JHCG appendix of the SparseFuse paper**. The
-# question behind all three: when a JHCG block (previous chapter) replaces a
+# ## What this chapter reproduces
+#
+# **Paper:** SparseFuse (NeurIPS 2026 submission), JHCG appendix: the *controlled
+# Transformer audit* and the *attribution and adaptation diagnostics* (S4 attribution, S2
+# adaptation).
+#
+# **Claim tested:** when a JHCG block replaces a Transformer's MLP feed-forward block, a
+# change in validation loss must be measured against an MLP FFN widened to the same
+# parameter count, and attributed to the KAN path only if removing that path hurts the
+# trained model.
+#
+# **Verdict here**, from {glue:text}`jhcg_audit_source`: JHCG `expanded` $\rho = 0.25$
+# reached {glue:text}`au_jhcg:.4f` nats/char against {glue:text}`au_matched:.4f` for its
+# parameter-matched MLP, a gain of {glue:text}`au_gain:+.4f` (positive: JHCG lower), which is
+# {glue:text}`jv_au_text`. Zeroing its KAN path changed the loss by {glue:text}`at_no_kan:+.4f`,
+# forcing the gate closed (MLP path only) by {glue:text}`at_closed:+.4f`. There is no
+# committed GPU reference for this appendix yet: on a CPU build these are the smoke run's
+# numbers, which prove only that the code runs.
+#
+# ## The three studies
+#
+# The question behind all three: when a JHCG block (previous chapter) replaces a
 # Transformer's MLP feed-forward block and the loss changes, is that the KAN path's
 # doing, or only the parameters the block adds?
 #
@@ -42,21 +61,8 @@
 # The text is character-level, as in the MiniGPT-KAN chapter: a corpus under
 # `DATA_ROOT` when there is one, else the Python standard library's source (the
 # provenance records which).
-
-# %% tags=["remove-cell"]
-# In Colab: install this repository (torch and triton are already there).
-import sys
-
-if "google.colab" in sys.modules:
-    import subprocess
-
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "sparsefuse[colab] @ git+https://github.com/sparsefuse/sparsefuse"], check=True)
-    import torch
-
-    if not torch.cuda.is_available():
-        print("No GPU: choose Runtime > Change runtime type > GPU. "
-              "On CPU this notebook runs the tiny 'smoke' profile only.")
+#
+# ## Run: the controlled audit
 
 # %% tags=["parameters"]
 profile = "smoke"  # smoke (CPU, seconds) | quick (one GPU, about 2 minutes) | paper
@@ -68,17 +74,19 @@ from sparsefuse.experiments import jhcg_adaptation as adapt
 from sparsefuse.experiments import jhcg_attribution as attr
 from sparsefuse.experiments import jhcg_audit as audit
 
-dev = nb.resolve_device(device)
-df = audit.run(profile=profile, device=dev)
-fig = audit.plot(df)
-nb.publish(audit.NAME, df, fig, profile=profile, device=dev,
-           params=dict(audit.PROFILES[profile], corpus=df.attrs["corpus"]), keys=["section", "variant", "seed", "step"])
-nb.glue_all(audit.key_numbers(df))
+df = nb.experiment(audit, profile, device, keys=["section", "variant", "seed", "step"])
+
+# %% tags=["remove-cell"]
+from sparsefuse.book import verdict
+
+verdict.glue(audit.NAME, df, audit.verdict_numbers, profile=profile, device=device)
 
 # %% [markdown]
-# Left: validation loss per variant, mean ± std over {glue:text}`au_seeds:d` seeds of
+# ## How to read it
+#
+# Top: validation loss per variant, mean ± std over {glue:text}`au_seeds:d` seeds of
 # {glue:text}`au_steps:d` steps each (JHCG blue, MLPs grey, KAN green). Middle: training
-# throughput. Right: the training-loss curves, averaged over seeds.
+# throughput. Bottom: the training-loss curves, averaged over seeds.
 #
 # In this run JHCG `expanded` $\rho = 0.25$ ({glue:text}`au_params_jhcg:,.0f` parameters,
 # against {glue:text}`au_params_mlp:,.0f` with the MLP FFN) reached a validation loss of
@@ -95,8 +103,10 @@ nb.glue_all(audit.key_numbers(df))
 # negative = lower than the baseline):
 
 # %%
-audit.matrix(df)[["label", "params", "seeds_ok", "val_loss", "vs_mlp", "vs_matched_mlp", "tokens_per_s",
-                  "peak_mib"]]
+from sparsefuse.book.tables import show
+
+show(audit.matrix(df)[["label", "params", "seeds_ok", "val_loss", "vs_mlp", "vs_matched_mlp",
+                         "tokens_per_s", "peak_mib"]])
 
 # %% [markdown]
 # ## Attribution
@@ -105,11 +115,7 @@ audit.matrix(df)[["label", "params", "seeds_ok", "val_loss", "vs_mlp", "vs_match
 # block of a model is changed at once.
 
 # %%
-at = attr.run(profile=profile, device=dev)
-at_fig = attr.plot(at)
-nb.publish(attr.NAME, at, at_fig, profile=profile, device=dev, params=attr.PROFILES[profile],
-           keys=["variant", "seed", "intervention"])
-nb.glue_all(attr.key_numbers(at))
+at = nb.experiment(attr, profile, device, keys=["variant", "seed", "intervention"])
 
 # %% [markdown]
 # For JHCG `expanded` $\rho = 0.25$, averaged over seeds: forcing the gate closed
@@ -122,17 +128,13 @@ nb.glue_all(attr.key_numbers(at))
 # column, and its sign is what the JHCG appendix reports.
 
 # %%
-attr.summary(at)
+show(attr.summary(at))
 
 # %% [markdown]
 # ## Adaptation diagnostics
 
 # %%
-ad = adapt.run(profile=profile, device=dev)
-ad_fig = adapt.plot(ad)
-nb.publish(adapt.NAME, ad, ad_fig, profile=profile, device=dev, params=adapt.PROFILES[profile],
-           keys=["variant", "seed", "step", "layer"])
-nb.glue_all(adapt.key_numbers(ad))
+ad = nb.experiment(adapt, profile, device, keys=["variant", "seed", "step", "layer"])
 
 # %% [markdown]
 # Lines are means over layers and seeds, bands the range over layers. For JHCG
@@ -145,8 +147,8 @@ nb.glue_all(adapt.key_numbers(ad))
 # leave the grid see only the SiLU branch, so a rising share means training moves the
 # KAN inputs away from where the splines act. The scaled spline coefficients ended
 # {glue:text}`ad_coeff_drift_end:.2f` (relative Frobenius norm) away from their
-# initialisation, which is small noise: a large relative drift is expected and says
-# the splines were learned, not that they diverged.
+# initialisation; a large relative drift is expected and says the splines were
+# learned, not that they diverged.
 
 # %%
-adapt.summary(ad)
+show(adapt.summary(ad))

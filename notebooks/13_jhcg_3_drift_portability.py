@@ -16,8 +16,24 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/sparsefuse/sparsefuse/blob/main/notebooks/13_jhcg_3_drift_portability.ipynb)
 #
-# This chapter reproduces the last two result families of the **JHCG appendix of
-# the SparseFuse paper**:
+# ## What this chapter reproduces
+#
+# **Paper:** SparseFuse (NeurIPS 2026 submission), JHCG appendix: the *compile-drift
+# diagnostics* and the *nanochat portability scouts* (which the paper reports as
+# exploratory).
+#
+# **Claim tested:** a model with JHCG blocks compiles with `torch.compile` without its loss
+# drifting beyond the compiler's ordinary rounding, and the block plugs into a foreign
+# Transformer (nanochat) and trains there.
+#
+# **Verdict here**, from {glue:text}`jhcg_compile_drift_source`: over
+# {glue:text}`cd_steps:.0f` steps the JHCG model's compiled and eager losses differed by at most
+# {glue:text}`cd_max:.3g`, {glue:text}`jv_cd_text`; compiling changed its training throughput
+# by a factor of {glue:text}`cd_speedup:.2f`. The nanochat scout {glue:text}`jv_nc_text`. There
+# is no committed GPU reference for this appendix yet: on a CPU build these are the smoke
+# run's numbers (with the `aot_eager` backend, at rounding level by construction).
+#
+# ## The two studies
 #
 # * **Compile drift.** `torch.compile` fuses and reorders floating-point work, so
 #   a compiled model's loss is never bitwise the eager one. The question is whether
@@ -33,21 +49,8 @@
 #   few steps from the same seed on the same batches; measured: parameters, tokens/s,
 #   peak memory, final training and validation loss. The paper reports this transfer
 #   as exploratory; without a checkout the table records `skipped`.
-
-# %% tags=["remove-cell"]
-# In Colab: install this repository (torch and triton are already there).
-import sys
-
-if "google.colab" in sys.modules:
-    import subprocess
-
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "sparsefuse[colab] @ git+https://github.com/sparsefuse/sparsefuse"], check=True)
-    import torch
-
-    if not torch.cuda.is_available():
-        print("No GPU: choose Runtime > Change runtime type > GPU. "
-              "On CPU this notebook runs the tiny 'smoke' profile only.")
+#
+# ## Run: compile drift
 
 # %% tags=["parameters"]
 profile = "smoke"  # smoke (CPU, seconds; aot_eager backend) | quick (one GPU, inductor, about a minute) | paper
@@ -58,15 +61,17 @@ from sparsefuse.book import notebook as nb
 from sparsefuse.experiments import jhcg_compile_drift as drift
 from sparsefuse.experiments import jhcg_nanochat as nano
 
-dev = nb.resolve_device(device)
-df = drift.run(profile=profile, device=dev)
-fig = drift.plot(df)
-nb.publish(drift.NAME, df, fig, profile=profile, device=dev, params=drift.PROFILES[profile],
-           keys=["section", "variant", "step"])
-nb.glue_all(drift.key_numbers(df))
+df = nb.experiment(drift, profile, device, keys=["section", "variant", "step"])
+
+# %% tags=["remove-cell"]
+from sparsefuse.book import verdict
+
+verdict.glue(drift.NAME, df, drift.verdict_numbers, profile=profile, device=device)
 
 # %% [markdown]
-# Left: the training-loss curves, eager solid and compiled dashed; right: their
+# ## How to read it
+#
+# Top: the training-loss curves, eager solid and compiled dashed; bottom: their
 # absolute difference per step (steps where the two agree exactly are not drawn).
 # Over {glue:text}`cd_steps:.0f` steps the JHCG model's compiled and eager losses differed
 # by at most {glue:text}`cd_max:.3g` (at step {glue:text}`cd_step:.0f`) and by
@@ -79,28 +84,18 @@ nb.glue_all(drift.key_numbers(df))
 # rounding level by construction, and only the plumbing is tested.
 
 # %%
-drift.summary(df)
+from sparsefuse.book.tables import show
+
+show(drift.summary(df))
 
 # %% [markdown]
 # ## nanochat portability scout
 
 # %%
-import os
+nc = nb.experiment(nano, profile, device, keys=["variant"], only_measured=True)
 
-from IPython.display import Markdown, display
-
-from sparsefuse.book import results
-
-nc = nano.run(profile=profile, device=dev)
-if (nc["status"] == "ok").any():
-    nb.publish(nano.NAME, nc, None, profile=profile, device=dev,
-               params=dict(nano.PROFILES[profile], nanochat_root=os.environ.get(nano.ENV, "")), keys=["variant"])
-else:  # nothing measured: keep whatever result is committed instead of replacing it with skipped rows
-    ref = results.reference(nano.NAME)
-    display(Markdown(f"Not measured in this run ({nc['note'].iloc[0]}); no result is saved. "
-                     + (f"Committed result: {ref.describe()}." if ref is not None else "No result is committed.")))
-    if ref is not None:
-        display(ref.table())
+# %% tags=["remove-cell"]
+verdict.glue(nano.NAME, nc, nano.verdict_numbers, profile=profile, device=device)
 
 # %% [markdown]
 # One row for nanochat's own MLP, one with JHCG swapped in (`mlps_swapped` counts
@@ -115,4 +110,5 @@ else:  # nothing measured: keep whatever result is committed instead of replacin
 # ```
 
 # %%
-nc[["label", "mlps_swapped", "params", "tokens_per_s", "peak_mib", "final_loss", "val_loss", "status", "note"]]
+show(nc[["label", "mlps_swapped", "params", "tokens_per_s", "peak_mib", "final_loss", "val_loss", "status",
+         "note"]])

@@ -20,6 +20,8 @@ from typing import Callable
 
 import torch
 
+from .status import OK, OOM, is_oom
+
 __all__ = ["BenchResult", "benchmark", "try_benchmark", "is_oom", "PRECISIONS", "precision", "autocast"]
 
 # The three precision settings every side-by-side table is measured in.
@@ -58,7 +60,7 @@ class BenchResult:
     q20_ms: float
     q80_ms: float
     peak_mib: float
-    status: str = "ok"
+    status: str = OK
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -154,19 +156,11 @@ def benchmark(
         return BenchResult(float(med), float(q20), float(q80), peak)
 
 
-def is_oom(exc: BaseException) -> bool:
-    """True for an out-of-memory error from any backend (CUDA, or the CPU allocator's RuntimeError)."""
-    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
-        return True
-    msg = str(exc).lower()
-    return isinstance(exc, RuntimeError) and ("out of memory" in msg or "can't allocate memory" in msg)
-
-
 def try_benchmark(fn: Callable[[], object], *, device, **kwargs) -> BenchResult:
     """Like :func:`benchmark`, but an out-of-memory error becomes a row.
 
     A sweep must survive its largest point: the result then has NaN numbers
-    and ``status="OOM"``; any other error still raises.
+    and ``status="oom"``; any other error still raises.
     """
     try:
         return benchmark(fn, device=device, **kwargs)
@@ -175,4 +169,4 @@ def try_benchmark(fn: Callable[[], object], *, device, **kwargs) -> BenchResult:
             raise
         if torch.device(device).type == "cuda":
             torch.cuda.empty_cache()
-        return BenchResult(math.nan, math.nan, math.nan, math.nan, status="OOM")
+        return BenchResult(math.nan, math.nan, math.nan, math.nan, status=OOM)

@@ -3,7 +3,7 @@
 Every chapter trains something for a fixed budget and reports the same things:
 the seed, the loss curve, the wall time, the peak memory, and whether the run
 finished or diverged.  Keeping that bookkeeping here means a NaN in one run is
-recorded as ``status="diverged"`` instead of crashing a notebook batch.
+recorded as ``status="diverged"`` (:mod:`sparsefuse.status`) instead of crashing a notebook batch.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .status import DIVERGED, OK, TIME_BUDGET
+
 __all__ = [
     "seed_everything",
     "count_parameters",
@@ -31,8 +33,6 @@ __all__ = [
     "cpu_threads",
     "one_thread_on_cpu",
     "attached_table",
-    "is_oom",
-    "failure_status",
 ]
 
 
@@ -108,29 +108,11 @@ class PeakMemory:
             self.mib = torch.cuda.max_memory_allocated(self.device) / 2**20
 
 
-def is_oom(exc: BaseException) -> bool:
-    """Whether ``exc`` is an out-of-memory error (CUDA's, Python's, or the CPU allocator's message)."""
-    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
-        return True
-    msg = str(exc).lower()
-    return "out of memory" in msg or "can't allocate memory" in msg
-
-
-def failure_status(exc: BaseException) -> tuple[str, str]:
-    """``(status, note)`` for a run that raised: ``"oom"`` or ``"error"``, and the first line of the message.
-
-    One classification for every chapter, so an OOM reads the same in every table.
-    """
-    lines = str(exc).splitlines()
-    msg = lines[0][:200] if lines else ""
-    return ("oom" if is_oom(exc) else "error"), f"{type(exc).__name__}: {msg}"
-
-
 @dataclass
 class TrainResult:
     """Outcome of :func:`train_loop`.  ``curve`` has one row per logged step."""
 
-    status: str  # "ok" | "diverged" | "time budget"
+    status: str  # OK | DIVERGED | TIME_BUDGET
     steps: int
     final_loss: float
     wall_s: float
@@ -143,9 +125,9 @@ class TrainResult:
     @property
     def note(self) -> str:
         """Why the run ended early, for a results table ("" when it did all its steps)."""
-        if self.status == "diverged":
+        if self.status == DIVERGED:
             return f"non-finite or exploding loss at step {self.diverged_at}"
-        if self.status == "time budget":
+        if self.status == TIME_BUDGET:
             return f"stopped by its {self.time_budget_s:g} s budget after {self.steps} of {self.n_steps} steps"
         return ""
 
@@ -188,7 +170,7 @@ def train_loop(
     from tqdm.auto import tqdm
 
     rows: list[dict] = []
-    status, diverged_at, last, done = "ok", None, float("nan"), 0
+    status, diverged_at, last, done = OK, None, float("nan"), 0
     synchronize(device)
     t0 = time.perf_counter()
     bar = tqdm(range(n_steps), desc=desc, disable=not progress, leave=False)
@@ -199,12 +181,12 @@ def train_loop(
         if bad or step % log_every == 0 or step == n_steps - 1:
             rows.append({"step": step, "time_s": time.perf_counter() - t0, **metrics})
         if bad:
-            status, diverged_at = "diverged", step
+            status, diverged_at = DIVERGED, step
             break
         if progress and step % max(1, n_steps // 50) == 0:
             bar.set_postfix(loss=f"{last:.3e}")
         if time_budget_s is not None and done < n_steps and time.perf_counter() - t0 > time_budget_s:
-            status = "time budget"
+            status = TIME_BUDGET
             if not rows or rows[-1]["step"] != step:
                 rows.append({"step": step, "time_s": time.perf_counter() - t0, **metrics})
             break

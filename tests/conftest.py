@@ -1,7 +1,14 @@
 """Shared fixtures: seeded generators and small float64 spline problems."""
 
+import os
+
 import pytest
 import torch
+
+# On CPU the fused kernels run only through Triton's interpreter, which is chosen when triton
+# is first imported: set it before any test module can import the kernels.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 from sparsefuse.grid import uniform_grid
 

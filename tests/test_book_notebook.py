@@ -15,19 +15,19 @@ from sparsefuse.book import notebook as nb  # noqa: E402
 from sparsefuse.book import results  # noqa: E402
 
 
-def test_resolve_device(monkeypatch):
+def test_use_device(monkeypatch):
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert nb.resolve_device("auto") == expected
-    assert nb.resolve_device("cpu") == "cpu"
+    assert nb.use_device("auto") == expected
+    assert nb.use_device("cpu") == "cpu"
     import os
 
     assert os.environ["TRITON_INTERPRET"] == "1"
     with pytest.raises(ValueError, match="device"):
-        nb.resolve_device("gpu")
+        nb.use_device("gpu")
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="cuda"):
-            nb.resolve_device("cuda")
+            nb.use_device("cuda")
 
 
 @pytest.fixture
@@ -86,3 +86,18 @@ def test_comparison_note_for_comparable_runs(tmp_path):
     assert not comparable and "differ in kind" in note
     note, comparable = nb.comparison_note("quick", "cpu", ref, "profile quick on a CPU")
     assert not comparable and "CPU quick against GPU quick" in note
+
+
+def test_experiment_publishes_the_parameters_it_ran_with(tmp_path, monkeypatch, shown):
+    from sparsefuse.experiments import layer_microbench as exp
+
+    monkeypatch.setenv("SPARSEFUSE_RESULTS", str(tmp_path))
+    monkeypatch.setenv("SPARSEFUSE_REFERENCE", str(tmp_path / "none"))
+    df = nb.experiment(exp, "smoke", "cpu", keys=["path", "G", "pass"], grid_sizes=[3], paths=["linear"],
+                       N=None, side={"fast": lambda d: d[d["pass"] == "forward"]})
+    assert list(df["path"].unique()) == ["linear"]
+    meta = json.loads((tmp_path / "smoke" / "cpu" / f"{exp.NAME}.json").read_text())
+    assert meta["parameters"]["grid_sizes"] == [3] and meta["parameters"]["paths"] == ["linear"]
+    assert meta["parameters"]["N"] == exp.PROFILES["smoke"]["N"]  # None keeps the profile's value
+    side = json.loads((tmp_path / "smoke" / "cpu" / f"{exp.NAME}_fast.json").read_text())
+    assert side["rows"] == 1 and side["parameters"]["grid_sizes"] == [3]

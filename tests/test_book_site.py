@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sparsefuse.book import site
+from sparsefuse.book import layout, site
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
@@ -54,7 +54,7 @@ def test_static_folder_is_not_underscore_static():
 def test_toc_reads_every_executed_notebook():
     from sphinx.util.matching import patfilter
 
-    from sparsefuse.book.runner import notebooks
+    from sparsefuse.book.layout import notebooks
 
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     parts = {part["caption"]: [c["glob"] for c in part["chapters"] if "glob" in c] for part in toc["parts"]}
@@ -94,11 +94,11 @@ def test_provenance_table_lists_every_result(tmp_path):
 
 def test_localize_badges(tmp_path):
     nb = tmp_path / "01_x.ipynb"
-    nb.write_text(json.dumps({"cells": [{"source": f"[![Open In Colab]({site.BADGE_URL})](https://x)"}]}))
+    nb.write_text(json.dumps({"cells": [{"source": f"[![Open In Colab]({layout.BADGE_URL})](https://x)"}]}))
     assert site.localize_badges(tmp_path) == 1
-    assert site.BADGE_URL not in nb.read_text() and site.LOCAL_BADGE in nb.read_text()
+    assert layout.BADGE_URL not in nb.read_text() and layout.LOCAL_BADGE in nb.read_text()
     assert site.localize_badges(tmp_path) == 0
-    assert (ROOT / "book" / "executed" / site.LOCAL_BADGE).resolve().is_file()
+    assert (ROOT / "book" / "executed" / layout.LOCAL_BADGE).resolve().is_file()
 
 
 def test_check_executed_finds_missing_and_orphans(tmp_path):

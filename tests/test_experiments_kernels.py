@@ -19,7 +19,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from sparsefuse.experiments import _common as C  # noqa: E402
+from sparsefuse import status as S  # noqa: E402
+from sparsefuse.experiments import _guard, _pick  # noqa: E402
 from sparsefuse.experiments import (  # noqa: E402
     compile_checkpoint,
     cross_basis,
@@ -29,7 +30,7 @@ from sparsefuse.experiments import (  # noqa: E402
     sparse_vs_dense,
 )
 
-FUSED_HERE = C.fused_available("cpu")[0]
+FUSED_HERE = _pick.fused_available("cpu")[0]
 TINY = dict(warmup=0, rep=1)
 
 
@@ -46,27 +47,6 @@ def _oom(*_, **__):
     raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 9 GiB")
 
 
-# --------------------------------------------------------------------------- _common
-
-def test_measure_turns_oom_and_unsupported_into_rows():
-    assert C.measure(_oom, "cpu", warmup=0, reps=1)["status"] == C.OOM
-
-    def cpu_oom():
-        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1 TB")
-    assert C.measure(cpu_oom, "cpu", warmup=0, reps=1)["status"] == C.OOM
-
-    def missing():
-        raise NotImplementedError("no backward for this layout")
-    assert C.measure(missing, "cpu", warmup=0, reps=1)["status"] == C.UNSUPPORTED
-
-    def bug():
-        raise KeyError("a real bug")
-    row = C.measure(bug, "cpu", warmup=0, reps=1)
-    assert row["status"] == C.ERROR and "KeyError" in row["note"]
-    ok = C.measure(lambda: torch.ones(3).sum(), "cpu", warmup=0, reps=3)
-    assert ok["status"] == C.OK and ok["median_ms"] >= 0
-
-
 def test_unknown_profile_or_override_is_a_value_error():
     with pytest.raises(ValueError, match="profile"):
         grid_scaling.run(profile="huge", progress=False)
@@ -74,18 +54,12 @@ def test_unknown_profile_or_override_is_a_value_error():
         grid_scaling.run(progress=False, grid_sizez=[3])
 
 
-def test_make_grid_matches_library_grid():
-    from sparsefuse.grid import uniform_grid
-
-    assert torch.equal(C.make_grid(3, 7, 2), uniform_grid(3, 7, 2))
-
-
 # --------------------------------------------------------------------------- grid scaling
 
 def test_grid_scaling_records_oom_dropout_and_missing_peer(monkeypatch):
     from sparsefuse import peers
 
-    real = C.make_layer
+    real = _pick.make_layer
 
     def make_layer(impl, i, o, g, k=3, **kw):
         if impl == "dense" and g >= 5:
@@ -95,7 +69,7 @@ def test_grid_scaling_records_oom_dropout_and_missing_peer(monkeypatch):
     def no_peer(name, *a, **kw):
         raise peers.PeerUnavailable(f"{name} is not installed")
 
-    monkeypatch.setattr(C, "make_layer", make_layer)
+    monkeypatch.setattr(_guard, "make_layer", make_layer)
     monkeypatch.setattr(peers, "make_peer", no_peer)
     df = grid_scaling.run(progress=False, n=8, in_features=3, out_features=2, grid_sizes=[3, 5, 9],
                           impls=["reference", "dense", "sparse", "inkan"], modes=["forward", "forward+backward"],
@@ -103,26 +77,26 @@ def test_grid_scaling_records_oom_dropout_and_missing_peer(monkeypatch):
     assert list(df.columns[: len(grid_scaling.COLUMNS)]) == grid_scaling.COLUMNS
     assert len(df) == 4 * 2 * 3
     dense = df[df["impl"] == "dense"].set_index(["mode", "grid_size"])["status"]
-    assert dense[("forward", 3)] == C.OK
-    assert dense[("forward", 5)] == C.OOM
-    assert dense[("forward", 9)] == C.OOM
+    assert dense[("forward", 3)] == S.OK
+    assert dense[("forward", 5)] == S.OOM
+    assert dense[("forward", 9)] == S.OOM
     assert df[(df["impl"] == "dense") & (df["grid_size"] == 9)]["note"].str.contains("not tried").all()
-    assert (df[df["impl"] == "inkan"]["status"] == C.PEER_MISSING).all()
-    assert (df[df["impl"].isin(["reference", "sparse"])]["status"] == C.OK).all()
+    assert (df[df["impl"] == "inkan"]["status"] == S.PEER_MISSING).all()
+    assert (df[df["impl"].isin(["reference", "sparse"])]["status"] == S.OK).all()
     assert df["density"].iloc[0] == pytest.approx(4 / 6)
     _labeled(grid_scaling.plot(df))
     head = grid_scaling.headline(df)
-    assert head.loc[9, "dense"] == C.OOM
+    assert head.loc[9, "dense"] == S.OOM
 
 
 @pytest.mark.skipif(not FUSED_HERE, reason="fused kernels unavailable (no triton)")
 def test_grid_scaling_runs_fused_under_the_interpreter():
     df = grid_scaling.run(progress=False, n=4, in_features=2, out_features=2, grid_sizes=[3], impls=["fused"],
                           modes=["forward+backward"], fused_work_limit=10**6, **TINY)
-    assert df["status"].tolist() == [C.OK]
+    assert df["status"].tolist() == [S.OK]
     skipped = grid_scaling.run(progress=False, n=4, in_features=2, out_features=2, grid_sizes=[3],
                                impls=["fused"], modes=["forward"], fused_work_limit=1, **TINY)
-    assert skipped["status"].tolist() == [C.SKIPPED]
+    assert skipped["status"].tolist() == [S.SKIPPED]
 
 
 # --------------------------------------------------------------------------- heatmaps
@@ -159,7 +133,7 @@ def test_compile_checkpoint_counts_graphs_and_breaks():
     df = compile_checkpoint.run(progress=False, n=4, width=2, depth=1, grid_size=3, impls=["reference"],
                                 variants=["eager", "compile", "checkpoint"], backend="eager", **TINY)
     assert list(df["variant"]) == ["eager", "compile", "checkpoint"]
-    assert (df["status"] == C.OK).all(), df[["variant", "note"]]
+    assert (df["status"] == S.OK).all(), df[["variant", "note"]]
     comp = df.set_index("variant").loc["compile"]
     assert comp["graph_count"] >= 1 and comp["compile_s"] > 0
     assert comp["graph_breaks"] == 0, comp["break_reasons"]
@@ -178,8 +152,8 @@ def test_cross_basis_rows_and_consistency():
                          series=["bspline", "fourier", "bspline-sparse"], fit1d_points=128, fit2d_points=32,
                          fit2d_hidden=2, fit2d_steps=2, **TINY)
     cost = df[df["part"] == "cost"].set_index(["series", "num_basis"])
-    assert cost.loc[("fourier", 7), "status"] == C.UNSUPPORTED  # odd: no cos/sin pairs
-    assert cost.loc[("bspline", 6), "status"] == C.OK and cost.loc[("bspline", 6), "size_param"] == 3
+    assert cost.loc[("fourier", 7), "status"] == S.UNSUPPORTED  # odd: no cos/sin pairs
+    assert cost.loc[("bspline", 6), "status"] == S.OK and cost.loc[("bspline", 6), "size_param"] == 3
     fit = df[df["part"] == "fit1d"].set_index(["series", "num_basis"])
     # The power form is the same B-spline space: identical least-squares optimum.
     assert fit.loc[("power", 12), "rmse"] == pytest.approx(fit.loc[("bspline", 12), "rmse"], rel=1e-6)
@@ -194,7 +168,7 @@ def test_cross_basis_rows_and_consistency():
 
 def test_matrixkan_methods_agree_with_cox_de_boor():
     df = matrixkan.run(progress=False, degrees=[1, 3], n=16, in_features=2, grid_size=5, **TINY)
-    assert len(df) == 2 * 3 * 2 and (df["status"] == C.OK).all()
+    assert len(df) == 2 * 3 * 2 and (df["status"] == S.OK).all()
     assert (df["max_abs_err"] < 1e-5).all()
     assert set(df[df["method"] == "local"]["values_per_input"]) == {2, 4}
     _labeled(matrixkan.plot(df))
@@ -211,14 +185,14 @@ def test_sparse_vs_dense_status_rows_and_explorer():
                              synthetic_cols=16, synthetic_out=4, densities=[0.25, 1.0],
                              fused_work_limit=10**6, **TINY)
     spline = df[df["sweep"] == "spline"].set_index(["method", "mode", "grid_size"])["status"]
-    assert spline[("csr", "forward", 3)] == C.OK
-    assert spline[("csr", "forward+backward", 3)] == C.UNSUPPORTED
-    assert spline[("gather", "forward+backward", 200)] == C.OK
+    assert spline[("csr", "forward", 3)] == S.OK
+    assert spline[("csr", "forward+backward", 3)] == S.UNSUPPORTED
+    assert spline[("gather", "forward+backward", 200)] == S.OK
     if FUSED_HERE:
-        assert spline[("fused-dense", "forward", 3)] == C.OK
-        assert spline[("fused-dense", "forward", 200)] == C.OK  # streamed chunks: any G
+        assert spline[("fused-dense", "forward", 3)] == S.OK
+        assert spline[("fused-dense", "forward", 200)] == S.OK  # streamed chunks: any G
     syn = df[df["sweep"] == "synthetic"]
-    assert set(syn["method"]) == set(sparse_vs_dense.SYNTHETIC_METHODS) and (syn["status"] == C.OK).all()
+    assert set(syn["method"]) == set(sparse_vs_dense.SYNTHETIC_METHODS) and (syn["status"] == S.OK).all()
     _labeled(sparse_vs_dense.plot(df))
     assert "beats dense below density" in sparse_vs_dense.headline(df).index
     ex = sparse_vs_dense.explorer(df)
@@ -235,27 +209,6 @@ def test_crossover_is_the_largest_density_where_the_method_wins():
     assert pd.isna(sparse_vs_dense.crossover(df, "csr"))
 
 
-def test_budget_and_slow_guard_turn_points_into_skipped_rows():
-    import time as _t
-
-    spent = C.Budget(0.0)
-    _t.sleep(0.01)
-    slow = C.SlowGuard(0.005)
-    row = C.capped(spent, slow, "a", "G=3", lambda: pytest.fail("must not run"))
-    assert row["status"] == C.SKIPPED and "budget" in row["note"]
-    free = C.Budget(None)
-
-    def slow_point():
-        _t.sleep(0.02)
-        return dict(C.EMPTY, status=C.OK)
-    # The first point of a series may be slow (a JIT compile); the second slow one drops the series.
-    assert C.capped(free, slow, "a", "G=3", slow_point)["status"] == C.OK
-    assert C.capped(free, slow, "a", "G=10", slow_point)["status"] == C.OK
-    again = C.capped(free, slow, "a", "G=30", lambda: pytest.fail("must not run"))
-    assert again["status"] == C.SKIPPED and "G=10" in again["note"]
-    assert C.capped(free, slow, "b", "G=3", lambda: dict(C.EMPTY, status=C.OK))["status"] == C.OK
-    per_call = C.SlowGuard(None, max_call_ms=5.0)
-    C.capped(free, per_call, "c", "G=1", lambda: dict(C.EMPTY, status=C.OK, median_ms=50.0))
-    assert "50 ms" in C.capped(free, per_call, "c", "G=3", lambda: pytest.fail("must not run"))["note"]
+def test_matrixkan_time_budget_skips_every_point():
     df = matrixkan.run(progress=False, degrees=[1], n=4, in_features=1, grid_size=3, time_budget_s=0.0, **TINY)
-    assert (df["status"] == C.SKIPPED).all() and df["max_abs_err"].notna().all()
+    assert (df["status"] == S.SKIPPED).all() and df["max_abs_err"].notna().all()

@@ -328,11 +328,8 @@ def test_auto_without_fused_prefers_dense_on_cuda_and_follows_the_cpu_rule():
 # ---- issue 13: no silent wrong answers, failed calls leave the layer intact ---------------------------
 
 def _fused_ok():
-    try:
-        from sparsefuse import kernels
-        return kernels.available("cpu")
-    except ImportError:
-        return False
+    from sparsefuse import kernels  # imports without triton; available() says whether it can run
+    return kernels.available("cpu")
 
 
 needs_fused = pytest.mark.skipif(not _fused_ok(), reason="fused kernels need triton (CPU interpreter)")

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from sparsefuse.book import runner
+from sparsefuse.book import layout, runner
 
 pytestmark = pytest.mark.slow
 
-SOURCES = runner.notebooks()
+SOURCES = layout.notebooks()
 
 
 def test_there_are_notebooks():
@@ -39,3 +39,14 @@ def test_notebook_runs_at_smoke_on_cpu(src: Path, tmp_path, monkeypatch):
     for path in sidecars:
         meta = json.loads(path.read_text())
         assert meta["notebook"] == src.stem and meta["profile"] == "smoke"
+
+
+def test_a_notebook_override_is_in_the_provenance(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPARSEFUSE_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    src = next(p for p in SOURCES if p.stem == "07_matrixkan")
+    res = runner.execute(src, profile="smoke", device="cpu", timeout=600, output_dir=tmp_path / "executed",
+                         params={"degrees": [1], "n": 16})
+    assert res.status == "ok", res.line()
+    meta = json.loads((tmp_path / "results" / "smoke" / "cpu" / "matrixkan.json").read_text())
+    assert meta["parameters"]["degrees"] == [1] and meta["parameters"]["n"] == 16

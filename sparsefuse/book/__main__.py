@@ -6,7 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-from . import runner
+from . import layout, runner
+from .gpus import resolve_gpus
 
 
 def _cmd_run(args) -> int:
@@ -18,8 +19,8 @@ def _cmd_run(args) -> int:
         if reserved in params:
             raise SystemExit(f"error: set {reserved} with --{reserved}, not -p")
     try:
-        sources = runner.resolve(args.notebooks)
-        gpus = runner.resolve_gpus(args.gpus, args.device)
+        sources = layout.resolve(args.notebooks)
+        gpus = resolve_gpus(args.gpus, args.device)
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
     if not sources:
@@ -35,8 +36,8 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_list(args) -> int:
-    for src in runner.notebooks():
-        params = runner.parameters(src)
+    for src in layout.notebooks():
+        params = layout.parameters(src)
         shown = ", ".join(f"{k}={v!r}" for k, v in params.items())
         print(f"{src.stem}  [{shown}]")
     return 0
@@ -63,7 +64,7 @@ def _cmd_site(args) -> int:
 
 def _cmd_execute(args) -> int:
     """Internal: the child process of one notebook run."""
-    from .results import atomic_write
+    from .atomic import atomic_write
 
     params = json.loads(args.params)
     report = runner.execute_in_process(Path(args.src), Path(args.out), params, Path(args.src).parent)
@@ -76,8 +77,8 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("run", help="execute notebooks with papermill")
     p.add_argument("notebooks", nargs="*", help="names, numbers or paths (default: all)")
-    p.add_argument("--profile", choices=runner.PROFILES, default="smoke")
-    p.add_argument("--device", choices=runner.DEVICES, default="auto")
+    p.add_argument("--profile", choices=layout.PROFILES, default="smoke")
+    p.add_argument("--device", choices=layout.DEVICES, default="auto")
     p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                    help="extra notebook parameter (repeatable)")
     p.add_argument("--resume", action="store_true", help="skip notebooks whose executed output is current")
@@ -85,7 +86,7 @@ def main(argv=None) -> int:
                    help="run N notebooks at once, each pinned to its own GPU with device cuda; "
                         "auto = every GPU found, none found = one after the other (default)")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per notebook (default 1800)")
-    p.add_argument("--output-dir", default=str(runner.EXECUTED_DIR),
+    p.add_argument("--output-dir", default=str(layout.EXECUTED_DIR),
                    help="where executed notebooks go (default: where the book reads them)")
     p.add_argument("--json", help="also write the results as JSON to this file")
     p.add_argument("--no-progress", action="store_true")
@@ -98,6 +99,11 @@ def main(argv=None) -> int:
     p = sub.add_parser("site", help="prepare the book build: vendored JS, provenance page")
     p.add_argument("--allow-missing", action="store_true", help="build even if a notebook was never executed")
     p.set_defaults(func=_cmd_site)
+    from . import diff
+
+    p = sub.add_parser("diff", help="compare a fresh results folder with the reference, table by table")
+    diff.add_arguments(p)
+    p.set_defaults(func=diff.run)
     p = sub.add_parser("_execute")
     for name in ("src", "out", "report", "params"):
         p.add_argument(name)

@@ -1,9 +1,9 @@
-"""The few calls a book notebook makes: pick the device, publish the result.
+"""The few calls a book notebook makes: pick the device, run an experiment, publish the result.
 
-Kept thin on purpose: a notebook should read as prose plus three calls,
-and everything that must be the same in every notebook (where files go,
-what provenance is recorded, how fresh numbers are set beside the
-reference) lives here once.
+Kept thin on purpose: a notebook should read as prose plus a few calls, and
+everything that must be the same in every notebook (where files go, what
+provenance is recorded, how fresh numbers are set beside the reference) lives
+here once.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import time
 import pandas as pd
 
 from . import results
+from .layout import check_profile, resolve_device
 
 _started = time.perf_counter()
 
@@ -25,8 +26,8 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules
 
 
-def resolve_device(device: str = "auto") -> str:
-    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``.
+def use_device(device: str = "auto") -> str:
+    """The device a notebook runs on (``auto``: a GPU when torch sees one), checked to be there.
 
     On CPU the Triton kernels can only run through the interpreter, so
     ``TRITON_INTERPRET=1`` is set unless the caller chose otherwise. Also
@@ -35,16 +36,69 @@ def resolve_device(device: str = "auto") -> str:
     import torch
 
     global _started
-    if device not in ("auto", "cpu", "cuda") and not str(device).startswith("cuda:"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(device)
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("device is 'cuda' but no CUDA GPU is visible (torch.cuda.is_available() is False)")
     if device == "cpu":
         os.environ.setdefault("TRITON_INTERPRET", "1")
     _started = time.perf_counter()
     return device
+
+
+def choose_colab_profile(choice: str = "auto") -> str:
+    """The profile of a Colab run: ``auto`` is quick on a GPU runtime, smoke without one."""
+    import torch
+
+    gpu = torch.cuda.is_available()
+    if not gpu:
+        print("No GPU: choose Runtime > Change runtime type > GPU for meaningful numbers. "
+              "Without one only the tiny 'smoke' profile finishes in reasonable time.")
+    profile = check_profile(("quick" if gpu else "smoke") if choice == "auto" else choice)
+    print(f"profile: {profile} ({torch.cuda.get_device_name() if gpu else 'CPU'})")
+    return profile
+
+
+def experiment(exp, profile: str, device: str = "auto", *, keys: list[str] | None = None,
+               side: dict | None = None, only_measured: bool = False, **overrides) -> pd.DataFrame:
+    """Run one chapter's experiment, plot it and publish it with the parameters it resolved.
+
+    ``overrides`` left at ``None`` keep the profile's value (a notebook parameter
+    that was not set). ``side`` names derived tables published beside it, e.g.
+    ``{"curves": exp.curves}`` as ``<NAME>_curves``. With ``only_measured`` a run
+    in which no row is ``ok`` is not saved: the committed result is shown instead.
+    """
+    dev = use_device(device)
+    df = exp.run(profile=profile, device=dev, **{k: v for k, v in overrides.items() if v is not None})
+    if only_measured and results.no_row_succeeded(df):
+        show_committed(exp.NAME, missing=f"Not measured in this run ({df['note'].iloc[0]}); no result is saved.")
+        return df
+    fig = exp.plot(df) if hasattr(exp, "plot") else None
+    publish(exp.NAME, df, fig, profile=profile, device=dev, keys=keys)
+    for suffix, derive in (side or {}).items():
+        publish(f"{exp.NAME}_{suffix}", derive(df), None, profile=profile, device=dev,
+                params=df.attrs.get("parameters"), show=False)
+    if hasattr(exp, "key_numbers"):
+        glue_all(exp.key_numbers(df))
+    return df
+
+
+def show_committed(name: str, *, columns: list[str] | None = None, plot=None, missing: str = "") -> None:
+    """Show the committed result ``name`` (its table and, with ``plot``, its figure), or say there is none."""
+    from IPython.display import Markdown, display
+
+    ref = results.reference(name)
+    if ref is None:
+        display(Markdown(" ".join(filter(None, [missing, "No result is committed."]))))
+        return
+    table = ref.table()
+    display(Markdown(" ".join(filter(None, [missing, f"Committed result: {ref.describe()}."]))))
+    display(table[columns] if columns else table)
+    if plot is not None:
+        import matplotlib.pyplot as plt
+
+        fig = plot(table)
+        display(fig)
+        plt.close(fig)
 
 
 GLUE_PREFIX = "application/papermill.record/"
@@ -111,11 +165,13 @@ def publish(name: str, df: pd.DataFrame, fig=None, *, profile: str, device: str,
             wall_s: float | None = None, show: bool = True) -> None:
     """Save ``df``/``fig`` with provenance, then show them beside the reference result.
 
+    ``params`` add to the parameters the experiment resolved (``df.attrs["parameters"]``).
     Returns nothing, so that the call can end a cell without echoing a value;
     ``results.save`` is the programmatic form.
     """
     if wall_s is None:
         wall_s = time.perf_counter() - _started
+    params = {**df.attrs.get("parameters", {}), **(params or {})}
     saved = results.save(name, df, fig, profile=profile, device=device, params=params, wall_s=wall_s)
     if not show:
         return

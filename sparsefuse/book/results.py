@@ -1,9 +1,8 @@
 """Result files with provenance: results/<profile>/<device-tag>/<name>.{csv,png,svg,json}.
 
-Every number in the book must say where it came from, so each table is saved
-with a JSON sidecar naming the commit, the machine and the software. Files are
-written to temporary names first and renamed into place only once all of them
-exist: a run that fails half way leaves the previous results untouched.
+Saving, reading back and comparing. Each table is saved with a JSON sidecar
+(``provenance``); all files of a result are renamed into place together
+(``atomic``), so a run that fails half way leaves the previous result untouched.
 """
 from __future__ import annotations
 
@@ -11,18 +10,17 @@ import io
 import json
 import math
 import os
-import platform
 import re
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
-PROFILES = ("smoke", "quick", "paper")
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from .atomic import atomic_write_many
+from .layout import PROFILES, REPO_ROOT, check_profile
+from .provenance import environment
+
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -42,156 +40,6 @@ def check_name(name: str) -> str:
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise ValueError(f"name must be a plain file stem (letters, digits, _ . -), got {name!r}")
     return name
-
-
-def check_profile(profile: str) -> str:
-    if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
-    return profile
-
-
-# ---------------------------------------------------------------- machine facts
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
-def gpu_name(device: str = "cuda") -> str | None:
-    import torch
-
-    if not str(device).startswith("cuda") or not torch.cuda.is_available():
-        return None
-    return torch.cuda.get_device_name(torch.device(device))
-
-
-def device_tag(device: str) -> str:
-    """``cpu`` or ``cuda-<gpu model>``, e.g. ``cuda-h100-80gb-hbm3``.
-
-    The tag names the hardware, not the run, so results of one GPU model
-    from different machines land in one folder and can be compared.
-    """
-    kind = str(device).split(":")[0]
-    if kind == "cpu":
-        return "cpu"
-    if kind != "cuda":
-        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
-    name = gpu_name(device) or "unknown"
-    slug = _slug(name)
-    slug = re.sub(r"^nvidia-", "", slug)
-    return f"cuda-{slug}"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _run(cmd: list[str], cwd: Path | None = None) -> str | None:
-    try:
-        out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
-CODE_PATHS = ("sparsefuse", "notebooks", "benchmarks", "pyproject.toml")
-
-
-def git_state(repo: Path = REPO_ROOT) -> tuple[str, bool | None]:
-    """(commit, dirty). ``$SPARSEFUSE_GIT_COMMIT``/``_DIRTY`` stand in for a copy without .git."""
-    commit = os.environ.get("SPARSEFUSE_GIT_COMMIT") or _run(["git", "rev-parse", "HEAD"], repo)
-    if os.environ.get("SPARSEFUSE_GIT_DIRTY") is not None:
-        dirty: bool | None = os.environ["SPARSEFUSE_GIT_DIRTY"].lower() in ("1", "true", "yes")
-    else:
-        # Only what can change a result counts: code, notebooks, packaging. A new module not
-        # yet committed makes the tree dirty; result files rewritten by earlier runs do not.
-        status = _run(["git", "status", "--porcelain", "--untracked-files=all", "--", *CODE_PATHS], repo)
-        dirty = None if status is None else bool(status)
-    return commit or "unknown", dirty
-
-
-def environment(device: str) -> dict:
-    """The machine and software facts recorded with every result."""
-    import torch
-
-    try:
-        import triton
-        triton_version = triton.__version__
-    except ImportError:
-        triton_version = None
-    commit, dirty = git_state()
-    env = {
-        "git_commit": commit,
-        "git_dirty": dirty,
-        "device": str(device),
-        "device_tag": device_tag(device),
-        "cpu_model": cpu_model(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "triton": triton_version,
-        "platform": platform.platform(),
-        "triton_interpret": os.environ.get("TRITON_INTERPRET") == "1",
-    }
-    if str(device).startswith("cuda"):
-        env["gpu_name"] = gpu_name(device)
-        env["cuda"] = torch.version.cuda
-        env["gpu_driver"] = _run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"])
-        if env["gpu_driver"]:
-            env["gpu_driver"] = env["gpu_driver"].splitlines()[0]
-    return env
-
-
-# ---------------------------------------------------------------- atomic writes
-
-def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _write_temp(path, data)
-    os.replace(tmp, path)
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _write_temp(path: Path, data: bytes | str) -> Path:
-    raw = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; results are meant to be shared
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(raw)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return Path(tmp)
-
-
-def atomic_write_many(files: dict[Path, bytes | str]) -> list[Path]:
-    """All files or none: every temporary is written before the first rename."""
-    temps: list[tuple[Path, Path]] = []
-    try:
-        for path, data in files.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temps.append((_write_temp(path, data), path))
-    except BaseException:
-        for tmp, _ in temps:
-            tmp.unlink(missing_ok=True)
-        raise
-    for tmp, path in temps:
-        os.replace(tmp, path)
-    return [p for _, p in temps]
 
 
 def _jsonable(value):

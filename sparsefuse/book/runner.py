@@ -1,12 +1,11 @@
 """Execute the book's notebooks with papermill, one subprocess each.
 
-A notebook is the jupytext ``.py`` in notebooks/; papermill cannot read those,
-so the source is parsed with jupytext and handed over as a NotebookNode. Each
-notebook runs in its own process group, so a per-notebook timeout can stop
-it together with its kernel, and one failing notebook cannot stop the others.
-An executed notebook replaces the previous one only when it succeeded.
-With several GPUs, notebooks run side by side, each pinned to one GPU through
-``CUDA_VISIBLE_DEVICES``, so no two of them share a device or time one another.
+A notebook is the jupytext ``.py`` in notebooks/, executed in the form Colab
+opens (``sync.render``: badge and Colab cell included), so the book shows what
+a reader gets. Each notebook runs in its own process group, so a per-notebook
+timeout can stop it together with its kernel, and one failing notebook cannot
+stop the others. An executed notebook replaces the previous one only when it
+succeeded. With several GPUs, notebooks run side by side (``gpus``).
 """
 from __future__ import annotations
 
@@ -24,15 +23,14 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .results import PROFILES, REPO_ROOT
+import psutil
 
-NOTEBOOK_DIR = REPO_ROOT / "notebooks"
-# Where the book reads executed notebooks from (git-ignored, see _toc.yml).
-EXECUTED_DIR = REPO_ROOT / "book" / "executed"
-LIBRARY_DIR = REPO_ROOT / "sparsefuse"
-DEVICES = ("auto", "cpu", "cuda")
-# Switches that keep NVLink multicast off; inherited by every notebook as they are, never turned on.
-NO_MULTICAST = ("NCCL_NVLS_ENABLE", "TORCH_SYMM_MEM_DISABLE_MULTICAST", "NVSHMEM_DISABLE_NVLS")
+from .atomic import atomic_write
+from .gpus import gpu_ids, resolve_gpus
+from .layout import EXECUTED_DIR, LIBRARY_DIR, REPO_ROOT, check_profile, localize_badge, resolve_device
+
+# NVLink multicast stays as the caller set it (NCCL_NVLS_ENABLE, TORCH_SYMM_MEM_DISABLE_MULTICAST,
+# NVSHMEM_DISABLE_NVLS): every notebook inherits the environment and never turns it on.
 
 
 @dataclass
@@ -53,53 +51,7 @@ class RunResult:
         return f"{self.notebook}: {self.status}{where}: {self.error}" if self.error else f"{self.notebook}: {self.status}"
 
 
-# ---------------------------------------------------------------- discovery
-
-def notebooks(folder: Path | None = None) -> list[Path]:
-    """The book's notebook sources, in reading order."""
-    return sorted(p for p in Path(folder or NOTEBOOK_DIR).glob("*.py") if not p.name.startswith("_"))
-
-
-def resolve(names: list[str] | None, folder: Path | None = None) -> list[Path]:
-    """Notebook paths from names: a path, a stem (``01_layer_microbenchmarks``) or its number (``01``)."""
-    available = notebooks(folder)
-    if not names:
-        return available
-    chosen = []
-    for name in names:
-        path = Path(name)
-        if path.suffix == ".py" and path.exists():
-            chosen.append(path.resolve())
-            continue
-        stem = path.stem if path.suffix in (".py", ".ipynb") else path.name
-        hits = [p for p in available if p.stem == stem] or [p for p in available if p.stem.split("_")[0] == stem]
-        if len(hits) != 1:
-            raise ValueError(f"notebook {name!r} matches {len(hits)} of {[p.stem for p in available]}")
-        chosen.append(hits[0])
-    return chosen
-
-
-def read_source(path: Path):
-    import jupytext
-
-    return jupytext.read(str(path), fmt="py:percent")
-
-
-def parameters(path: Path) -> dict:
-    """The defaults in the notebook's ``parameters`` cell (simple assignments only)."""
-    nb = read_source(path)
-    for cell in nb.cells:
-        if "parameters" in cell.get("metadata", {}).get("tags", []):
-            out = {}
-            for node in ast.parse(cell.source).body:
-                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-                    try:
-                        out[node.targets[0].id] = ast.literal_eval(node.value)
-                    except ValueError:
-                        out[node.targets[0].id] = ast.unparse(node.value)
-            return out
-    return {}
-
+# ---------------------------------------------------------------- parameters
 
 def parse_param(text: str) -> tuple[str, object]:
     """``key=value`` from the command line; the value as a Python literal when it is one."""
@@ -113,76 +65,6 @@ def parse_param(text: str) -> tuple[str, object]:
     except (ValueError, SyntaxError):
         value = raw
     return key, value
-
-
-def resolve_device(device: str) -> str:
-    if device not in DEVICES:
-        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _visible_gpus() -> list[str] | None:
-    """The parent's ``CUDA_VISIBLE_DEVICES`` entries, or None when it does not restrict them."""
-    text = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if text is None:
-        return None
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def gpu_count() -> int:
-    """GPUs this process may use, counted with ``nvidia-smi -L`` so the runner need not import torch."""
-    try:
-        done = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=60)
-    except FileNotFoundError:  # no driver tools: ask torch, which honours CUDA_VISIBLE_DEVICES itself
-        try:
-            import torch
-        except ImportError:
-            return 0
-        return torch.cuda.device_count()
-    except (OSError, subprocess.TimeoutExpired):
-        return 0
-    # MIG instances are listed indented below their GPU; one notebook per physical GPU
-    count = sum(line.startswith("GPU ") for line in done.stdout.splitlines()) if done.returncode == 0 else 0
-    visible = _visible_gpus()
-    return count if visible is None else min(count, len(visible))
-
-
-def resolve_gpus(gpus, device: str = "auto") -> int:
-    """How many notebooks run at once, one per GPU; 0 = one after the other, unpinned.
-
-    ``"auto"`` counts the GPUs (none, or ``device="cpu"``: 0). An explicit count is
-    trusted as given, so the parallel path can be exercised without a GPU.
-    """
-    if device not in DEVICES:
-        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
-    if gpus is None:
-        return 0
-    if gpus == "auto":
-        return 0 if device == "cpu" else gpu_count()
-    try:
-        count = int(gpus)
-    except (TypeError, ValueError):
-        raise ValueError(f"gpus must be a non-negative integer or 'auto', got {gpus!r}") from None
-    if isinstance(gpus, float) or isinstance(gpus, bool) or count < 0:
-        raise ValueError(f"gpus must be a non-negative integer or 'auto', got {gpus!r}")
-    if count and device == "cpu":
-        raise ValueError(f"gpus={gpus!r} pins notebooks to GPUs; it needs device 'cuda' or 'auto', not 'cpu'")
-    return count
-
-
-def gpu_ids(count: int) -> list[str]:
-    """The ``CUDA_VISIBLE_DEVICES`` value of each slot: indices, or the parent's own list when it sets one."""
-    visible = _visible_gpus()
-    if visible is None:
-        return [str(i) for i in range(count)]
-    if len(visible) < count:
-        raise ValueError(f"gpus={count} but CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']!r} "
-                         f"names {len(visible)}")
-    return visible[:count]
 
 
 # ---------------------------------------------------------------- resume
@@ -220,8 +102,10 @@ def execute_in_process(src: Path, out: Path, params: dict, cwd: Path) -> dict:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    from .sync import render
+
     try:
-        papermill.execute_notebook(read_source(src), str(out), parameters=params, kernel_name="python3",
+        papermill.execute_notebook(render(src), str(out), parameters=params, kernel_name="python3",
                                    cwd=str(cwd), progress_bar=False, log_output=False)
     except PapermillExecutionError as exc:
         return {"status": "failed", "cell": exc.exec_count, "cell_index": exc.cell_index,
@@ -236,8 +120,6 @@ def _name_source(out: Path, src: Path) -> None:
     """Record the source's path (papermill stores a NotebookNode input whole); point the badge home."""
     import nbformat
 
-    from .results import atomic_write
-
     nb = nbformat.read(str(out), as_version=4)
     meta = nb.metadata.get("papermill", {})
     try:
@@ -245,27 +127,7 @@ def _name_source(out: Path, src: Path) -> None:
     except ValueError:
         meta["input_path"] = str(src)
     meta.pop("output_path", None)
-    from .site import BADGE_URL, LOCAL_BADGE  # the book loads nothing off-host
-
-    atomic_write(out, nbformat.writes(nb).replace(BADGE_URL, LOCAL_BADGE))
-
-
-def _descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (Linux ``/proc``; empty elsewhere)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        ppid = int(text.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
+    atomic_write(out, localize_badge(nbformat.writes(nb)))
 
 
 # Notebook processes now running, so an interrupted parallel run can stop them all.
@@ -289,7 +151,10 @@ def _kill_tree(proc: subprocess.Popen) -> None:
 
 def _signal_tree(proc: subprocess.Popen) -> None:
     """SIGKILL ``proc``, its group and everything below it, without waiting (safe from another thread)."""
-    below = _descendants(proc.pid)
+    try:
+        below = [child.pid for child in psutil.Process(proc.pid).children(recursive=True)]
+    except psutil.Error:  # already gone
+        below = []
     for pid in [proc.pid, *below]:
         try:
             if os.getpgid(pid) == pid:  # a group leader: take its own children too
@@ -304,8 +169,7 @@ def execute(src: Path, *, profile: str, device: str, params: dict | None = None,
             timeout: float | None = None, output_dir: Path | None = None,
             resume: bool = False, gpu: str | None = None) -> RunResult:
     """Execute one notebook into ``output_dir/<stem>.ipynb``; ``gpu`` pins it to that one device."""
-    if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    check_profile(profile)
     if timeout is not None and timeout <= 0:
         raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
     src = Path(src).resolve()

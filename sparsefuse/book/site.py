@@ -13,14 +13,9 @@ import sys
 from pathlib import Path
 
 from . import results
-from .runner import EXECUTED_DIR, notebooks
-
-REPO_ROOT = results.REPO_ROOT
-NODE_MODULES = REPO_ROOT / "node_modules"
-VENDOR_DIR = REPO_ROOT / "build" / "vendor"
-GENERATED_DIR = REPO_ROOT / "book" / "_generated"
-BADGE_URL = "https://colab.research.google.com/assets/colab-badge.svg"
-LOCAL_BADGE = "../badges/colab-badge.svg"  # relative to book/executed/
+from .atomic import atomic_write
+from .layout import (BADGE_URL, EXECUTED_DIR, GENERATED_DIR, NODE_MODULES, REPO_ROOT, VENDOR_DIR, localize_badge,
+                     notebooks)
 
 AMD_CONFIG = """\
 // Resolve anywidget, and the fonts the widget manager finds relative to its own
@@ -70,7 +65,7 @@ def vendor(dest: Path | None = None, node_modules: Path | None = None) -> Path:
         if item.is_file() and item.name not in ("embed.js", "libembed-amd.js") and not item.name.endswith((".map", ".txt")):
             _copy(item, widgets / item.name)
     _copy(Path(anywidget.__file__).parent / "nbextension" / "index.js", widgets / "anywidget.js")
-    results.atomic_write(widgets / "amd-config.js", AMD_CONFIG)
+    atomic_write(widgets / "amd-config.js", AMD_CONFIG)
     for part in MATHJAX_PARTS:
         _copy(node_modules / "mathjax" / "es5" / part, dest / "mathjax" / part)
     return dest
@@ -113,7 +108,7 @@ def write_generated(dest: Path | None = None) -> Path:
     dest = Path(dest or GENERATED_DIR)
     dest.mkdir(parents=True, exist_ok=True)
     out = dest / "provenance.md"
-    results.atomic_write(out, provenance_markdown())
+    atomic_write(out, provenance_markdown())
     return out
 
 
@@ -123,7 +118,7 @@ def localize_badges(folder: Path | None = None) -> int:
     for path in sorted(Path(folder or EXECUTED_DIR).glob("*.ipynb")):
         text = path.read_text()
         if BADGE_URL in text:
-            results.atomic_write(path, text.replace(BADGE_URL, LOCAL_BADGE))
+            atomic_write(path, localize_badge(text))
             changed += 1
     return changed
 

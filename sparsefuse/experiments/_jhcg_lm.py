@@ -19,11 +19,13 @@ import torch
 
 from sparsefuse import jhcg as J
 from sparsefuse import text_data
-from sparsefuse.experiments import _common as C
+from sparsefuse import status as S
+from sparsefuse.experiments import _guard as guard
+from sparsefuse.experiments import _sweep as sw
 from sparsefuse.experiments import minigpt as LM
 from sparsefuse.models import minigpt as M
-from sparsefuse.training import (PeakMemory, count_parameters, failure_status, one_thread_on_cpu, seed_everything,
-                                 synchronize, train_loop)
+from sparsefuse.training import (count_parameters, one_thread_on_cpu, PeakMemory, seed_everything, synchronize,
+                                 train_loop)
 
 #: Training settings shared by every JHCG Transformer experiment, per profile.
 TRAIN = {
@@ -63,6 +65,14 @@ def describe(name: str) -> dict:
 def jhcg_names(pairs) -> list[str]:
     """``[("expanded", 0.25)]`` -> ``["jhcg-expanded-0.25"]``."""
     return [f"jhcg-{v}-{r:g}" for v, r in pairs]
+
+
+def audited_runs(cfg: dict, device, progress: bool, desc: str):
+    """(variant, seed) of every JHCG run the audit trained, with the run itself (memoized, not retrained)."""
+    dev = sw.check_device(device)
+    plan = [(n, s) for s in cfg["seeds"] for n in jhcg_names(cfg["jhcg"])]
+    for name, seed in sw.progress_bar(plan, progress=progress, desc=desc):
+        yield name, seed, train_run(name, seed, cfg["train"], dev), dev
 
 
 def matched_name(jhcg_name: str) -> str:
@@ -234,7 +244,7 @@ def train_run(name: str, seed: int, train: dict, device, *, progress: bool = Fal
         hit = _RUNS[key]
         return Run(dict(hit.row, **info), hit.curve, hit.trace, hit.model)
     dev = torch.device(device)
-    row = dict(info, seed=seed, steps=train["steps"], status=C.OK, note="")
+    row = dict(info, seed=seed, steps=train["steps"], status=S.OK, note="")
     trace: list[dict] = []
     curve = pd.DataFrame(columns=["step", "time_s", "loss", "probe_s"])
     model = None
@@ -258,18 +268,18 @@ def train_run(name: str, seed: int, train: dict, device, *, progress: bool = Fal
             curve = res.curve
             row.update(tokens_per_s=tps, peak_mib=mem.mib, final_loss=res.final_loss, steps=res.steps)
             if res.status != "ok":
-                row.update(status="diverged", note=res.note)
+                row.update(status=S.DIVERGED, note=res.note)
             else:
                 row["val_loss"] = LM.eval_lm(model, val_ids, batches=train["eval_batches"],
                                              batch_size=train["batch_size"], block_size=train["block_size"],
                                              seed=seed, device=dev)
     except Exception as exc:  # noqa: BLE001 - an OOM or a failure is this run's result
-        row["status"], row["note"] = failure_status(exc)
+        row["status"], row["note"] = S.failure(exc)
     keep = info["ffn"] == "jhcg" if keep_model is None else keep_model
-    run = Run(row, curve, trace, model if keep and row["status"] == C.OK else None)
+    run = Run(row, curve, trace, model if keep and row["status"] == S.OK else None)
     if run.model is None:
         del model
-        C.free_memory(dev)
+        guard.free_memory(dev)
     _RUNS[key] = run
     return run
 

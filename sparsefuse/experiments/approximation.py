@@ -20,6 +20,7 @@ The loss curves of the trained runs are attached to the table (:func:`curves`).
 from __future__ import annotations
 
 import math
+import textwrap
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -29,9 +30,11 @@ import pandas as pd
 import torch
 
 from ..kan_linear import KAN, KANLinear
-from ..training import (one_thread_on_cpu, PeakMemory, attach_tables, attached_table, count_parameters, curves_to_frame,
-                        failure_status, seed_everything, train_loop)
-from . import resolve_profile
+from .. import status as S
+from ..training import (attach_tables, attached_table, count_parameters, curves_to_frame, one_thread_on_cpu,
+                        PeakMemory, seed_everything, train_loop)
+from . import check_choices, recorded
+from ._page import page_figure, panels, with_note
 
 NAME = "approximation"
 Tensor = torch.Tensor
@@ -176,23 +179,21 @@ def train_point(name: str, grid_size: int, cfg: dict, device="cpu", progress: bo
     return fields, res.curve
 
 
-def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides) -> pd.DataFrame:
+@recorded(PROFILES)
+def run(cfg: dict, device="cpu", progress: bool = True, profile: str = "smoke") -> pd.DataFrame:
     """Least-squares and trained error against G for every target; loss curves attached (:func:`curves`)."""
     with one_thread_on_cpu(device, when=profile == "smoke"):
-        return _run(profile, device, progress, overrides)
+        return _run(cfg, device, progress)
 
 
-def _run(profile: str, device, progress: bool, overrides: dict) -> pd.DataFrame:
-    cfg = resolve_profile(PROFILES, profile, overrides)
-    for name in cfg["targets"]:
-        if name not in TARGETS:
-            raise ValueError(f"targets must be drawn from {sorted(TARGETS)}, got {name!r}")
+def _run(cfg: dict, device, progress: bool) -> pd.DataFrame:
+    check_choices(cfg, "targets", TARGETS)
     from tqdm.auto import tqdm
 
     jobs = [(n, "lstsq", G) for n in cfg["targets"] if TARGETS[n].inner for G in cfg["lstsq_grids"]]
     jobs += [(n, "train", G) for n in cfg["targets"] for G in cfg["train_grids"]]
     rows, curve_parts = [], []
-    for name, method, G in tqdm(jobs, desc="approximation", disable=not progress):
+    for name, method, G in tqdm(jobs, desc="approximation", disable=not progress, leave=False):
         row = dict(target=name, method=method, G=G, k=cfg["spline_order"], status="ok", seed=cfg["seed"],
                    device=str(device), note="", peak_mib=math.nan)
         try:
@@ -203,7 +204,7 @@ def _run(profile: str, device, progress: bool, overrides: dict) -> pd.DataFrame:
                 row.update(fields)
                 curve_parts.append(({"target": name, "G": G}, curve))
         except Exception as exc:  # noqa: BLE001 - record and go on
-            row["status"], row["note"] = failure_status(exc)
+            row["status"], row["note"] = S.failure(exc)
             if torch.device(device).type == "cuda":
                 torch.cuda.empty_cache()
         rows.append(row)
@@ -240,15 +241,17 @@ def fitted_rates(df: pd.DataFrame, min_error: float = 1e-13) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["target", "method", "fitted_rate", "theory_rate", "n_points"])
 
 
+@page_figure
 def plot(df: pd.DataFrame):
-    """log-log error against G with G^-(k+1) reference lines, and the trained loss curves."""
+    """log-log error against G with G^-(k+1) reference lines (one panel per method), and the trained loss curves."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
+    cur = curves(df)
+    fig, axes = panels(3 if not cur.empty else 2, height=3.3)
     colors = dict(zip(TARGETS, ["#1f77b4", "#2ca02c", "#d62728", "#9467bd"]))
     rates = fitted_rates(df)
     for ax, method, title in ((axes[0], "lstsq", "pure rate: least-squares spline fit (float64)"),
-                              (axes[1], "train", "practical: KAN trained by L-BFGS (float32)")):
+                              (axes[1], "train", "practical: KAN trained by L-BFGS (float32; dashed: train)")):
         sub = df[(df["method"] == method) & (df["status"] == "ok")]
         for name, s in sub.groupby("target", sort=False):
             s = s.sort_values("G")
@@ -265,22 +268,21 @@ def plot(df: pd.DataFrame):
             anchor = float(sub[sub["G"] == g[0]]["test_rmse"].max())
             ax.loglog(g, anchor * (g / g[0]) ** (-(k + 1)), "k:", lw=1.5, label=f"G^-{k + 1} (theory)")
             ax.loglog(g, anchor * (g / g[0]) ** -1.0, color="0.6", ls=(0, (1, 3)), lw=1, label="G^-1")
-        bad = df[(df["method"] == method) & (df["status"] != "ok")]
-        if len(bad):
-            ax.text(0.01, 0.01, "not run: " + ", ".join(f"{a} G={b} ({c})" for a, b, c in
-                                                        bad[["target", "G", "status"]].itertuples(index=False))[:150],
-                    transform=ax.transAxes, fontsize=7, color="#666666")
-        if len(sub):
-            ax.set_xticks(g, [str(int(v)) for v in g], fontsize=7)
+            ax.set_xticks(g, [str(int(v)) for v in g])
             ax.minorticks_off()
-        ax.set_xlabel("grid size G")
-        ax.set_ylabel("test RMSE" + (" (dashed: train)" if method == "train" else ""))
-        ax.set_title(title, fontsize=10)
+        bad = df[(df["method"] == method) & (df["status"] != "ok")]
+        note = ""
+        if len(bad):
+            note = "not run: " + ", ".join(f"{a} G={b} ({c})" for a, b, c in
+                                           bad[["target", "G", "status"]].itertuples(index=False))
+            note = "\n".join(textwrap.wrap(note[:240], 80))
+        ax.set_xlabel(with_note("grid size G", note))
+        ax.set_ylabel("test RMSE")
+        ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-    ax = axes[2]
-    cur = curves(df)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     if not cur.empty:
+        ax = axes[2]
         name = "exp_sin_sq" if "exp_sin_sq" in set(cur["target"]) else cur["target"].iloc[0]
         c = cur[cur["target"] == name]
         Gs = sorted(c["G"].unique())
@@ -288,10 +290,34 @@ def plot(df: pd.DataFrame):
         for i, G in enumerate(Gs):
             s = c[c["G"] == G]
             ax.semilogy(s["step"], s["loss"], color=cmap(i / max(len(Gs) - 1, 1)), label=f"G={G}")
-        ax.set_title(f"convergence: {TARGETS[name].label if name in TARGETS else name}", fontsize=10)
-        ax.legend(fontsize=7)
-    ax.set_xlabel("L-BFGS call (each up to `lbfgs_iters` iterations)")
-    ax.set_ylabel("train MSE")
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
+        ax.set_title(f"convergence of the trained KAN: {TARGETS[name].label if name in TARGETS else name}")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        ax.set_xlabel("L-BFGS call")
+        ax.set_ylabel("train MSE")
+        ax.grid(True, which="both", alpha=0.3)
     return fig
+
+
+def verdict_numbers(df: pd.DataFrame) -> dict:
+    """The chapter's verdict: the fitted rates of the least-squares and the trained curves beside −(k+1)."""
+    nan = float("nan")
+    rates = fitted_rates(df)
+    out: dict = {}
+    theory = int(rates["theory_rate"].iloc[0]) if len(rates) else nan
+    out["ap_theory"] = theory
+    for method, key in (("lstsq", "ls"), ("train", "tr")):
+        r = rates[rates["method"] == method]
+        out[f"ap_{key}_min"] = float(r["fitted_rate"].min()) if len(r) else nan
+        out[f"ap_{key}_max"] = float(r["fitted_rate"].max()) if len(r) else nan
+        out[f"ap_{key}_n"] = int(len(r))
+    for name in TARGETS:
+        for method, key in (("lstsq", "ls"), ("train", "tr")):
+            r = rates[(rates["method"] == method) & (rates["target"] == name)]
+            out[f"ap_{key}_{name}"] = float(r["fitted_rate"].iloc[0]) if len(r) else nan
+    ls_max = out["ap_ls_max"]
+    out["ap_ls_text"] = ("within 0.5 of the theory for every target" if len(rates) and theory == theory and
+                         abs(out["ap_ls_min"] - theory) <= 0.5 and abs(ls_max - theory) <= 0.5 else
+                         "not within 0.5 of the theory for every target")
+    out["ap_tr_text"] = ("as steep as the theory" if out["ap_tr_min"] == out["ap_tr_min"] and
+                         out["ap_tr_max"] <= theory + 0.5 else "shallower than the theory")
+    return out

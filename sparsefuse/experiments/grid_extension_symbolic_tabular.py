@@ -27,7 +27,6 @@ import time
 import warnings
 from collections import namedtuple
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -36,12 +35,13 @@ from ..kan_linear import KAN, GridResizeWarning
 from ..kan_tools import fit
 from ..models.mlp import MLP, matched_mlp_width
 from ..symbolic import best_fit, edge_function, fit_form
-from ..training import (one_thread_on_cpu, attach_tables, attached_table, count_parameters, curves_to_frame, failure_status,
+from .. import status as S
+from .grid_extension_figures import PARTS, curves, edges, plot, verdict_numbers  # noqa: F401 (the chapter's API)
+from ..training import (attach_tables, count_parameters, curves_to_frame, one_thread_on_cpu,
                         seed_everything)
-from . import resolve_profile
+from . import check_choices, recorded, resolve_profile
 
 NAME = "grid_extension_symbolic_tabular"
-PARTS = ("grid_extension", "symbolic", "tabular")
 
 # name -> (target f(x) on [-1,1]^2, KAN shape, {(layer, out, in): expected form})
 SYMBOLIC_TASKS = {
@@ -105,11 +105,11 @@ def _toy_data(fn, cfg, device):
 # ---- part 1: grid extension -----------------------------------------------------------------
 
 def run_grid_extension(cfg: dict, device="cpu", progress: bool = True):
-    """Coarse → fine training against the finest grid from scratch; returns (rows, curves)."""
+    """Coarse → fine training against the finest grid from scratch; returns (rows, curve_rows)."""
     fn = SYMBOLIC_TASKS["exp(sin(πx) + y²)"][0]
     x, y, xt, yt = _toy_data(fn, cfg, device)
     grids, per = list(cfg["ext_grids"]), int(cfg["ext_steps_per_stage"])
-    rows, curves = [], []
+    rows, curve_rows = [], []
     base = dict(part="grid_extension", case="exp(sin(πx) + y²)", metric_name="test_rmse",
                 seed=cfg["seed"], device=str(device))
     # (a) extension
@@ -128,14 +128,14 @@ def run_grid_extension(cfg: dict, device="cpu", progress: bool = True):
                 note = f"extend_grid max refit error {fit_err:.2e}"
             res = _fit_lbfgs(model, x, y, per, cfg, f"extension G={G}", progress, step0=step)
             step += res.steps
-            curves.append(({"run": "extension", "G": G}, res.curve))
+            curve_rows.append(({"run": "extension", "G": G}, res.curve))
             rows.append(_row(**base, model="extension", G=G, status=res.status, metric=_rmse(model, xt, yt),
                              train_metric=_rmse(model, x, y), params=count_parameters(model), steps=step,
                              wall_s=time.perf_counter() - t0, note=note))
             if res.status != "ok":
                 break
     except Exception as exc:  # noqa: BLE001
-        st, note = failure_status(exc)
+        st, note = S.failure(exc)
         rows.append(_row(**base, model="extension", status=st, note=note))
     # (b) the finest grid trained from scratch with the same total budget
     G = grids[-1]
@@ -146,24 +146,23 @@ def run_grid_extension(cfg: dict, device="cpu", progress: bool = True):
         with torch.no_grad():
             model(x, update_grid=True)
         res = _fit_lbfgs(model, x, y, per * len(grids), cfg, f"fixed G={G}", progress)
-        curves.append(({"run": "fixed", "G": G}, res.curve))
+        curve_rows.append(({"run": "fixed", "G": G}, res.curve))
         rows.append(_row(**base, model="fixed", G=G, status=res.status, metric=_rmse(model, xt, yt),
                          train_metric=_rmse(model, x, y), params=count_parameters(model), steps=res.steps,
                          wall_s=time.perf_counter() - t0))
     except Exception as exc:  # noqa: BLE001
-        st, note = failure_status(exc)
+        st, note = S.failure(exc)
         rows.append(_row(**base, model="fixed", G=G, status=st, note=note))
-    return rows, curves
+    return rows, curve_rows
 
 
 # ---- part 2: symbolic -----------------------------------------------------------------------
 
 def run_symbolic(cfg: dict, device="cpu", progress: bool = True):
     """Train each task's KAN, fit every edge symbolically; returns (rows, edge samples)."""
-    rows, edges = [], []
+    rows, edge_rows = [], []
+    check_choices(cfg, "sym_tasks", SYMBOLIC_TASKS)
     for task in cfg["sym_tasks"]:
-        if task not in SYMBOLIC_TASKS:
-            raise ValueError(f"sym_tasks must be drawn from {sorted(SYMBOLIC_TASKS)}, got {task!r}")
         fn, shape, expected = SYMBOLIC_TASKS[task]
         base = dict(part="symbolic", case=task, G=cfg["sym_grid"], metric_name="r2", seed=cfg["seed"],
                     device=str(device))
@@ -191,14 +190,14 @@ def run_symbolic(cfg: dict, device="cpu", progress: bool = True):
                                          wall_s=time.perf_counter() - t0, formula=fit.formula, expected=want,
                                          recovered=float(fit.form == want) if want else math.nan,
                                          note=f"KAN test RMSE {test_rmse:.2e}; train_metric = R² of the expected form"))
-                        edges.append(pd.DataFrame({"x": xs, "phi": ys, "fit": fit(xs), "case": task,
+                        edge_rows.append(pd.DataFrame({"x": xs, "phi": ys, "fit": fit(xs), "case": task,
                                                    "edge": f"layer{li} x{i}->y{o}: {fit.form}"}))
                 with torch.no_grad():
                     h = layer(h)
         except Exception as exc:  # noqa: BLE001
-            st, note = failure_status(exc)
+            st, note = S.failure(exc)
             rows.append(_row(**base, model="", status=st, note=note))
-    return rows, edges
+    return rows, edge_rows
 
 
 # ---- part 3: tabular ------------------------------------------------------------------------
@@ -223,8 +222,8 @@ def _train_tabular(model, data, cfg, desc, progress, device):
 
 
 def run_tabular(cfg: dict, device="cpu", progress: bool = True):
-    """KAN against a parameter-matched MLP on each dataset; returns (rows, curves)."""
-    rows, curves = [], []
+    """KAN against a parameter-matched MLP on each dataset; returns (rows, curve_rows)."""
+    rows, curve_rows = [], []
     for name in cfg["tab_datasets"]:
         data = load_tabular(name, seed=int(cfg["seed"]))
         d, c = data.n_features, data.out_features
@@ -241,14 +240,14 @@ def run_tabular(cfg: dict, device="cpu", progress: bool = True):
             try:
                 model = model.to(device)
                 res, test, train = _train_tabular(model, data, cfg, f"{name}/{label}", progress, device)
-                curves.append(({"run": f"{name}/{label}", "G": base["G"]}, res.curve))
+                curve_rows.append(({"run": f"{name}/{label}", "G": base["G"]}, res.curve))
                 arch = (f"KAN [{d}, {cfg['tab_hidden']}, {c}]" if label == "kan" else f"MLP [{d}, {width}, {c}] SiLU")
                 rows.append(_row(**base, status=res.status, metric=test, train_metric=train, steps=res.steps,
                                  wall_s=res.wall_s, note=arch))
             except Exception as exc:  # noqa: BLE001
-                st, note = failure_status(exc)
+                st, note = S.failure(exc)
                 rows.append(_row(**base, status=st, note=note))
-    return rows, curves
+    return rows, curve_rows
 
 
 # prune_demo's result: the trained model, its pruned and retrained copy, the training inputs, a table
@@ -272,17 +271,15 @@ def prune_demo(profile: str = "smoke", device="cpu", progress: bool = True, **ov
     return PruneDemo(model, pruned, x, table)
 
 
-def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides) -> pd.DataFrame:
+@recorded(PROFILES)
+def run(cfg: dict, device="cpu", progress: bool = True, profile: str = "smoke") -> pd.DataFrame:
     """All three parts; loss curves and edge samples attached (see :func:`curves`, :func:`edges`)."""
     with one_thread_on_cpu(device, when=profile == "smoke"):
-        return _run(profile, device, progress, overrides)
+        return _run(cfg, device, progress)
 
 
-def _run(profile: str, device, progress: bool, overrides: dict) -> pd.DataFrame:
-    cfg = resolve_profile(PROFILES, profile, overrides)
-    for p in cfg["parts"]:
-        if p not in PARTS:
-            raise ValueError(f"parts must be drawn from {PARTS}, got {p!r}")
+def _run(cfg: dict, device, progress: bool) -> pd.DataFrame:
+    check_choices(cfg, "parts", PARTS)
     rows, curve_parts, edge_parts = [], [], []
     if "grid_extension" in cfg["parts"]:
         r, c = run_grid_extension(cfg, device, progress)
@@ -301,16 +298,6 @@ def _run(profile: str, device, progress: bool, overrides: dict) -> pd.DataFrame:
     return attach_tables(df, curves=curves_to_frame(curve_parts), edges=eds)
 
 
-def curves(df: pd.DataFrame) -> pd.DataFrame:
-    """Loss against step for the grid-extension and tabular runs."""
-    return attached_table(df, "curves")
-
-
-def edges(df: pd.DataFrame) -> pd.DataFrame:
-    """Learned edge samples ``phi(x)`` with the chosen symbolic fit, per task and edge."""
-    return attached_table(df, "edges")
-
-
 def tables(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """One table per part, with only the columns that part fills."""
     out = {}
@@ -319,80 +306,3 @@ def tables(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
         if len(sub):
             out[part] = sub.dropna(axis=1, how="all").loc[:, lambda t: (t != "").any()].reset_index(drop=True)
     return out
-
-
-def plot(df: pd.DataFrame):
-    """Loss curve with the extension points, error against G, symbolic fits, tabular scores."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 2, figsize=(13, 9))
-    cur = curves(df)
-    ax = axes[0, 0]
-    if not cur.empty and "grid_extension" in set(cur["part"]):
-        ge = cur[cur["part"] == "grid_extension"]
-        ext = ge[ge["run"] == "extension"]
-        ax.semilogy(ext["step"], ext["loss"], color="#d62728", label="coarse → fine (extend_grid)")
-        for G, s in ext.groupby("G", sort=False):
-            ax.axvline(s["step"].min(), color="#d62728", ls=":", lw=0.8)
-            ax.text(s["step"].min(), ax.get_ylim()[1], f" G={G}", fontsize=7, va="top", rotation=90)
-        fx = ge[ge["run"] == "fixed"]
-        if len(fx):
-            ax.semilogy(fx["step"], fx["loss"], color="#7f7f7f", label=f"G={int(fx['G'].iloc[0])} from scratch")
-        ax.legend(fontsize=8)
-    ax.set_title("grid extension: training loss (dotted: extension points)", fontsize=10)
-    ax.set_xlabel("L-BFGS call")
-    ax.set_ylabel("train MSE")
-    ax.grid(True, which="both", alpha=0.3)
-
-    ax = axes[0, 1]
-    ge = df[(df["part"] == "grid_extension") & (df["status"] == "ok")]
-    ext = ge[ge["model"] == "extension"]
-    if len(ext):
-        ax.loglog(ext["G"], ext["metric"], "o-", color="#d62728", label="test RMSE, extension")
-        ax.loglog(ext["G"], ext["train_metric"], "x--", color="#d62728", alpha=0.5, label="train RMSE")
-        g = ext["G"].to_numpy(dtype=float)
-        ax.loglog(g, ext["metric"].iloc[0] * (g / g[0]) ** -4.0, "k:", label="G^-4")
-        fx = ge[ge["model"] == "fixed"]
-        if len(fx):
-            ax.loglog(fx["G"], fx["metric"], "s", color="#7f7f7f", ms=9, label="from scratch, same budget")
-        ax.set_xticks(g, [str(int(v)) for v in g], fontsize=7)
-        ax.minorticks_off()
-        ax.legend(fontsize=8)
-    ax.set_title("grid extension: error after each stage", fontsize=10)
-    ax.set_xlabel("grid size G")
-    ax.grid(True, which="both", alpha=0.3)
-
-    ax = axes[1, 0]
-    ed = edges(df)
-    if not ed.empty:
-        case = ed["case"].iloc[-1]
-        sub = ed[ed["case"] == case]
-        for j, (edge, s) in enumerate(sub.groupby("edge", sort=False)):
-            # standardise each edge so several fit on one axis
-            mu, sd = s["phi"].mean(), s["phi"].std() or 1.0
-            xs = (s["x"] - s["x"].min()) / max(s["x"].max() - s["x"].min(), 1e-12)
-            ax.plot(xs, (s["phi"] - mu) / sd + 3 * j, color=f"C{j}", lw=3, alpha=0.4)
-            ax.plot(xs, (s["fit"] - mu) / sd + 3 * j, color=f"C{j}", ls="--", lw=1, label=edge)
-        ax.legend(fontsize=7)
-        ax.set_title(f"symbolic: learned edges (thick) and fitted formulas (dashed)\n{case}", fontsize=10)
-    ax.set_xlabel("edge input (rescaled to [0, 1])")
-    ax.set_yticks([])
-
-    ax = axes[1, 1]
-    tab = df[df["part"] == "tabular"]
-    if len(tab):
-        cases = list(dict.fromkeys(tab["case"]))
-        for i, (m, color) in enumerate((("kan", "#d62728"), ("mlp", "#1f77b4"))):
-            s = tab[tab["model"] == m].set_index("case").reindex(cases)
-            ax.bar(np.arange(len(cases)) + (i - 0.5) * 0.38, s["metric"].fillna(0), 0.38, color=color, label=m.upper())
-            for k, (val, p) in enumerate(zip(s["metric"], s["params"])):
-                if np.isfinite(p):
-                    ax.text(k + (i - 0.5) * 0.38, max(val if np.isfinite(val) else 0, 0) + 0.01, f"{int(p)}",
-                            ha="center", fontsize=6, rotation=90)
-        ax.set_xticks(range(len(cases)), [f"{c}\n({tab[tab['case'] == c]['metric_name'].iloc[0]})" for c in cases],
-                      fontsize=8)
-        ax.set_ylim(0, 1.15)
-        ax.legend(fontsize=8)
-    ax.set_title("tabular: test score, parameter-matched (numbers: parameters)", fontsize=10)
-    fig.tight_layout()
-    return fig

@@ -12,7 +12,10 @@ import math
 
 import numpy as np
 
-from . import _common as C
+from . import _guard as guard
+from . import _sweep as sw
+from . import recorded
+from ._page import page_figure, panels
 
 NAME = "heatmaps"
 
@@ -43,22 +46,22 @@ def _points(cfg):
             yield "G×width", cfg["fixed_batch"], w, g
 
 
-def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides):
+@recorded(PROFILES)
+def run(cfg: dict, device="cpu", progress: bool = True):
     """Long table: one row per (plane, impl, shape); :func:`ratios` turns it into the heatmap values."""
-    cfg = C.resolve_profile(PROFILES, profile, overrides)
-    dev = C.check_device(device)
+    dev = sw.check_device(device)
     if cfg["target"] == cfg["baseline"]:
         raise ValueError("target and baseline must differ")
     points = [(p, impl) for p in _points(cfg) for impl in (cfg["baseline"], cfg["target"])]
     rows = []
-    budget, slow = C.Budget(cfg["time_budget_s"]), C.SlowGuard(cfg["max_point_s"])
-    for (plane, n, w, g), impl in C.progress_bar(points, progress=progress, desc="heatmaps"):
-        res = C.capped(budget, slow, None, "", lambda: C.layer_point(
+    budget, slow = sw.Budget(cfg["time_budget_s"]), sw.SlowGuard(cfg["max_point_s"])
+    for (plane, n, w, g), impl in sw.progress_bar(points, progress=progress, desc="heatmaps"):
+        res = sw.capped(budget, slow, None, "", lambda: guard.layer_point(
             impl, cfg["mode"], n=n, in_features=w, out_features=w, grid_size=g, spline_order=cfg["spline_order"],
             device=dev, warmup=cfg["warmup"], rep=cfg["rep"], fused_work_limit=cfg["fused_work_limit"]))
         rows.append(dict(plane=plane, impl=impl, n=n, width=w, grid_size=g, spline_order=cfg["spline_order"],
                          mode=cfg["mode"], **res))
-    df = C.finish(rows, COLUMNS)
+    df = sw.finish(rows, COLUMNS)
     df.attrs.update(target=cfg["target"], baseline=cfg["baseline"])
     return df
 
@@ -92,7 +95,9 @@ def ratios(df, target: str | None = None, baseline: str | None = None):
 def headline(df):
     """The ratio table behind the heatmaps, one row per shape."""
     r = ratios(df)
-    return r[["plane", "n", "width", "grid_size", "speedup", "memory_ratio"]]
+    base, tgt = r.attrs.get("baseline", "baseline"), r.attrs.get("target", "target")
+    return r[["plane", "n", "width", "grid_size", "speedup", "memory_ratio"]].rename(columns={
+        "n": "N", "grid_size": "G", "speedup": f"time: {base} ÷ {tgt}", "memory_ratio": f"memory: {base} ÷ {tgt}"})
 
 
 def _heat(ax, table, row, col, value, title, fig):
@@ -101,42 +106,68 @@ def _heat(ax, table, row, col, value, title, fig):
     finite = data[np.isfinite(data) & (data > 0)]
     if finite.size == 0:
         ax.text(0.5, 0.5, "not measured here\n(CPU has no peak-memory figure,\nor a side did not run)",
-                ha="center", va="center", transform=ax.transAxes, fontsize=8)
+                ha="center", va="center", transform=ax.transAxes)
         ax.set_xticks([]), ax.set_yticks([])
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title)
         return
     # Log colour scale centred on 1 (no gain): red = target faster/smaller, blue = slower/larger.
     span = max(abs(math.log10(finite.min())), abs(math.log10(finite.max())), 0.05)
-    im = ax.imshow(np.log10(np.where(data > 0, data, np.nan)), cmap="RdBu_r", vmin=-span, vmax=span,
-                   origin="lower", aspect="auto")
+    ax.imshow(np.log10(np.where(data > 0, data, np.nan)), cmap="RdBu_r", vmin=-span, vmax=span,
+              origin="lower", aspect="auto")
     for (i, j), v in np.ndenumerate(data):
         dark = np.isfinite(v) and v > 0 and abs(math.log10(v)) > 0.6 * span
-        ax.text(j, i, "—" if not np.isfinite(v) else f"{v:.2g}×", ha="center", va="center", fontsize=8,
+        ax.text(j, i, "—" if not np.isfinite(v) else f"{v:.2g}×", ha="center", va="center",
                 color="white" if dark else "black")
     ax.set_xticks(range(len(piv.columns)), [str(c) for c in piv.columns])
     ax.set_yticks(range(len(piv.index)), [str(r) for r in piv.index])
     ax.set_xlabel(col.replace("width", "width (in = out)"))
     ax.set_ylabel({"n": "batch N", "grid_size": "grid size G"}[row])
-    ax.set_title(title, fontsize=9)
-    cb = fig.colorbar(im, ax=ax, shrink=0.85)
-    cb.set_label("log10 ratio (>0: target better)")
+    ax.set_title(title)
 
 
+@page_figure
 def plot(df):
     """2×2 heatmaps: speedup and memory ratio, on the (batch, width) and (G, width) planes."""
-    import matplotlib.pyplot as plt
-
     r = ratios(df)
     tgt, base = r.attrs["target"], r.attrs["baseline"]
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8.5), constrained_layout=True)
+    fig, axes = panels(4, ncols=2, height=3.0)
     bw = r[r["plane"] == "batch×width"]
     gw = r[r["plane"] == "G×width"]
     g0 = bw["grid_size"].iloc[0] if len(bw) else "?"
     n0 = gw["n"].iloc[0] if len(gw) else "?"
-    _heat(axes[0, 0], bw, "n", "width", "speedup", f"speedup {base}/{tgt} (G={g0})", fig)
-    _heat(axes[0, 1], bw, "n", "width", "memory_ratio", f"peak-memory ratio {base}/{tgt} (G={g0})", fig)
-    _heat(axes[1, 0], gw, "grid_size", "width", "speedup", f"speedup {base}/{tgt} (N={n0})", fig)
-    _heat(axes[1, 1], gw, "grid_size", "width", "memory_ratio", f"peak-memory ratio {base}/{tgt} (N={n0})", fig)
+    _heat(axes[0], bw, "n", "width", "speedup", f"time: {base} ÷ {tgt} (G={g0})", fig)
+    _heat(axes[1], bw, "n", "width", "memory_ratio", f"memory: {base} ÷ {tgt} (G={g0})", fig)
+    _heat(axes[2], gw, "grid_size", "width", "speedup", f"time: {base} ÷ {tgt} (N={n0})", fig)
+    _heat(axes[3], gw, "grid_size", "width", "memory_ratio", f"memory: {base} ÷ {tgt} (N={n0})", fig)
     mode = df["mode"].iloc[0] if len(df) else ""
-    fig.suptitle(f"{tgt} against {base}, {mode}: numbers above 1× mean {tgt} is faster / uses less memory")
+    fig.suptitle(f"{tgt} against {base}, {mode}; above 1× (red): {tgt} faster or smaller", x=0.02, ha="left")
     return fig
+
+
+def verdict_numbers(df) -> dict:
+    """The chapter's verdict: over how many shapes the target wins, and by how much at the extremes."""
+    r = ratios(df)
+    nan = float("nan")
+    sp = r["speedup"].replace([np.inf, -np.inf], np.nan).dropna()
+    mem = r["memory_ratio"].replace([np.inf, -np.inf], np.nan).dropna()
+    out = dict(hm_shapes=int(len(sp)), hm_wins=int((sp > 1).sum()), hm_speedup_min=sp.min() if len(sp) else nan,
+               hm_speedup_max=sp.max() if len(sp) else nan, hm_speedup_median=sp.median() if len(sp) else nan,
+               hm_mem_min=mem.min() if len(mem) else nan, hm_mem_max=mem.max() if len(mem) else nan,
+               hm_target=r.attrs.get("target", "fused"), hm_baseline=r.attrs.get("baseline", "reference"))
+    worst, best = "—", "—"
+    if len(sp):
+        for name, idx in (("worst", sp.idxmin()), ("best", sp.idxmax())):
+            row = r.loc[idx]
+            text = f"N={int(row['n'])}, width {int(row['width'])}, G={int(row['grid_size'])}"
+            worst, best = (text, best) if name == "worst" else (worst, text)
+    out.update(hm_worst_shape=worst, hm_best_shape=best)
+    out["hm_all_win"] = ("in every shape measured" if len(sp) and out["hm_wins"] == len(sp)
+                         else f"in {out['hm_wins']} of {len(sp)} shapes")
+    lo, hi = out["hm_mem_min"], out["hm_mem_max"]
+    out["hm_mem_text"] = ("peak memory was not measured (CPU)" if lo != lo else
+                          f"it needed {lo:.3g}× to {hi:.3g}× less peak memory" if lo >= 1 else
+                          f"its peak memory ranged from {1 / lo:.3g}× more to {hi:.3g}× less than the baseline's")
+    out["hm_loss_text"] = ("No shape was a loss." if len(sp) and out["hm_wins"] == len(sp) else
+                           f"Where the ratio is below 1× the target lost; the worst case was {worst}, "
+                           f"at {out['hm_speedup_min']:.2f}×." if len(sp) else "")
+    return out

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from . import _common as C
+from .. import status as S
 from . import _jhcg_lm as L
-from . import resolve_profile
+from ._page import legend_on_top, page_figure, panels
+from . import _sweep as sw
+from . import recorded
 from .jhcg_audit import PROFILES as AUDIT
 
 NAME = "jhcg_adaptation"
@@ -29,26 +31,23 @@ METRICS = ["gate_mean", "gate_std", "gate_open", "gate_closed", "kan_share", "ou
 COLUMNS = ["variant", "label", "seed", "step", "layer"] + METRICS + ["status", "note"]
 
 
-def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides):
+@recorded(PROFILES)
+def run(cfg: dict, device="cpu", progress: bool = True):
     """One row per (JHCG variant, seed, probed step, layer), from the audit's memoized runs."""
-    cfg = resolve_profile(PROFILES, profile, overrides)
-    dev = C.check_device(device)
     rows = []
-    plan = [(n, s) for s in cfg["seeds"] for n in L.jhcg_names(cfg["jhcg"])]
-    for name, seed in C.progress_bar(plan, progress=progress, desc=NAME):
-        r = L.train_run(name, seed, cfg["train"], dev)
+    for name, seed, r, _ in L.audited_runs(cfg, device, progress, NAME):
         if not r.trace:
             rows.append(dict(variant=name, label=r.row["label"], seed=seed,
-                             status=r.row["status"] if r.row["status"] != C.OK else C.ERROR,
+                             status=r.row["status"] if r.row["status"] != S.OK else S.ERROR,
                              note=r.row["note"] or "no probe recorded"))
             continue
-        rows += [dict(t, variant=name, label=r.row["label"], seed=seed, status=C.OK, note="") for t in r.trace]
-    return C.finish(rows, COLUMNS)
+        rows += [dict(t, variant=name, label=r.row["label"], seed=seed, status=S.OK, note="") for t in r.trace]
+    return sw.finish(rows, COLUMNS)
 
 
 def summary(df) -> pd.DataFrame:
     """At the first and the last probe: each metric averaged over layers and seeds, per JHCG variant."""
-    ok = C.ok_rows(df)
+    ok = sw.ok_rows(df)
     if ok.empty:
         return ok
     first, last = ok["step"].min(), ok["step"].max()
@@ -62,32 +61,31 @@ def summary(df) -> pd.DataFrame:
     return out[[c for c in order if c in out.columns and c != "coeff_drift (start)"]]
 
 
+@page_figure
 def plot(df):
     """Each metric against step, one line per JHCG variant (mean over layers and seeds, band: min-max over layers)."""
-    import matplotlib.pyplot as plt
-
-    ok = C.ok_rows(df)
-    panels = [("gate_mean", "gate mean"), ("kan_share", "KAN path's share of the output"),
-              ("outside_grid", "KAN inputs outside the grid"), ("coeff_drift", "spline coefficient drift")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), constrained_layout=True)
-    for ax, (col, title) in zip(axes, panels):
+    ok = sw.ok_rows(df)
+    metrics = [("gate_mean", "gate mean"), ("kan_share", "KAN path's share of the output"),
+               ("outside_grid", "KAN inputs outside the grid"), ("coeff_drift", "spline coefficient drift")]
+    fig, axes = panels(len(metrics), ncols=2, height=2.8)
+    for ax, (col, title) in zip(axes, metrics):
         for label, g in ok.groupby("label", sort=False):
             per_layer = g.groupby(["step", "layer"])[col].mean().unstack("layer")
             mean = per_layer.mean(axis=1)
             line, = ax.plot(mean.index, mean.to_numpy(), marker="o", ms=3, label=label)
             ax.fill_between(mean.index, per_layer.min(axis=1), per_layer.max(axis=1), alpha=0.15,
                             color=line.get_color())
-        ax.set_xlabel("step")
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title)
         ax.grid(True, alpha=0.3)
-    if axes[0].lines:
-        axes[0].legend(fontsize=7)
+    for ax in axes:
+        ax.set_xlabel("step")
+    legend_on_top(fig, axes[:1], ncols=2)
     return fig
 
 
 def key_numbers(df, variant: str = "jhcg-expanded-0.25") -> dict:
     """For ``variant``, averaged over layers and seeds: each metric at the first and at the last probe."""
-    ok = C.ok_rows(df)
+    ok = sw.ok_rows(df)
     sub = ok[ok["variant"] == variant]
     out = {}
     for when, step in (("start", sub["step"].min()), ("end", sub["step"].max())):

@@ -16,9 +16,11 @@ import math
 
 import pandas as pd
 
-from . import _common as C
+from .. import status as S
 from . import _jhcg_lm as L
-from . import resolve_profile
+from ._page import page_figure, panels
+from . import _sweep as sw
+from . import recorded
 from .jhcg_audit import PROFILES as AUDIT
 
 NAME = "jhcg_attribution"
@@ -38,19 +40,16 @@ COLUMNS = ["variant", "label", "seed", "intervention", "gate", "ablate", "val_lo
            "gain_vs_matched", "status", "note"]
 
 
-def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides):
+@recorded(PROFILES)
+def run(cfg: dict, device="cpu", progress: bool = True):
     """One row per (JHCG variant, seed, intervention); models come from the audit's memoized runs."""
-    cfg = resolve_profile(PROFILES, profile, overrides)
-    dev = C.check_device(device)
     rows = []
-    plan = [(n, s) for s in cfg["seeds"] for n in L.jhcg_names(cfg["jhcg"])]
-    for name, seed in C.progress_bar(plan, progress=progress, desc=NAME):
-        run_ = L.train_run(name, seed, cfg["train"], dev)
+    for name, seed, run_, dev in L.audited_runs(cfg, device, progress, NAME):
         ctrl = L.train_run(L.matched_name(name), seed, cfg["train"], dev)
         base = dict(variant=name, label=run_.row["label"], seed=seed, matched_val_loss=ctrl.row.get("val_loss"))
         if run_.model is None:
             rows += [dict(base, intervention=i, gate=g, ablate=a, status=run_.row["status"] if run_.row["status"]
-                          != C.OK else C.ERROR, note=run_.row["note"] or "no trained model")
+                          != S.OK else S.ERROR, note=run_.row["note"] or "no trained model")
                      for i, g, a in INTERVENTIONS]
             continue
         ref = float("nan")
@@ -60,8 +59,8 @@ def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides
             if ablate is None and gate is None:
                 ref = loss
             rows.append(dict(base, intervention=label, gate=gate, ablate=ablate or "", val_loss=loss,
-                             delta=loss - ref, status=C.OK if math.isfinite(loss) else C.ERROR, note=""))
-    df = C.finish(rows, COLUMNS)
+                             delta=loss - ref, status=S.OK if math.isfinite(loss) else S.ERROR, note=""))
+    df = sw.finish(rows, COLUMNS)
     trained = df[df["intervention"] == "as trained"].set_index(["variant", "seed"])["val_loss"]
     df["gain_vs_matched"] = [r.matched_val_loss - trained.get((r.variant, r.seed), math.nan)
                              if r.intervention == "as trained" else math.nan for r in df.itertuples()]
@@ -70,7 +69,7 @@ def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides
 
 def summary(df) -> pd.DataFrame:
     """Mean loss change per intervention (columns) and JHCG variant (rows), plus the gain over the matched MLP."""
-    ok = C.ok_rows(df)
+    ok = sw.ok_rows(df)
     piv = ok.pivot_table(index="label", columns="intervention", values="delta", aggfunc="mean")
     piv = piv.reindex(columns=[i for i, _, _ in INTERVENTIONS if i in piv.columns and i != "as trained"])
     piv.columns = [f"Δ loss: {c}" for c in piv.columns]
@@ -81,16 +80,15 @@ def summary(df) -> pd.DataFrame:
     return piv
 
 
+@page_figure
 def plot(df):
-    """Loss change per intervention, one group of bars per JHCG variant (error bars: std over seeds)."""
-    import matplotlib.pyplot as plt
+    """Loss change per intervention, one group of bars per JHCG variant (error bars: std over seeds), then the gain."""
     import numpy as np
 
-    ok = C.ok_rows(df)
+    ok = sw.ok_rows(df)
     names = [i for i, _, _ in INTERVENTIONS if i != "as trained"]
     labels = list(dict.fromkeys(ok["label"]))
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.0), constrained_layout=True,
-                             gridspec_kw=dict(width_ratios=[3, 1]))
+    fig, axes = panels(2, height=3.0)
     width = 0.8 / max(1, len(names))
     xs = np.arange(len(labels))
     for k, name in enumerate(names):
@@ -98,26 +96,26 @@ def plot(df):
         mean, std = sub.mean().reindex(labels), sub.std(ddof=1).reindex(labels).fillna(0)
         axes[0].bar(xs + (k - (len(names) - 1) / 2) * width, mean, width, yerr=std, capsize=2, label=name)
     axes[0].axhline(0, color="#444444", lw=0.8)
-    axes[0].set_xticks(xs, labels, fontsize=8)
-    axes[0].set_ylabel("validation loss change (nats/char)")
+    axes[0].set_xticks(xs, labels)
+    axes[0].set_ylabel("Δ loss (nats/char)")
     axes[0].set_yscale("symlog", linthresh=0.01)
-    axes[0].set_title("interventions at evaluation (every JHCG block at once)", fontsize=9)
-    axes[0].legend(fontsize=7)
+    axes[0].set_title("validation-loss change under each intervention (all JHCG blocks at once)")
+    axes[0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     axes[0].grid(True, axis="y", alpha=0.3)
     gain = ok[ok["intervention"] == "as trained"].groupby("label")["gain_vs_matched"]
     axes[1].bar(xs, gain.mean().reindex(labels), yerr=gain.std(ddof=1).reindex(labels).fillna(0), capsize=3,
-                color="#1f77b4")
+                color="#1f77b4", width=0.5)
     axes[1].axhline(0, color="#444444", lw=0.8)
-    axes[1].set_xticks(xs, labels, fontsize=8)
-    axes[1].set_ylabel("matched-MLP loss − JHCG loss")
-    axes[1].set_title("gain over the parameter-matched MLP", fontsize=9)
+    axes[1].set_xticks(xs, labels)
+    axes[1].set_ylabel("nats/char")
+    axes[1].set_title("gain over the parameter-matched MLP (matched loss − JHCG loss)")
     axes[1].grid(True, axis="y", alpha=0.3)
     return fig
 
 
 def key_numbers(df, variant: str = "jhcg-expanded-0.25") -> dict:
     """Mean loss change of each intervention for ``variant``, and its mean gain over the matched MLP."""
-    ok = C.ok_rows(df)
+    ok = sw.ok_rows(df)
     sub = ok[ok["variant"] == variant]
     delta = sub.groupby("intervention")["delta"].mean()
     keys = dict(at_open="gate open: KAN path only", at_closed="gate closed: MLP path only",

@@ -14,9 +14,11 @@ import math
 
 import pandas as pd
 
-from . import _common as C
+from .. import status as S
 from . import _jhcg_lm as L
-from . import resolve_profile
+from ._page import page_figure, panels
+from . import _sweep as sw
+from . import recorded
 
 NAME = "jhcg_audit"
 
@@ -43,22 +45,23 @@ def variants(cfg) -> list[str]:
     return out
 
 
-def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides):
+@recorded(PROFILES)
+def run(cfg: dict, device="cpu", progress: bool = True):
     """One ``run`` row per (variant, seed) plus the loss curves (``section == "curve"``)."""
-    cfg = resolve_profile(PROFILES, profile, overrides)
-    dev = C.check_device(device)
+    dev = sw.check_device(device)
     names = variants(cfg)
     rows, curves = [], []
     plan = [(n, s) for s in cfg["seeds"] for n in names]
-    for name, seed in C.progress_bar(plan, progress=progress, desc=NAME):
+    for name, seed in sw.progress_bar(plan, progress=progress, desc=NAME):
         r = L.train_run(name, seed, cfg["train"], dev)
         rows.append(dict(r.row, section="run"))
         curves += [dict(section="curve", variant=name, label=r.row["label"], seed=seed, step=int(s), loss=float(v),
-                        status=C.OK) for s, v in zip(r.curve["step"], r.curve["loss"])]
-    df = C.finish(rows + curves, COLUMNS)
+                        status=S.OK) for s, v in zip(r.curve["step"], r.curve["loss"])]
+    df = sw.finish(rows + curves, COLUMNS)
     prov = L.corpus(cfg["train"]["max_chars"])[3]
     df["corpus"] = prov["source"]
     df.attrs["corpus"] = prov
+    df.attrs["parameters"] = dict(corpus=prov)
     return df
 
 
@@ -67,7 +70,7 @@ def matrix(df) -> pd.DataFrame:
     runs = df[df["section"] == "run"]
     out = []
     for name, g in runs.groupby("variant", sort=False):
-        ok = g[g["status"] == C.OK]
+        ok = g[g["status"] == S.OK]
         vl = ok["val_loss"].astype(float)
         out.append(dict(variant=name, label=g["label"].iloc[0], params=g["params"].max(), seeds_ok=len(ok),
                         seeds=len(g), val_loss_mean=vl.mean(), val_loss_std=vl.std(ddof=1) if len(vl) > 1 else math.nan,
@@ -84,13 +87,13 @@ def matrix(df) -> pd.DataFrame:
     return m
 
 
+@page_figure
 def plot(df):
-    """Validation loss (mean ± std over seeds), tokens/s, and the mean training-loss curves."""
-    import matplotlib.pyplot as plt
+    """Validation loss (mean ± std over seeds), tokens/s, and the mean training-loss curves, one panel each."""
     import numpy as np
 
     m = matrix(df)
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), constrained_layout=True)
+    fig, axes = panels(3, height=3.0)
     xs = np.arange(len(m))
     colors = ["#1f77b4" if v.startswith("jhcg") else "#7f7f7f" if v.startswith("mlp") else "#2ca02c"
               for v in m["variant"]]
@@ -99,11 +102,15 @@ def plot(df):
     hi = np.nanmax(m["val_loss_mean"] + m["val_loss_std"].fillna(0)) if len(m) else 1
     if np.isfinite(lo) and np.isfinite(hi) and hi > lo:
         axes[0].set_ylim(lo - 0.2 * (hi - lo), hi + 0.2 * (hi - lo))
-    axes[0].set_ylabel("validation loss (nats/char), mean ± std")
+    axes[0].set_ylabel("nats/char")
+    runs = df[df["section"] == "run"]
+    seeds = f" over {runs['seed'].nunique()} seeds of {int(runs['steps'].max())} steps" if len(runs) else ""
+    axes[0].set_title(f"validation loss, mean ± std{seeds} (blue: JHCG, grey: MLPs)")
     axes[1].bar(xs, m["tokens_per_s"], color=colors)
-    axes[1].set_ylabel("training tokens/s (mean over seeds)")
+    axes[1].set_ylabel("tokens/s")
+    axes[1].set_title("training throughput (mean over seeds)")
     for ax in axes[:2]:
-        ax.set_xticks(xs, m["label"], rotation=30, ha="right", fontsize=7)
+        ax.set_xticks(xs, m["label"], rotation=20, ha="right")
         ax.grid(True, axis="y", alpha=0.3)
     ax = axes[2]
     curves = df[df["section"] == "curve"]
@@ -111,15 +118,12 @@ def plot(df):
         mean = g.groupby("step")["loss"].mean()
         ax.plot(mean.index, mean.to_numpy(), label=g["label"].iloc[0], lw=1)
     ax.set_xlabel("step")
-    ax.set_ylabel("training loss (mean over seeds)")
+    ax.set_ylabel("loss")
+    ax.set_title("training loss (mean over seeds)")
     ax.set_yscale("log")
     ax.grid(True, alpha=0.3)
     if ax.lines:
-        ax.legend(fontsize=6)
-    runs = df[df["section"] == "run"]
-    if len(runs):
-        fig.suptitle(f"MiniGPT, only the FFN differs: {runs['seed'].nunique()} seeds, "
-                     f"{int(runs['steps'].max())} steps each", fontsize=10)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return fig
 
 
@@ -140,3 +144,18 @@ def key_numbers(df, variant: str = "jhcg-expanded-0.25") -> dict:
                 au_gain=get(control, "val_loss_mean") - get(variant, "val_loss_mean"),
                 au_tps_ratio=get(variant, "tokens_per_s") / get("mlp", "tokens_per_s"),
                 au_params_jhcg=get(variant, "params"), au_params_mlp=get("mlp", "params"))
+
+
+def verdict_numbers(df, variant: str = "jhcg-expanded-0.25") -> dict:
+    """Words for the chapter's verdict: is the gain over the parameter-matched MLP larger than the seeds' spread?"""
+    k = key_numbers(df, variant)
+    gain, spread = k["au_gain"], max(k["au_jhcg_std"], k["au_matched_std"])
+    if gain != gain:
+        text = "could not be measured"
+    elif spread == spread and abs(gain) <= spread:
+        text = "within the spread over seeds, so no gain can be claimed from this run"
+    elif gain > 0:
+        text = "lower than the control by more than the spread over seeds"
+    else:
+        text = "higher than the control by more than the spread over seeds"
+    return dict(jv_au_text=text)

@@ -16,9 +16,11 @@ import warnings
 import numpy as np
 import torch
 
-from . import _common as C
+from .. import status as S
 from . import _jhcg_lm as L
-from . import resolve_profile
+from ._page import page_figure, panels
+from . import _sweep as sw
+from . import recorded
 
 NAME = "jhcg_compile_drift"
 
@@ -36,21 +38,21 @@ COLUMNS = ["section", "variant", "label", "backend", "seed", "steps", "max_abs_d
            "compile_speedup", "step", "loss_eager", "loss_compiled", "status", "note"]
 
 
-def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides):
+@recorded(PROFILES)
+def run(cfg: dict, device="cpu", progress: bool = True):
     """A ``summary`` row per variant and the paired loss curves (``section == "curve"``)."""
-    cfg = resolve_profile(PROFILES, profile, overrides)
-    dev = C.check_device(device)
+    dev = sw.check_device(device)
     for name in cfg["variants"]:
         L.describe(name)
     rows = []
-    for name in C.progress_bar(cfg["variants"], progress=progress, desc=NAME):
+    for name in sw.progress_bar(cfg["variants"], progress=progress, desc=NAME):
         eager = L.train_run(name, cfg["seed"], cfg["train"], dev, keep_model=False)
         with warnings.catch_warnings():  # Dynamo's note on the basis module's lru_cache, once per trace
             warnings.filterwarnings("ignore", message=".*functools.lru_cache", category=UserWarning)
             comp = L.train_run(name, cfg["seed"], cfg["train"], dev, compiled=cfg["backend"], keep_model=False)
         torch._dynamo.reset()
         base = dict(variant=name, label=eager.row["label"], backend=cfg["backend"], seed=cfg["seed"])
-        bad = next((r.row for r in (eager, comp) if r.row["status"] != C.OK), None)
+        bad = next((r.row for r in (eager, comp) if r.row["status"] != S.OK), None)
         if bad is not None:
             rows.append(dict(base, section="summary", status=bad["status"], note=bad["note"]))
             continue
@@ -62,10 +64,10 @@ def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides
                          max_rel_diff=(diff / a.abs()).max(), step_of_max=at, final_abs_diff=diff.iloc[-1],
                          val_loss_eager=eager.row["val_loss"], val_loss_compiled=comp.row["val_loss"],
                          tokens_per_s_eager=eager.row["tokens_per_s"], tokens_per_s_compiled=comp.row["tokens_per_s"],
-                         compile_speedup=comp.row["tokens_per_s"] / eager.row["tokens_per_s"], status=C.OK, note=""))
-        rows += [dict(base, section="curve", step=int(s), loss_eager=float(x), loss_compiled=float(y), status=C.OK)
+                         compile_speedup=comp.row["tokens_per_s"] / eager.row["tokens_per_s"], status=S.OK, note=""))
+        rows += [dict(base, section="curve", step=int(s), loss_eager=float(x), loss_compiled=float(y), status=S.OK)
                  for s, x, y in zip(a.index, a.to_numpy(), b.to_numpy())]
-    return C.finish(rows, COLUMNS)
+    return sw.finish(rows, COLUMNS)
 
 
 def summary(df):
@@ -75,12 +77,11 @@ def summary(df):
     return df[df["section"] == "summary"][cols].reset_index(drop=True)
 
 
+@page_figure
 def plot(df):
-    """Eager and compiled loss curves per variant, and their absolute difference per step."""
-    import matplotlib.pyplot as plt
-
+    """Eager and compiled loss curves per variant (top), and their absolute difference per step (bottom)."""
     curves = df[df["section"] == "curve"]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), constrained_layout=True)
+    fig, axes = panels(2, height=3.0)
     for name, g in curves.groupby("variant", sort=False):
         line, = axes[0].plot(g["step"], g["loss_eager"], lw=1, label=f"{g['label'].iloc[0]} eager")
         axes[0].plot(g["step"], g["loss_compiled"], "--", lw=1, color=line.get_color(),
@@ -89,16 +90,17 @@ def plot(df):
         axes[1].plot(g["step"], np.where(d > 0, d, np.nan), lw=1, color=line.get_color(), label=g["label"].iloc[0])
     axes[0].set_yscale("log")
     axes[0].set_ylabel("training loss")
-    axes[1].set_ylabel("|eager − compiled| (zero not drawn)")
+    backend = next((b for b in df["backend"] if isinstance(b, str) and b), "")
+    axes[0].set_title(f"torch.compile (backend {backend}) against eager, same seed and batches")
+    axes[1].set_ylabel("|eager − compiled|")
+    axes[1].set_title("difference per step (steps where they agree exactly are not drawn)")
     if curves[["loss_eager", "loss_compiled"]].sub(0).abs().pipe(lambda x: (x > 0).any().any()):
         axes[1].set_yscale("log")
     for ax in axes:
         ax.set_xlabel("step")
         ax.grid(True, alpha=0.3)
         if ax.lines:
-            ax.legend(fontsize=7)
-    backend = next((b for b in df["backend"] if isinstance(b, str) and b), "")
-    fig.suptitle(f"torch.compile (backend {backend}) against eager, same seed and batches", fontsize=10)
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return fig
 
 
@@ -119,3 +121,16 @@ def key_numbers(df, variant: str = "jhcg-expanded-0.25") -> dict:
                 cd_step=get(variant, "step_of_max"), cd_mlp_max=get("mlp", "max_abs_diff"),
                 cd_speedup=get(variant, "compile_speedup"), cd_steps=get(variant, "steps"),
                 cd_val_eager=get(variant, "val_loss_eager"), cd_val_compiled=get(variant, "val_loss_compiled"))
+
+
+def verdict_numbers(df, variant: str = "jhcg-expanded-0.25") -> dict:
+    """Words for the chapter's verdict: is the JHCG model's compile drift of the MLP model's order?"""
+    k = key_numbers(df, variant)
+    j, m = k["cd_max"], k["cd_mlp_max"]
+    if j != j or m != m:
+        text = "could not be compared with the MLP model's"
+    elif j <= 10 * max(m, 1e-7):
+        text = "of the same order as the MLP model's, i.e. the compiler's ordinary rounding drift"
+    else:
+        text = f"{j / max(m, 1e-12):.3g}× the MLP model's: larger than the compiler's ordinary rounding drift"
+    return dict(jv_cd_text=text)

@@ -15,7 +15,11 @@ import torch
 
 from sparsefuse import jhcg as J
 
-from . import _common as C
+from .. import status as S
+from . import _guard as guard
+from ._page import legend_on_top, page_figure, panels
+from . import _sweep as sw
+from . import check_choices, recorded
 
 NAME = "jhcg_fastpath"
 
@@ -56,7 +60,7 @@ def point(cfg, variant: str, rho: float, tokens: int, device) -> dict:
         torch.manual_seed(0)
         return J.SparseFuseJHCG(d, rho, cfg["grid_size"], variant, hidden=h, impl=cfg["impl"]).to(device).eval()
 
-    block, bad = C.guarded(build, device)
+    block, bad = guard.guarded(build, device)
     if bad:
         return bad
     x = torch.randn(tokens, d, device=device)
@@ -69,8 +73,8 @@ def point(cfg, variant: str, rho: float, tokens: int, device) -> dict:
     for _ in range(cfg["rounds"]):
         for label, enabled, fn in (("unc", False, _forward), ("cached", True, _forward), ("miss", True, _miss)):
             block.cache_enabled = enabled
-            res = C.measure(fn(block, x), device, warmup=cfg["warmup"], reps=cfg["rep"])
-            if res["status"] != C.OK:
+            res = guard.measure(fn(block, x), device, warmup=cfg["warmup"], reps=cfg["rep"])
+            if res["status"] != S.OK:
                 return dict(out, **{k: res[k] for k in ("status", "note")})
             if label not in best or res["median_ms"] < best[label]["median_ms"]:
                 best[label] = res
@@ -91,30 +95,28 @@ def point(cfg, variant: str, rho: float, tokens: int, device) -> dict:
     out.update(uncached_ms=unc["median_ms"], cached_ms=cached["median_ms"], miss_ms=miss["median_ms"],
                speedup=unc["median_ms"] / cached["median_ms"], max_abs_diff=diff, bitwise_equal=equal,
                invalidation_ok=bool(torch.equal(after, fresh)) and not bool(torch.equal(after, ref)),
-               status=C.OK, note="")
+               status=S.OK, note="")
     del block
-    C.free_memory(device)
+    guard.free_memory(device)
     return out
 
 
-def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides):
+@recorded(PROFILES)
+def run(cfg: dict, device="cpu", progress: bool = True):
     """One row per (variant, rho, tokens)."""
-    cfg = C.resolve_profile(PROFILES, profile, overrides)
-    dev = C.check_device(device)
-    bad = [v for v in cfg["variants"] if v not in J.VARIANTS]
-    if bad:
-        raise ValueError(f"variants: unknown {bad}; known: {list(J.VARIANTS)}")
+    dev = sw.check_device(device)
+    check_choices(cfg, "variants", J.VARIANTS)
     points = [(v, r, n) for v in cfg["variants"] for r in cfg["rhos"] for n in cfg["tokens"]]
     rows = []
-    for v, r, n in C.progress_bar(points, progress=progress, desc=NAME):
+    for v, r, n in sw.progress_bar(points, progress=progress, desc=NAME):
         base = dict(variant=v, rho=r, tokens=n, d=cfg["d"], hidden=cfg["mult"] * cfg["d"], grid_size=cfg["grid_size"])
         rows.append(dict(base, **point(cfg, v, r, n, dev)))
-    return C.finish(rows, COLUMNS)
+    return sw.finish(rows, COLUMNS)
 
 
 def summary(df):
     """Speedup of the cached path per (variant, rho) and batch size, with the worst difference seen."""
-    ok = C.ok_rows(df)
+    ok = sw.ok_rows(df)
     piv = ok.pivot_table(index=["variant", "rho"], columns="tokens", values="speedup")
     piv.columns = [f"speedup at {n} tokens" for n in piv.columns]
     piv["max |cached - uncached|"] = ok.groupby(["variant", "rho"])["max_abs_diff"].max()
@@ -123,47 +125,49 @@ def summary(df):
     return piv
 
 
+@page_figure
 def plot(df):
-    """Uncached / cached / miss latency per batch size, and the cached speedup against rho."""
-    import matplotlib.pyplot as plt
-
-    ok = C.ok_rows(df)
+    """Uncached / cached / miss latency per batch size (2 per row), and the cached speedup against rho."""
+    ok = sw.ok_rows(df)
     tokens = sorted(set(ok["tokens"]))
-    fig, axes = plt.subplots(1, len(tokens) + 1, figsize=(4.6 * (len(tokens) + 1), 3.8), squeeze=False,
-                             constrained_layout=True)
-    axes = axes[0]
+    fig, axes = panels(len(tokens) + 1, ncols=2, height=2.9)
+    rhos = sorted(set(ok["rho"]))
     for ax, n in zip(axes, tokens):
         for variant, g in ok[ok["tokens"] == n].groupby("variant", sort=False):
             g = g.sort_values("rho")
             for col, style in (("uncached_ms", "--"), ("cached_ms", "-"), ("miss_ms", ":")):
                 ax.plot(g["rho"], g[col], style, marker="o", label=f"{variant} {col[:-3]}")
         ax.set_xscale("log", base=2)
-        ax.set_xticks(sorted(set(ok["rho"])), [f"{r:g}" for r in sorted(set(ok["rho"]))])
+        ax.set_xticks(rhos, [f"{r:g}" for r in rhos])
+        ax.minorticks_off()
         ax.set_xlabel("rho")
-        ax.set_ylabel("forward, no grad (ms, median)")
-        ax.set_title(f"{n} tokens", fontsize=9)
+        ax.set_ylabel("forward (ms)")
+        ax.set_title(f"{n} tokens, no grad")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=6)
+    legend_on_top(fig, axes[:1], ncols=3)
     ax = axes[-1]
     for (variant, n), g in ok.groupby(["variant", "tokens"], sort=False):
         g = g.sort_values("rho")
-        ax.plot(g["rho"], g["speedup"], marker="o", label=f"{variant}, {n} tokens")
+        ax.plot(g["rho"], g["speedup"], marker="o", label=f"{variant}, {n}")
     ax.axhline(1.0, color="#888888", lw=0.8)
     ax.set_xscale("log", base=2)
+    if rhos:
+        ax.set_xticks(rhos, [f"{r:g}" for r in rhos])
+        ax.minorticks_off()
     ax.set_xlabel("rho")
-    ax.set_ylabel("uncached / cached time")
-    ax.set_title("cached fast-path speedup", fontsize=9)
+    ax.set_ylabel("uncached / cached")
+    ax.set_title("cached speedup (legend: tokens)")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=6)
+    ax.legend()
     if len(df):
         r = df.iloc[0]
-        fig.suptitle(f"JHCG in eval(), d={r['d']}, hidden={r['hidden']}, G={r['grid_size']}", fontsize=10)
+        fig.suptitle(f"JHCG in eval(), d={r['d']}, hidden={r['hidden']}, G={r['grid_size']}", x=0.02, ha="left")
     return fig
 
 
 def key_numbers(df, variant: str = "expanded", rho: float = 0.25) -> dict:
     """Speedups at the smallest and largest batch for one block, and the worst cached/uncached difference seen."""
-    ok = C.ok_rows(df)
+    ok = sw.ok_rows(df)
     sub = ok[(ok["variant"] == variant) & (ok["rho"] == rho)].sort_values("tokens")
     nan = float("nan")
     return dict(fp_tokens_small=int(sub["tokens"].iloc[0]) if len(sub) else 0,
@@ -174,3 +178,12 @@ def key_numbers(df, variant: str = "expanded", rho: float = 0.25) -> dict:
                 fp_max_diff=float(ok["max_abs_diff"].max()) if len(ok) else nan,
                 fp_points=len(ok), fp_equal=int(ok["bitwise_equal"].sum()),
                 fp_invalidated=int(ok["invalidation_ok"].sum()))
+
+
+def verdict_numbers(df, variant: str = "expanded", rho: float = 0.25) -> dict:
+    """Words for the chapter's verdict: is the cache exact, and is it seen to go stale?"""
+    k = key_numbers(df, variant, rho)
+    n, eq, inv = k["fp_points"], k["fp_equal"], k["fp_invalidated"]
+    return dict(jv_fp_exact=("bitwise equal at every point" if n and eq == n else
+                             f"bitwise equal at {eq} of {n} points (largest difference {k['fp_max_diff']:.3g})"),
+                jv_fp_invalidated=("at every point" if n and inv == n else f"at {inv} of {n} points"))

@@ -19,7 +19,12 @@ import torch
 from sparsefuse import jhcg as J
 from sparsefuse.models.ffn import KANFFN, MLPFFN
 
-from . import _common as C
+from .. import status as S
+from . import _guard as guard
+from . import _plotting as viz
+from ._page import legend_on_top, log_ticks, page_figure, panels
+from . import _sweep as sw
+from . import check_choices, recorded
 from .compile_checkpoint import compile_and_count
 
 NAME = "jhcg_microbench"
@@ -88,12 +93,9 @@ def plan(cfg) -> list[tuple[str, str, str, str]]:
 
     ``compile_modules`` (None: all) and ``compile_impls`` limit the compiled points: each costs a compile.
     """
-    for key in ("variants", "impls", "modes"):
-        allowed = {"variants": J.VARIANTS, "impls": ("auto", "reference", "dense", "sparse", "fused"),
-                   "modes": MODES}[key]
-        bad = [v for v in cfg[key] if v not in allowed]
-        if bad:
-            raise ValueError(f"{key}: unknown {bad}; known: {list(allowed)}")
+    check_choices(cfg, "variants", J.VARIANTS)
+    check_choices(cfg, "impls", ("auto", "reference", "dense", "sparse", "fused"))
+    check_choices(cfg, "modes", MODES)
     points = []
     for mode in [m for m in MODES if m in cfg["modes"]]:
         for module in modules(cfg):
@@ -106,7 +108,7 @@ def plan(cfg) -> list[tuple[str, str, str, str]]:
 
 
 def _point(cfg, module, impl, mode, pass_, device) -> dict:
-    block, bad = C.guarded(lambda: build(module, "auto" if impl == "-" else impl, cfg, device), device)
+    block, bad = guard.guarded(lambda: build(module, "auto" if impl == "-" else impl, cfg, device), device)
     if bad:
         return bad
     x = torch.randn(cfg["tokens"], cfg["d"], device=device)
@@ -114,35 +116,35 @@ def _point(cfg, module, impl, mode, pass_, device) -> dict:
                  resolved_impl=resolved_impl(block, device, pass_ != "forward"))
     fn_block = torch.compile(block, backend=cfg["backend"]) if mode == "compiled" else block
     # the compiled wrapper holds the block as a submodule, so zeroing its grads zeroes the block's
-    step = C.forward_fn(fn_block, x) if pass_ == "forward" else C.forward_backward_fn(fn_block, x)
+    step = guard.forward_fn(fn_block, x) if pass_ == "forward" else guard.forward_backward_fn(fn_block, x)
     if mode == "compiled":
-        counted, bad = C.guarded(lambda: compile_and_count(step, device), device)
+        counted, bad = guard.guarded(lambda: compile_and_count(step, device), device)
         if bad:
             torch._dynamo.reset()
             return dict(bad, **extra)
         extra.update(compile_s=counted["compile_s"], graph_breaks=counted["graph_breaks"])
-    out = C.measure(step, device, warmup=cfg["warmup"], reps=cfg["rep"])
+    out = guard.measure(step, device, warmup=cfg["warmup"], reps=cfg["rep"])
     out.update(extra)
     if mode == "compiled":
         torch._dynamo.reset()
     del block, fn_block
-    C.free_memory(device)
+    guard.free_memory(device)
     return out
 
 
-def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides):
+@recorded(PROFILES)
+def run(cfg: dict, device="cpu", progress: bool = True):
     """One row per (block, KAN path, eager/compiled, pass)."""
-    cfg = C.resolve_profile(PROFILES, profile, overrides)
-    dev = C.check_device(device)
-    budget = C.Budget(cfg["time_budget_s"])
+    dev = sw.check_device(device)
+    budget = sw.Budget(cfg["time_budget_s"])
     rows = []
-    for module, impl, mode, pass_ in C.progress_bar(plan(cfg), progress=progress, desc=NAME):
+    for module, impl, mode, pass_ in sw.progress_bar(plan(cfg), progress=progress, desc=NAME):
         base = dict(module=module, **describe(module), impl=impl, mode=mode, pass_=pass_, d=cfg["d"],
                     hidden=cfg["mult"] * cfg["d"], tokens=cfg["tokens"], grid_size=cfg["grid_size"])
         base["pass"] = base.pop("pass_")
         res = budget.row() if budget.spent() else _point(cfg, module, impl, mode, pass_, dev)
         rows.append(dict(base, **res))
-    df = C.finish(rows, COLUMNS)
+    df = sw.finish(rows, COLUMNS)
     df["params"] = df.groupby("module")["params"].transform("max")  # also on rows that did not run
     return df
 
@@ -155,7 +157,7 @@ def headline(df):
     mlp = df[df["impl"] == "-"]  # the MLP has no KAN path: the same number under every path's column
     d = pd.concat([df[df["impl"] != "-"]] + [mlp.assign(impl=i) for i in impls], ignore_index=True)
     d = d.assign(column=d["pass"] + " · " + d["impl"] + " · " + d["mode"])
-    piv = C.status_pivot(d, "label", "column", "median_ms")
+    piv = viz.status_pivot(d, "label", "column", "median_ms")
     order = list(dict.fromkeys(df["label"]))
     piv = piv.reindex(order)
     piv.insert(0, "params", df.groupby("label")["params"].max().reindex(order).astype("Int64"))
@@ -164,7 +166,7 @@ def headline(df):
 
 def relative(df, pass_: str = "forward+backward", impl: str = "auto", mode: str = "eager"):
     """Each block's time and peak memory relative to the MLP FFN at the same pass/mode (KAN path ``impl``)."""
-    ok = C.ok_rows(df)
+    ok = sw.ok_rows(df)
     sub = ok[(ok["pass"] == pass_) & (ok["mode"] == mode) & (ok["impl"].isin([impl, "-"]))]
     mlp = sub[sub["module"] == "mlp"]
     if mlp.empty:
@@ -176,13 +178,14 @@ def relative(df, pass_: str = "forward+backward", impl: str = "auto", mode: str 
     return out.reset_index(drop=True)
 
 
+@page_figure
 def plot(df):
-    """Time and peak memory per block; one panel row per pass, one bar per (KAN path, mode)."""
-    import matplotlib.pyplot as plt
+    """Time and peak memory per block, one panel each per pass; one bar per (KAN path, mode)."""
     import numpy as np
 
     passes = [p for p in PASSES if p in set(df["pass"])]
-    fig, axes = plt.subplots(len(passes), 2, figsize=(14, 3.6 * len(passes)), squeeze=False, constrained_layout=True)
+    fig, flat = panels(2 * len(passes), height=2.9)
+    axes = [flat[2 * i: 2 * i + 2] for i in range(len(passes))]
     labels = list(dict.fromkeys(df["label"]))
     series = [(i, m) for m in MODES for i in ("auto", "reference") if ((df["impl"].isin([i, "-"])) &
                                                                         (df["mode"] == m)).any()]
@@ -194,31 +197,32 @@ def plot(df):
         for k, (impl, mode) in enumerate(series):
             sub = df[(df["pass"] == pass_) & (df["mode"] == mode) & (df["impl"].isin([impl, "-"]))]
             sub = sub.drop_duplicates("label").set_index("label").reindex(labels)
-            ok = sub["status"] == C.OK
+            ok = sub["status"] == S.OK
             pos = xs + (k - (len(series) - 1) / 2) * width
             name = f"KAN path {impl}, {mode}" if impl == "auto" else f"KAN path reference, {mode}"
             for ax, col in zip(row, ("median_ms", "peak_mib")):
                 ax.bar(pos, sub[col].where(ok), width, label=name, color=colors[(impl, mode)])
-        for ax, ylabel in zip(row, ("median time (ms)", "peak extra memory (MiB)")):
-            ax.set_xticks(xs, labels, rotation=30, ha="right", fontsize=7)
+        for ax, ylabel, what in zip(row, ("time (ms)", "memory (MiB)"), ("time", "peak extra memory")):
+            ax.set_xticks(xs, labels, rotation=30, ha="right")
             ax.set_ylabel(ylabel)
-            ax.set_title(pass_, fontsize=9)
+            ax.set_title(f"{pass_}: {what}")
             ax.grid(True, axis="y", alpha=0.3)
         row[0].set_yscale("log")
+        log_ticks(row[0], "y")
         if not df["peak_mib"].notna().any():
             row[1].text(0.5, 0.5, "peak memory is not measured on CPU", ha="center", va="center",
                         transform=row[1].transAxes)
-    axes[0][0].legend(fontsize=7)
+    legend_on_top(fig, flat[:1], ncols=2)
     if len(df):
         r = df.iloc[0]
-        fig.suptitle(f"FFN blocks at d={r['d']}, hidden={r['hidden']}, N={r['tokens']} tokens, G={r['grid_size']} "
-                     "(MLP rows have no KAN path: they repeat across KAN-path bars)", fontsize=10)
+        flat[-1].set_xlabel(f"FFN block at d={r['d']}, hidden={r['hidden']}, N={r['tokens']} tokens, "
+                            f"G={r['grid_size']}\n(the MLP has no KAN path: its bar repeats in every series)")
     return fig
 
 
 def key_numbers(df, module: str = "jhcg-expanded-0.25") -> dict:
     """The numbers the chapter's prose quotes, for ``module`` against the baselines (NaN where a point is missing)."""
-    ok = C.ok_rows(df)
+    ok = sw.ok_rows(df)
 
     def val(mod, col="median_ms", impl="auto", mode="eager", pass_="forward+backward"):
         sel = ok[(ok["module"] == mod) & (ok["mode"] == mode) & (ok["pass"] == pass_)
@@ -234,3 +238,13 @@ def key_numbers(df, module: str = "jhcg-expanded-0.25") -> dict:
                 mb_mem_vs_mlp=val(module, "peak_mib") / val("mlp", "peak_mib"),
                 mb_fused_speedup=val(module, impl="reference") / val(module),
                 mb_compile_speedup=val(module) / val(module, mode="compiled"))
+
+
+def verdict_numbers(df, module: str = "jhcg-expanded-0.25") -> dict:
+    """Words for the chapter's verdict (the numbers themselves are :func:`key_numbers`)."""
+    from ..book.verdict import faster
+
+    k = key_numbers(df, module)
+    return dict(jv_mb_vs_mlp=faster(1.0 / k["mb_time_vs_mlp"], "the MLP FFN"),
+                jv_mb_vs_kan=faster(1.0 / k["mb_time_vs_kan"], "the KAN FFN"),
+                jv_mb_fused=faster(k["mb_fused_speedup"], "the reference KAN path"))

@@ -25,11 +25,13 @@ from torch import nn
 
 from sparsefuse import jhcg as J
 
-from . import _common as C
+from .. import status as S
+from ..training import count_parameters, PeakMemory, seed_everything, synchronize
+from . import _guard as guard
 from . import _jhcg_lm as L
+from . import _sweep as sw
 from . import minigpt as LM
-from . import resolve_profile
-from ..training import PeakMemory, count_parameters, failure_status, seed_everything, synchronize
+from . import recorded
 
 NAME = "jhcg_nanochat"
 ENV = "NANOCHAT_ROOT"
@@ -148,26 +150,31 @@ def measure(model, cfg: dict, seed: int, device) -> dict:
                 final_loss=loss, val_loss=sum(vals) / len(vals) if vals else float("nan"))
 
 
-def run(profile: str = "smoke", device="cpu", progress: bool = True, root: str | None = None, **overrides):
+@recorded(PROFILES)
+def run(cfg: dict, device="cpu", progress: bool = True, root: str | None = None):
     """Rows for nanochat's own MLP and for JHCG swapped in; ``skipped`` rows when no checkout is given."""
-    cfg = resolve_profile(PROFILES, profile, overrides)
-    dev = C.check_device(device)
+    root = root or os.environ.get(ENV)
+    df = _rows(cfg, sw.check_device(device), root, progress)
+    df.attrs["parameters"] = dict(nanochat_root=root or "")
+    return df
+
+
+def _rows(cfg: dict, dev, root: str | None, progress: bool):
     J.kan_width(cfg["n_embd"], cfg["rho"], cfg["variant"])  # bad settings fail before anything runs
     jname = f"jhcg-{cfg['variant']}-{cfg['rho']:g}"
     plan = [("mlp", "nanochat MLP (relu²)"), (jname, f"nanochat + JHCG {cfg['variant']} ρ={cfg['rho']:g}")]
-    root = root or os.environ.get(ENV)
     if not root:
         why = f"skipped: set {ENV} to a nanochat checkout (git clone https://github.com/karpathy/nanochat) to run it"
-        return C.finish([dict(variant=v, label=lab, status=C.SKIPPED, note=why) for v, lab in plan], COLUMNS)
+        return sw.finish([dict(variant=v, label=lab, status=S.SKIPPED, note=why) for v, lab in plan], COLUMNS)
     try:
         gpt = load_gpt(root)
     except Exception as exc:  # noqa: BLE001 - a broken checkout is this table's result
-        status, note = failure_status(exc)
-        return C.finish([dict(variant=v, label=lab, status=status, note=note) for v, lab in plan], COLUMNS)
+        status, note = S.failure(exc)
+        return sw.finish([dict(variant=v, label=lab, status=status, note=note) for v, lab in plan], COLUMNS)
     vocab_size = L.corpus(cfg["max_chars"])[0]
     rows = []
-    for variant, label in C.progress_bar(plan, progress=progress, desc=NAME):
-        row = dict(variant=variant, label=label, nanochat_commit=_commit(root), status=C.OK, note="")
+    for variant, label in sw.progress_bar(plan, progress=progress, desc=NAME):
+        row = dict(variant=variant, label=label, nanochat_commit=_commit(root), status=S.OK, note="")
         try:
             seed_everything(0)
             model = build(gpt, cfg, vocab_size, dev)
@@ -178,7 +185,22 @@ def run(profile: str = "smoke", device="cpu", progress: bool = True, root: str |
             row.update(measure(model, cfg, 0, dev))
             del model
         except Exception as exc:  # noqa: BLE001
-            row["status"], row["note"] = failure_status(exc)
-        C.free_memory(dev, collect=True)
+            row["status"], row["note"] = S.failure(exc)
+        guard.free_memory(dev, collect=True)
         rows.append(row)
-    return C.finish(rows, COLUMNS)
+    return sw.finish(rows, COLUMNS)
+
+
+def verdict_numbers(df) -> dict:
+    """Words for the chapter's verdict: did the scout run, and how did the swapped model fare?"""
+    ok = df[df["status"] == S.OK] if "status" in df.columns else df.iloc[0:0]
+    if ok.empty:
+        note = str(df["note"].iloc[0]) if len(df) and "note" in df.columns else ""
+        return dict(jv_nc_text="did not run here" + (f" ({note})" if note and note != "nan" else ""))
+    rows = {r.variant: r for r in ok.itertuples()}
+    base, swap = rows.get("mlp"), next((r for v, r in rows.items() if v != "mlp"), None)
+    if base is None or swap is None:
+        return dict(jv_nc_text="ran for only one of the two models")
+    return dict(jv_nc_text=(f"ran: with {int(swap.mlps_swapped)} MLP blocks swapped for JHCG the model trained at "
+                            f"{swap.tokens_per_s / base.tokens_per_s:.3g}× nanochat's own tokens/s and reached a "
+                            f"validation loss of {swap.val_loss:.4f} against {base.val_loss:.4f}"))

@@ -18,7 +18,12 @@ from __future__ import annotations
 
 import torch
 
-from . import _common as C
+from ..grid import uniform_grid
+from . import _guard as guard
+from . import _plotting as viz
+from . import _sweep as sw
+from . import recorded
+from ._page import legend_on_top, log_ticks, not_run, page_figure, panels
 
 NAME = "matrixkan"
 
@@ -54,7 +59,7 @@ def max_error(method: str, k: int, grid_size: int, n: int = 4096) -> float:
     """Largest |float32 value − float64 Cox–de Boor| over inputs covering the whole extended grid."""
     from sparsefuse.basis import bspline
 
-    grid64 = C.make_grid(1, grid_size, k, dtype=torch.float64)
+    grid64 = uniform_grid(1, grid_size, k, (-1.0, 1.0), dtype=torch.float64)
     lo, hi = grid64[0, 0].item(), grid64[0, -1].item()
     x64 = torch.linspace(lo, hi, n + 1, dtype=torch.float64)[:-1].unsqueeze(1)
     ref = bspline.cox_de_boor(x64, grid64, k)
@@ -83,16 +88,16 @@ def _step(method, mode, x, grid, k):
     return step
 
 
-def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides):
+@recorded(PROFILES)
+def run(cfg: dict, device="cpu", progress: bool = True):
     """One row per (method, degree, mode)."""
-    cfg = C.resolve_profile(PROFILES, profile, overrides)
-    dev = C.check_device(device)
+    dev = sw.check_device(device)
     jobs = [(m, k, mode) for k in cfg["degrees"] for m in METHODS for mode in cfg["modes"]]
     errors: dict[tuple[str, int], float] = {}
     rows = []
     gen = torch.Generator().manual_seed(0)
-    budget = C.Budget(cfg["time_budget_s"])
-    for method, k, mode in C.progress_bar(jobs, progress=progress, desc="MatrixKAN"):
+    budget = sw.Budget(cfg["time_budget_s"])
+    for method, k, mode in sw.progress_bar(jobs, progress=progress, desc="MatrixKAN"):
         g = cfg["grid_size"]
         base = dict(method=method, degree=k, mode=mode, n=cfg["n"], in_features=cfg["in_features"], grid_size=g,
                     values_per_input=(k + 1) if method == "local" else g + k)
@@ -101,69 +106,102 @@ def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides
         if budget.spent():
             rows.append(dict(base, **budget.row(), max_abs_err=errors[method, k]))
             continue
-        x, bad = C.guarded(lambda: (torch.rand(cfg["n"], cfg["in_features"], generator=gen) * 2 - 1).to(dev), dev)
+        x, bad = guard.guarded(lambda: (torch.rand(cfg["n"], cfg["in_features"], generator=gen) * 2 - 1).to(dev), dev)
         if bad:
             rows.append(dict(base, **bad, max_abs_err=errors[method, k]))
             continue
-        grid = C.make_grid(cfg["in_features"], g, k, device=dev)
-        step, bad = C.guarded(lambda: _step(method, mode, x, grid, k), dev)
-        res = bad or C.measure(step, dev, warmup=cfg["warmup"], reps=cfg["rep"])
+        grid = uniform_grid(cfg["in_features"], g, k, (-1.0, 1.0), device=dev)
+        step, bad = guard.guarded(lambda: _step(method, mode, x, grid, k), dev)
+        res = bad or guard.measure(step, dev, warmup=cfg["warmup"], reps=cfg["rep"])
         rows.append(dict(base, **res, max_abs_err=errors[method, k]))
         del x, grid, step
-    return C.finish(rows, COLUMNS)
+    return sw.finish(rows, COLUMNS)
 
 
 def headline(df, mode: str = "forward+backward"):
     """Time (ms) per method and degree for one mode, with the float32 error of each method."""
     sub = df[df["mode"] == mode] if mode in set(df["mode"]) else df
-    t = C.status_pivot(sub, "degree", "method", "median_ms")
+    t = viz.status_pivot(sub, "degree", "method", "median_ms")
     e = sub.drop_duplicates(["method", "degree"]).pivot(index="degree", columns="method", values="max_abs_err")
-    t.columns = [f"{c} ms" for c in t.columns]
-    e.columns = [f"{c} err" for c in e.columns]
-    return t.join(e)
+    t.columns = [f"{c} (ms)" for c in t.columns]
+    e.columns = [f"{c} max error" for c in e.columns]
+    return t.join(e).rename_axis("degree k")
 
 
+@page_figure
 def plot(df):
-    """Time (forward, forward+backward), peak memory and float32 error against spline degree."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 4, figsize=(17, 4.2), constrained_layout=True)
+    """Time (forward, forward+backward), peak memory and float32 error against spline degree: a 2×2 grid."""
+    fig, axes = panels(4, ncols=2, height=2.9)
     style = {"cox-de-boor": dict(color="#7f7f7f", marker="s"), "power-dense": dict(color="#9467bd", marker="o"),
              "local": dict(color="#d62728", marker="*")}
-    ok = C.ok_rows(df)
+    ok = sw.ok_rows(df)
     for i, mode in enumerate(["forward", "forward+backward"]):
         sub = ok[ok["mode"] == mode]
         for method, grp in sub.groupby("method", sort=False):
             grp = grp.sort_values("degree")
             axes[i].plot(grp["degree"], grp["median_ms"], label=method, **style.get(method, {}))
         axes[i].set_title(f"{mode} time")
-        axes[i].set_ylabel("time (ms, median)")
+        axes[i].set_ylabel("time (ms)")
         axes[i].set_yscale("log")
+        log_ticks(axes[i], "y")
     fb = ok[ok["mode"] == "forward+backward"]
     if fb["peak_mib"].notna().any():
         for method, grp in fb.groupby("method", sort=False):
             grp = grp.sort_values("degree")
             axes[2].plot(grp["degree"], grp["peak_mib"], label=method, **style.get(method, {}))
         axes[2].set_yscale("log")
+        log_ticks(axes[2], "y")
     else:
-        axes[2].text(0.5, 0.5, "peak memory is not measured on CPU", ha="center", va="center",
+        axes[2].text(0.5, 0.5, "peak memory is not\nmeasured on CPU", ha="center", va="center",
                      transform=axes[2].transAxes)
-    axes[2].set_title("peak extra memory, forward+backward")
+    axes[2].set_title("peak memory, fwd+bwd")
     axes[2].set_ylabel("MiB")
     err = df.drop_duplicates(["method", "degree"])
     for method, grp in err.groupby("method", sort=False):
         grp = grp.sort_values("degree")
         axes[3].plot(grp["degree"], grp["max_abs_err"].clip(lower=1e-12), label=method, **style.get(method, {}))
     axes[3].set_yscale("log")
-    axes[3].set_title("float32 error vs float64 Cox–de Boor")
-    axes[3].set_ylabel("max |error| (clipped at 1e-12)")
+    axes[3].set_title("float32 error vs float64")
+    axes[3].set_ylabel("max |error|")
+    for ax in axes:
+        ax.grid(True, which="both", alpha=0.3)
     for ax in axes:
         ax.set_xlabel("spline degree k")
-        ax.grid(True, which="both", alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
-    C.annotate_missing(axes[0], df, ["method"])
+    legend_on_top(fig, axes, ncols=3, where="lower")
     if len(df):
         r = df.iloc[0]
-        fig.suptitle(f"B-spline basis evaluation by degree: N={r['n']}, in={r['in_features']}, G={r['grid_size']}")
+        fig.suptitle(f"B-spline basis by degree: N={r['n']}, in={r['in_features']}, G={r['grid_size']}",
+                     x=0.02, ha="left")
+    note = not_run(df, ["method"])
+    if note:
+        axes[2].set_xlabel(f"spline degree k\n{note}")
     return fig
+
+
+def verdict_numbers(df) -> dict:
+    """The chapter's verdict: the local matrix form against the recursion and the dense power form, at k=3."""
+    from ..book.verdict import faster
+
+    nan = float("nan")
+    ok = sw.ok_rows(df)
+    mode = "forward+backward" if "forward+backward" in set(ok["mode"]) else "forward"
+    t = ok[ok["mode"] == mode].pivot_table(index="degree", columns="method", values="median_ms")
+    k = 3 if 3 in t.index else (t.index.max() if len(t) else nan)
+    out = dict(mk_k=k, mk_mode=mode, mk_local_vs_cdb=nan, mk_local_vs_power=nan, mk_err_max=nan, mk_k_hi=nan,
+               mk_local_vs_cdb_hi=nan)
+    if len(t) and k == k:
+        row = t.loc[k]
+        if {"local", "cox-de-boor"} <= set(row.dropna().index):
+            out["mk_local_vs_cdb"] = row["cox-de-boor"] / row["local"]
+        if {"local", "power-dense"} <= set(row.dropna().index):
+            out["mk_local_vs_power"] = row["power-dense"] / row["local"]
+        khi = t.index.max()
+        out["mk_k_hi"] = khi
+        if {"local", "cox-de-boor"} <= set(t.loc[khi].dropna().index):
+            out["mk_local_vs_cdb_hi"] = t.loc[khi, "cox-de-boor"] / t.loc[khi, "local"]
+    if "max_abs_err" in df.columns and df["max_abs_err"].notna().any():
+        out["mk_err_max"] = float(df["max_abs_err"].max())
+    out["mk_cmp_cdb"] = faster(out["mk_local_vs_cdb"], "the Cox–de Boor recursion")
+    out["mk_cmp_power"] = faster(out["mk_local_vs_power"], "the dense power form")
+    out["mk_cmp_cdb_hi"] = faster(out["mk_local_vs_cdb_hi"], "the recursion")
+    return out

@@ -15,15 +15,18 @@ An out-of-memory run is a row with ``status="oom"``, a diverging one
 from __future__ import annotations
 
 import math
+import textwrap
 
 import torch
 
 from sparsefuse import text_data
-from sparsefuse.experiments import resolve_profile
-from sparsefuse.experiments import _common as C
+from sparsefuse.experiments import check_choices, recorded
+from sparsefuse.experiments._page import page_figure, with_note
+from sparsefuse import status as S
+from sparsefuse.experiments import _guard as guard
+from sparsefuse.experiments import _sweep as sw
 from sparsefuse.models import minigpt as M
-from sparsefuse.training import (PeakMemory, count_parameters, failure_status, one_thread_on_cpu, seed_everything,
-                                 train_loop)
+from sparsefuse.training import count_parameters, one_thread_on_cpu, PeakMemory, seed_everything, train_loop
 
 NAME = "minigpt_kan"
 
@@ -162,9 +165,9 @@ def one_run(section: str, variant: str, config: str, *, vocab_size: int, train_i
             progress: bool) -> tuple[dict, list[dict]]:
     """Build, train and evaluate one model; OOM or any error becomes the row's status."""
     row = variant_row(section, variant, config, block_size=block_size, batch_size=batch_size, steps=steps,
-                      seed=seed, status=C.OK, note="")
+                      seed=seed, status=S.OK, note="")
     curve_rows: list[dict] = []
-    model = failure = None
+    model = None
     try:
         seed_everything(seed)
         cfg = M.make_config(config, ffn=row["ffn"], impl=row["impl"], vocab_size=vocab_size,
@@ -177,30 +180,25 @@ def one_run(section: str, variant: str, config: str, *, vocab_size: int, train_i
                                 lr=lr, seed=seed, device=device, progress=progress,
                                 desc=f"{section} {variant} T={block_size}")
         row.update(tokens_per_s=tps, peak_mib=mem.mib, final_loss=res.final_loss, steps=res.steps)
-        if res.status != "ok":
-            row.update(status="diverged", note=res.note)
+        if res.status != S.OK:
+            row.update(status=S.DIVERGED, note=res.note)
         elif eval_batches:
             row["val_loss"] = eval_lm(model, val_ids, batches=eval_batches, batch_size=batch_size,
                                       block_size=block_size, seed=seed, device=device)
-        for r in res.curve.itertuples(index=False):
-            curve_rows.append(variant_row("curve", variant, config, block_size=block_size, seed=seed,
-                                          step=int(r.step), loss=float(r.loss), status=C.OK))
+        curve_rows = curve_table_rows(res, variant, config, block_size=block_size, seed=seed)
     except Exception as exc:  # noqa: BLE001 - OOM and failures are results here
-        failure = failure_status(exc)
-    if failure is not None:
-        row.update(status=failure[0], note=failure[1])
+        row["status"], row["note"] = S.failure(exc)
     del model
-    C.free_memory(device)
+    guard.free_memory(device)
     return row, curve_rows
 
 
-def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides):
+@recorded(PROFILES)
+def run(cfg: dict, device="cpu", progress: bool = True):
     """All three sections for the profile's variants; ``df.attrs["corpus"]`` is the corpus provenance."""
-    cfg = resolve_profile(PROFILES, profile, overrides)
-    dev = C.check_device(device)
-    for v in cfg["variants"] + cfg["sweep_variants"]:
-        if v not in VARIANTS:
-            raise ValueError(f"variants: unknown {v!r}; known: {sorted(VARIANTS)}")
+    dev = sw.check_device(device)
+    check_choices(cfg, "variants", VARIANTS)
+    check_choices(cfg, "sweep_variants", VARIANTS)
     text, prov = text_data.load_corpus(max_chars=cfg["max_chars"])
     tok = text_data.CharTokenizer.from_text(text)
     train_ids, val_ids = text_data.split(tok.encode(text), 0.1)
@@ -215,84 +213,148 @@ def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides
               M.CONFIGS["scale-b"].block_size, 0) for v in cfg["variants"]]
 
     rows, curves, too_long = [], [], {}
-    for section, v, config, steps, bs, t, ev in C.progress_bar(plan, progress=progress, desc="minigpt"):
+    for section, v, config, steps, bs, t, ev in sw.progress_bar(plan, progress=progress, desc="minigpt"):
         if section == "scale_b" and (not cfg["scale_b"] or dev.type != "cuda"):
             why = "Scale-B needs a GPU" if dev.type != "cuda" else "disabled in this profile"
             rows.append(variant_row(section, v, config, block_size=t, batch_size=bs, seed=cfg["seed"],
-                                    status=C.SKIPPED, note=why))
+                                    status=S.SKIPPED, note=why))
             continue
         if section == "seq_sweep" and v in too_long:
             rows.append(variant_row(section, v, config, block_size=t, batch_size=bs, seed=cfg["seed"],
-                                    status=C.OOM, note=f"not tried: OOM at T={too_long[v]}"))
+                                    status=S.OOM, note=f"not tried: OOM at T={too_long[v]}"))
             continue
         with one_thread_on_cpu(dev):
             row, curve = one_run(section, v, config, steps=steps, batch_size=bs, block_size=t, eval_batches=ev,
                                  **common)
-        if section == "seq_sweep" and row["status"] == C.OOM:
+        if section == "seq_sweep" and row["status"] == S.OOM:
             too_long[v] = t
         rows.append(row)
         if section == "budget":
             curves.extend(curve)
-    df = C.finish(rows + curves, COLUMNS)
+    df = sw.finish(rows + curves, COLUMNS)
     df["corpus"] = prov["source"]
     df.attrs["corpus"] = prov
+    df.attrs["parameters"] = dict(corpus=prov, configs={k: c.as_dict() for k, c in M.CONFIGS.items()})
     return df
 
 
-def _bar(ax, sub, value, ylabel, title):
+def _bar(ax, sub, value, xlabel, title):
+    """Horizontal bars (long labels read on the y axis), peak memory written at the end of each bar."""
+    import matplotlib.ticker as mt
     import numpy as np
 
     if sub.empty:
         ax.set_axis_off()
         return
     vals = sub[value].astype(float).fillna(0.0).to_numpy()
-    bars = ax.bar(np.arange(len(sub)), vals, color=["#7f7f7f" if s != C.OK else "#1f77b4" for s in sub["status"]])
-    for b, mib in zip(bars, sub["peak_mib"].astype(float)):
-        if np.isfinite(mib):
-            ax.annotate(f"{mib:,.0f} MiB", (b.get_x() + b.get_width() / 2, b.get_height()), ha="center",
-                        va="bottom", fontsize=7)
-    ax.set_xticks(np.arange(len(sub)))
-    ax.set_xticklabels([f"{lab}\n[{s}]" if s != C.OK else lab for lab, s in zip(sub["label"], sub["status"])],
-                       fontsize=7, rotation=15)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=9)
+    y = np.arange(len(sub))[::-1]
+    bars = ax.barh(y, vals, color=["#7f7f7f" if s != S.OK else "#1f77b4" for s in sub["status"]])
+    for b, mib, st in zip(bars, sub["peak_mib"].astype(float), sub["status"]):
+        text = f" {mib:,.0f} MiB" if np.isfinite(mib) else f" {st}"
+        ax.annotate(text, (b.get_width(), b.get_y() + b.get_height() / 2), ha="left", va="center")
+    ax.set_yticks(y, ["\n".join(textwrap.wrap(str(lab), 16)) for lab in sub["label"]])
+    ax.xaxis.set_major_formatter(mt.FuncFormatter(lambda v, _: f"{v / 1000:g}k" if v else "0"))
+    ax.set_xlabel(xlabel)
+    ax.set_xlim(0, max(vals.max(), 1e-9) * 1.35)
+    ax.set_title(title)
 
 
+@page_figure
 def plot(df):
-    """Loss curves, tokens/s at the budget point and Scale-B, and the sequence-length sweep."""
+    """Loss curves, tokens/s at the budget point (Scale-B noted), and the sequence-length sweep."""
     import matplotlib.pyplot as plt
+    import matplotlib.ticker as mt
 
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
-    ax = axes[0, 0]
+    fig, ax_d = plt.subplot_mosaic([["loss", "loss"], ["tput", "tput"], ["seq_t", "seq_m"]],
+                                   figsize=(7.0, 9.0), layout="constrained")
+    ax = ax_d["loss"]
     for v, g in df[df["section"] == "curve"].groupby("variant", sort=False):
         ax.plot(g["step"], g["loss"], label=g["label"].iloc[0])
     ax.set_xlabel("step")
     ax.set_ylabel("train loss (nats/char)")
-    ax.set_title("fixed budget: loss curves", fontsize=9)
+    ax.set_title("fixed budget: training loss")
     if ax.lines:
-        ax.legend(fontsize=7)
+        ax.legend()
     budget = df[df["section"] == "budget"]
-    _bar(axes[0, 1], budget, "tokens_per_s", "tokens/s", "fixed budget: training throughput (label: peak memory)")
+    sb = df[df["section"] == "scale_b"]
+    note = ""
+    if not sb.empty:
+        note = "Scale-B: " + "; ".join(f"{r.label} {r.status}" + (f" ({r.tokens_per_s:,.0f} tok/s)"
+                                                                   if r.status == S.OK else "")
+                                        for r in sb.itertuples())
+        note = "\n".join(textwrap.wrap(note, 80))
+    _bar(ax_d["tput"], budget, "tokens_per_s", with_note("training tokens/s", note),
+         "fixed budget: throughput (end of bar: peak memory)")
     sweep = df[df["section"] == "seq_sweep"]
-    for key, ax, ylabel in (("tokens_per_s", axes[1, 0], "tokens/s"), ("peak_mib", axes[1, 1], "peak MiB")):
+    for key, ax, ylabel in (("tokens_per_s", ax_d["seq_t"], "tokens/s"), ("peak_mib", ax_d["seq_m"], "peak MiB")):
         for v, g in sweep.groupby("variant", sort=False):
-            ok = g[g["status"] == C.OK]
+            ok = g[g["status"] == S.OK]
             line, = ax.plot(ok["block_size"], ok[key], marker="o", label=g["label"].iloc[0])
-            bad = g[g["status"] == C.OOM]
+            bad = g[g["status"] == S.OOM]
             if not bad.empty and not ok.empty:
                 ax.plot(bad["block_size"], [ok[key].max()] * len(bad), "x", color=line.get_color(), ms=9)
         ax.set_xscale("log", base=2)
+        ts = sorted({int(t) for t in sweep["block_size"].dropna()})
+        if ts:
+            ax.set_xticks(ts, [str(t) for t in ts])
+            ax.minorticks_off()
         if key == "peak_mib" and (sweep[key].astype(float) > 0).any():
             ax.set_yscale("log")
-        ax.set_xlabel("sequence length T (x = OOM)")
+        else:
+            ax.yaxis.set_major_formatter(mt.FuncFormatter(lambda v, _: f"{v / 1000:g}k" if v else "0"))
+        ax.set_xlabel("sequence length T (×: OOM)")
         ax.set_ylabel(ylabel)
-        ax.set_title(f"sequence-length sweep: {ylabel}", fontsize=9)
-        if ax.lines:
-            ax.legend(fontsize=7)
-    sb = df[df["section"] == "scale_b"]
-    if not sb.empty:
-        txt = "; ".join(f"{r.label}: {r.status}" + (f" {r.tokens_per_s:.0f} tok/s" if r.status == C.OK else "")
-                        for r in sb.itertuples())
-        fig.text(0.01, 0.005, "Scale-B feasibility — " + txt, fontsize=7, color="#444444")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+        ax.set_title(f"seq. length: {ylabel} (colours as above)" if key == "tokens_per_s" else f"seq. length: {ylabel}")
     return fig
+
+
+def verdict_numbers(df) -> dict:
+    """The chapter's verdict: throughput and memory at the fixed budget, how far the sweep got, Scale-B."""
+    from ..book.verdict import faster, less
+
+    nan = float("nan")
+    out: dict = {}
+    budget = df[(df["section"] == "budget") & (df["status"] == S.OK)].set_index("variant")
+
+    def get(v, col):
+        return float(budget.loc[v, col]) if v in budget.index and col in budget.columns else nan
+
+    for v, k in (("kan-auto", "fused"), ("kan-reference", "ref"), ("mlp", "mlp")):
+        out[f"mg_tps_{k}"] = get(v, "tokens_per_s")
+        out[f"mg_mib_{k}"] = get(v, "peak_mib")
+        out[f"mg_val_{k}"] = get(v, "val_loss")
+    out["mg_cmp_ref"] = faster(out["mg_tps_fused"] / out["mg_tps_ref"], "the reference path")
+    out["mg_cmp_mlp"] = faster(out["mg_tps_fused"] / out["mg_tps_mlp"], "the MLP model")
+    out["mg_mem_ref"] = less(out["mg_mib_ref"] / out["mg_mib_fused"], "memory", "the reference path")
+    tf, tm, vf, vm = out["mg_tps_fused"], out["mg_tps_mlp"], out["mg_val_fused"], out["mg_val_mlp"]
+    speed = (f"it trains {tm / tf:.3g}× slower than the MLP model" if tf < tm else
+             f"it trains {tf / tm:.3g}× faster than the MLP model") if tf == tf and tm == tm else ""
+    loss = ("a lower validation loss" if vf < vm - 0.01 else "a higher validation loss" if vf > vm + 0.01
+            else "about the same validation loss (within 0.01)") if vf == vf and vm == vm else ""
+    out["mg_tradeoff"] = (f"{speed} and reaches {loss} at this budget" if speed and loss else
+                          "the MLP comparison was not measured")
+    sweep = df[df["section"] == "seq_sweep"]
+    for v, k in (("kan-auto", "fused"), ("kan-reference", "ref"), ("mlp", "mlp")):
+        ran = sweep[(sweep["variant"] == v) & (sweep["status"] == S.OK)]["block_size"]
+        out[f"mg_tmax_{k}"] = float(ran.max()) if len(ran) else nan
+    sb = df[df["section"] == "scale_b"]
+    if sb.empty:
+        out["mg_scale_b"] = "Scale-B was not run"
+    else:
+        out["mg_scale_b"] = "; ".join(
+            f"{r.label}: " + (f"trained ({r.tokens_per_s:,.0f} tokens/s, {r.peak_mib:,.0f} MiB)"
+                              if r.status == S.OK else str(r.status)) for r in sb.itertuples())
+    return out
+
+
+def curve_table_rows(res, variant: str, config: str, **keys) -> list[dict]:
+    """The loss curve of one training run as rows of section ``curve``."""
+    return [variant_row("curve", variant, config, step=int(r.step), loss=float(r.loss), status=S.OK, **keys)
+            for r in res.curve.itertuples(index=False)]
+
+
+def summary(df):
+    """The headline table: one row per variant at the budget point and at Scale-B."""
+    return df[df["section"].isin(["budget", "scale_b"])][
+        ["section", "label", "resolved_impl", "config", "params", "tokens_per_s", "peak_mib", "final_loss",
+         "val_loss", "status", "note"]]

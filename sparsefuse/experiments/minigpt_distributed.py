@@ -30,7 +30,10 @@ import pandas as pd
 import torch
 
 from sparsefuse import distributed as D
+from sparsefuse import status as S
 from sparsefuse import text_data
+from sparsefuse.book.atomic import atomic_write
+from sparsefuse.experiments._page import page_figure
 from sparsefuse.experiments.minigpt import eval_lm, train_lm
 from sparsefuse.models import minigpt as M
 from sparsefuse.training import count_parameters, seed_everything
@@ -40,20 +43,10 @@ COLUMNS = ["strategy", "world_size", "backend", "device", "config", "ffn", "impl
            "loss_first", "loss_last", "val_loss", "params_spread", "wall_s", "seed", "status", "note"]
 #: Book result name of the scaling table (results/<profile>/<device-tag>/minigpt_scaling.csv + provenance).
 SCALING_NAME = "minigpt_scaling"
-
-
-def _write_csv(df: pd.DataFrame, path: str) -> None:
-    path = os.path.abspath(path)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=".csv")
-    os.close(fd)
-    try:
-        df.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+SCALING_COLUMNS = ["strategy", "world_size", "tokens_per_s", "speedup_vs_1", "scaling_efficiency", "peak_mib",
+                   "loss_last", "status", "note"]
+NO_SCALING = ("No multi-GPU scaling result is committed yet: it needs a host with 2 to 4 GPUs "
+              "(run the `--scaling` command above there).")
 
 
 def train(args) -> dict:
@@ -76,7 +69,7 @@ def train(args) -> dict:
                         rank=env.rank, world_size=env.world_size, progress=not args.no_progress,
                         desc=f"{args.strategy} x{env.world_size}", all_reduce=D.all_reduce_mean)
     val = eval_lm(model, val_ids, batches=args.eval_batches, batch_size=args.batch_size,
-                  block_size=args.block_size, seed=args.seed, device=env.device) if res.status == "ok" else float("nan")
+                  block_size=args.block_size, seed=args.seed, device=env.device) if res.status == S.OK else float("nan")
     val = float(D.all_reduce_mean(torch.tensor([val], device=env.device)).item())
     wall = time.perf_counter() - t0
     peak = torch.cuda.max_memory_allocated(env.device) / 2**20 if env.device.type == "cuda" else float("nan")
@@ -97,9 +90,9 @@ def train(args) -> dict:
                tokens_per_s_per_rank=tps / env.world_size, peak_mib=peak,
                loss_first=float(curve["loss"].iloc[0]) if len(curve) else float("nan"),
                loss_last=res.final_loss, val_loss=val, params_spread=spread, wall_s=wall, seed=args.seed,
-               status="ok" if res.status == "ok" else "diverged", note=f"corpus={prov['source']}")
+               status=res.status, note=f"corpus={prov['source']}")
     if env.is_main and args.out:
-        _write_csv(pd.DataFrame([row], columns=COLUMNS), args.out)
+        atomic_write(args.out, pd.DataFrame([row], columns=COLUMNS).to_csv(index=False))
     D.teardown()
     return row
 
@@ -142,7 +135,7 @@ def scaling(args) -> pd.DataFrame:
                             steps=args.steps, batch_size_per_rank=args.batch_size, block_size=args.block_size,
                             seed=args.seed)
                 if n > available:
-                    rows.append(dict(base, status="skipped",
+                    rows.append(dict(base, status=S.SKIPPED,
                                      note=f"needs {n} {'GPUs' if use_cuda else 'processes'}, {available} here"))
                     continue
                 out = os.path.join(tmp, f"{strategy}-{n}.csv")
@@ -154,7 +147,7 @@ def scaling(args) -> pd.DataFrame:
                     cmd += ["--save-state", f"{stem}-{strategy}-{n}{ext or '.pt'}"]
                 proc = _run_bounded(cmd, args.launch_timeout)
                 if proc is None:
-                    rows.append(dict(base, status="timeout",
+                    rows.append(dict(base, status=S.TIMEOUT,
                                      note=f"no result within {args.launch_timeout:g} s; stopped"))
                     continue
                 if proc.returncode == 0 and os.path.exists(out):
@@ -162,15 +155,15 @@ def scaling(args) -> pd.DataFrame:
                 else:
                     err = (proc.stderr or proc.stdout).strip().splitlines()
                     oom = any("out of memory" in line.lower() for line in err)
-                    rows.append(dict(base, status="oom" if oom else "error",
+                    rows.append(dict(base, status=S.OOM if oom else S.ERROR,
                                      note=(err[-1] if err else f"exit {proc.returncode}")[:200]))
     df = pd.DataFrame(rows, columns=COLUMNS)
-    one = df[(df["world_size"] == 1) & (df["status"] == "ok")].set_index("strategy")["tokens_per_s"]
+    one = df[(df["world_size"] == 1) & (df["status"] == S.OK)].set_index("strategy")["tokens_per_s"]
     df["speedup_vs_1"] = [r.tokens_per_s / one[r.strategy] if r.strategy in one.index else float("nan")
                           for r in df.itertuples()]
     df["scaling_efficiency"] = df["speedup_vs_1"] / df["world_size"]
     if args.out:
-        _write_csv(df, args.out)
+        atomic_write(args.out, df.to_csv(index=False))
     else:
         from sparsefuse.book import results
 
@@ -179,12 +172,13 @@ def scaling(args) -> pd.DataFrame:
     return df
 
 
+@page_figure
 def plot_scaling(df: pd.DataFrame):
     """Tokens/s against the number of GPUs for each strategy, with the ideal linear line."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    ok = df[df["status"] == "ok"]
+    fig, ax = plt.subplots(figsize=(7.0, 3.6), layout="constrained")
+    ok = df[df["status"] == S.OK]
     for strategy, g in ok.groupby("strategy", sort=False):
         g = g.sort_values("world_size")
         line, = ax.plot(g["world_size"], g["tokens_per_s"], marker="o", label=strategy.upper())
@@ -193,10 +187,9 @@ def plot_scaling(df: pd.DataFrame):
             ax.plot(g["world_size"], base.iloc[0] * g["world_size"], ls=":", color=line.get_color())
     ax.set_xlabel("processes (GPUs)")
     ax.set_ylabel("tokens/s (all ranks)")
-    ax.set_title("MiniGPT-KAN weak scaling (dotted: linear)", fontsize=9)
+    ax.set_title("MiniGPT-KAN weak scaling (dotted: linear)")
     if ax.lines:
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+        ax.legend()
     return fig
 
 
@@ -247,7 +240,7 @@ def main(argv=None) -> int:
         with pd.option_context("display.width", 200, "display.max_columns", 30):
             print(df[["strategy", "world_size", "tokens_per_s", "speedup_vs_1", "scaling_efficiency",
                       "peak_mib", "loss_last", "status", "note"]].to_string(index=False))
-        return 0 if (df["status"].isin(["ok", "skipped"])).all() else 1
+        return 0 if (df["status"].isin([S.OK, S.SKIPPED])).all() else 1
     if args.strategy not in D.STRATEGIES:
         raise ValueError(f"--strategy must be one of {D.STRATEGIES}, got {args.strategy!r}")
     row = train(args)
@@ -255,7 +248,7 @@ def main(argv=None) -> int:
         print(", ".join(f"{k}={row[k]:.4g}" if isinstance(row[k], float) else f"{k}={row[k]}"
                         for k in ("strategy", "world_size", "tokens_per_s", "peak_mib", "loss_first", "loss_last",
                                   "params_spread", "status")))
-    return 0 if row["status"] == "ok" else 1
+    return 0 if row["status"] == S.OK else 1
 
 
 if __name__ == "__main__":

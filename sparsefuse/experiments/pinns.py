@@ -25,9 +25,11 @@ import pandas as pd
 import torch
 
 from ..models.pinn import MODEL_KINDS, get_problem, kan_impls, make_pinn_model, pinn_loss, relative_l2
-from ..training import (one_thread_on_cpu, PeakMemory, attach_tables, attached_table, count_parameters, curves_to_frame,
-                        failure_status, seed_everything, train_loop)
-from . import resolve_profile
+from .. import status as S
+from ..training import (attach_tables, attached_table, count_parameters, curves_to_frame, one_thread_on_cpu,
+                        PeakMemory, seed_everything, train_loop)
+from . import check_choices, recorded
+from ._page import log_ticks, page_figure
 
 NAME = "pinns"
 PROBLEM_NAMES = ("poisson1d_multiscale", "poisson2d", "advection_diffusion")
@@ -128,7 +130,7 @@ def train_one(problem_name: str, kind: str, cfg: dict, device="cpu", progress: b
         row["rel_l2"] = err if math.isfinite(err) else math.nan
         solution = _solution_table(problem, x, pred, ref, n_test)
     except Exception as exc:  # noqa: BLE001 - one failing model must not end the batch
-        row["status"], row["note"] = failure_status(exc)
+        row["status"], row["note"] = S.failure(exc)
         if torch.device(device).type == "cuda":
             torch.cuda.empty_cache()
     return row, curve, solution
@@ -145,23 +147,21 @@ def _solution_table(problem, x, pred, ref, n_test) -> pd.DataFrame:
     return pd.DataFrame({**cols, "u_pred": pred, "u_exact": ref})
 
 
-def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides) -> pd.DataFrame:
+@recorded(PROFILES)
+def run(cfg: dict, device="cpu", progress: bool = True, profile: str = "smoke") -> pd.DataFrame:
     """Train every model on every problem.
 
     Returns the summary table; the loss curves and the fields for the figures
     are attached to it (read them with :func:`curves` and :func:`solutions`).
     """
     with one_thread_on_cpu(device, when=profile == "smoke"):
-        return _run(profile, device, progress, overrides)
+        return _run(cfg, device, progress)
 
 
-def _run(profile: str, device, progress: bool, overrides: dict) -> pd.DataFrame:
-    cfg = resolve_profile(PROFILES, profile, overrides)
+def _run(cfg: dict, device, progress: bool) -> pd.DataFrame:
     for p in cfg["problems"]:
         get_problem(p)
-    for m in cfg["models"]:
-        if m not in MODEL_KINDS:
-            raise ValueError(f"models must be drawn from {MODEL_KINDS}, got {m!r}")
+    check_choices(cfg, "models", MODEL_KINDS)
     rows, curve_parts, sol_parts = [], [], []
     for p in cfg["problems"]:
         for m in cfg["models"]:
@@ -189,49 +189,56 @@ STYLE = {"kan_fused": dict(color="#d62728", marker="*"), "kan_reference": dict(c
          "mlp": dict(color="#1f77b4", marker="o"), "fourier_mlp": dict(color="#2ca02c", marker="^")}
 
 
+@page_figure
 def plot(df: pd.DataFrame):
-    """Error and time per model and problem; the 1D solution, its error, and the loss curves."""
+    """Error and time per model and problem (full width), then the 1D loss curves, solution and errors."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
+    cur, sol = curves(df), solutions(df)
+    layout = [["acc", "acc"], ["cost", "cost"]]
+    if not cur.empty or not sol.empty:  # a table read back from CSV has neither: two panels then
+        layout += [["loss", "sol"], ["err", "err2d"]]
+    fig, ax_d = plt.subplot_mosaic(layout, figsize=(7.0, 2.65 * len(layout)), layout="constrained")
     problems = list(dict.fromkeys(df["problem"]))
     models = list(dict.fromkeys(df["model"]))
     w = 0.8 / max(len(models), 1)
-    for j, (col, label) in enumerate([("rel_l2", "relative L2 error"), ("ms_per_step", "ms per training step")]):
-        ax = axes[0, j]
+    short = {"poisson1d_multiscale": "1D multiscale Poisson", "poisson2d": "2D Poisson",
+             "advection_diffusion": "advection–diffusion"}
+    for key, col, label, title in (("acc", "rel_l2", "relative L2 error", "accuracy on a dense test grid"),
+                                   ("cost", "ms_per_step", "ms per step", "cost of one training step")):
+        ax = ax_d[key]
         for i, m in enumerate(models):
             sub = df[df["model"] == m].set_index("problem").reindex(problems)
             vals = sub[col].to_numpy(dtype=float)
             ax.bar(np.arange(len(problems)) + (i - (len(models) - 1) / 2) * w, np.nan_to_num(vals, nan=0.0), w,
                    label=m, color=STYLE.get(m, {}).get("color"))
             for k, st in enumerate(sub["status"].fillna("missing")):
-                if st != "ok":  # x in data, y in axes units: a log axis has no y = 0 to stand on
+                if st not in ("ok", S.TIME_BUDGET):  # x in data, y in axes units: a log axis has no y = 0
                     ax.text(k + (i - (len(models) - 1) / 2) * w, 0.02, st, transform=ax.get_xaxis_transform(),
-                            rotation=90, fontsize=7, ha="center", va="bottom")
-        ax.set_xticks(range(len(problems)), [p.replace("_", "\n") for p in problems], fontsize=8)
+                            rotation=90, ha="center", va="bottom")
+        ax.set_xticks(range(len(problems)), [short.get(p, p) for p in problems])
         ax.set_yscale("log")
         ax.set_ylabel(label)
+        ax.set_title(f"{title} (lower is better)")
         ax.grid(True, which="both", axis="y", alpha=0.3)
-    axes[0, 0].legend(fontsize=8)
-    axes[0, 0].set_title("accuracy (lower is better)")
-    axes[0, 1].set_title("cost (lower is better)")
+    log_ticks(ax_d["cost"], "y")
+    ax_d["acc"].legend(ncols=len(models), loc="lower left", bbox_to_anchor=(0.0, 1.12), frameon=False)
+    if "loss" not in ax_d:
+        return fig
 
-    cur = curves(df)
-    ax = axes[0, 2]
+    ax = ax_d["loss"]
     first = problems[0] if problems else None
     if not cur.empty:
         for m in models:
             c = cur[(cur["problem"] == first) & (cur["model"] == m)]
             if len(c):
                 ax.semilogy(c["step"], c["loss"], label=m, color=STYLE.get(m, {}).get("color"))
-        ax.legend(fontsize=8)
-    ax.set_title(f"training loss: {first}")
+    ax.set_title(f"{short.get(first, first)}: loss")
     ax.set_xlabel("step")
     ax.grid(True, which="both", alpha=0.3)
 
-    sol = solutions(df)
     one_d = sol[sol["problem"] == "poisson1d_multiscale"] if not sol.empty else sol
-    ax_u, ax_e = axes[1, 0], axes[1, 1]
+    ax_u, ax_e = ax_d["sol"], ax_d["err"]
     if len(one_d):
         ex = one_d[one_d["model"] == one_d["model"].iloc[0]].sort_values("x")
         ax_u.plot(ex["x"], ex["u_exact"], color="black", lw=2.5, alpha=0.35, label="exact")
@@ -241,16 +248,20 @@ def plot(df: pd.DataFrame):
                 ax_u.plot(s["x"], s["u_pred"], lw=1, label=m, color=STYLE.get(m, {}).get("color"))
                 ax_e.semilogy(s["x"], np.abs(s["u_pred"] - s["u_exact"]) + 1e-12, lw=1, label=m,
                               color=STYLE.get(m, {}).get("color"))
-        ax_u.legend(fontsize=8)
-    ax_u.set_title("1D multiscale Poisson: solution vs exact")
+    else:
+        for ax in (ax_u, ax_e):
+            ax.text(0.5, 0.5, "solutions are not\nsaved with the table", ha="center", va="center",
+                    transform=ax.transAxes, color="#666666")
+            ax.set_xticks([]), ax.set_yticks([])
+    ax_u.set_title("1D: u (grey: exact)")
     ax_u.set_xlabel("x")
-    ax_e.set_title("1D multiscale Poisson: |u − u*|")
+    ax_e.set_title("1D: |u − u*|")
     ax_e.set_xlabel("x")
     ax_e.grid(True, which="both", alpha=0.3)
 
-    ax = axes[1, 2]
+    ax = ax_d["err2d"]
     two_d = sol[sol["problem"] == "poisson2d"] if not sol.empty else sol
-    ok = df[(df["problem"] == "poisson2d") & df["status"].isin(["ok", "time budget"])
+    ok = df[(df["problem"] == "poisson2d") & df["status"].isin([S.OK, S.TIME_BUDGET])
             & df["model"].str.startswith("kan")]
     if len(two_d) and len(ok):
         best = ok.sort_values("rel_l2")["model"].iloc[0]
@@ -258,11 +269,58 @@ def plot(df: pd.DataFrame):
         n = int(round(math.sqrt(len(s))))
         err = np.abs(s["u_pred"] - s["u_exact"]).to_numpy().reshape(n, n)
         im = ax.imshow(err.T, origin="lower", extent=(-1, 1, -1, 1), cmap="magma", aspect="auto")
-        fig.colorbar(im, ax=ax, label="|u − u*|")
-        ax.set_title(f"2D Poisson, {best}: pointwise error")
+        fig.colorbar(im, ax=ax)
+        ax.set_title(f"2D, {best}: |u − u*|")
         ax.set_xlabel("x")
         ax.set_ylabel("y")
     else:
         ax.set_axis_off()
-    fig.tight_layout()
     return fig
+
+
+_SHORT_PROBLEMS = {"poisson1d_multiscale": "p1", "poisson2d": "p2", "advection_diffusion": "ad"}
+_SHORT_MODELS = {"kan_fused": "kan", "kan_reference": "ref", "mlp": "mlp", "fourier_mlp": "ff"}
+
+
+def verdict_numbers(df: pd.DataFrame) -> dict:
+    """The chapter's verdict: error of every network on every problem, the KAN step cost, the steps run."""
+    from ..book.verdict import faster, less
+
+    nan = float("nan")
+    out: dict = {}
+    ran = df[df["status"].isin([S.OK, S.TIME_BUDGET])]
+    for problem, p in _SHORT_PROBLEMS.items():
+        sub = ran[ran["problem"] == problem].set_index("model")
+        for model, m in _SHORT_MODELS.items():
+            out[f"pn_{p}_{m}"] = float(sub.loc[model, "rel_l2"]) if model in sub.index else nan
+        best = sub["rel_l2"].dropna()
+        out[f"pn_{p}_best"] = str(best.idxmin()) if len(best) else "—"
+        out[f"pn_{p}_best_l2"] = float(best.min()) if len(best) else nan
+    kan = ran[ran["model"].isin(["kan_fused", "kan_reference"])].pivot_table(
+        index="problem", columns="model", values=["ms_per_step", "peak_mib"])
+    sp = mem = nan
+    if ("ms_per_step", "kan_fused") in kan.columns and ("ms_per_step", "kan_reference") in kan.columns:
+        sp = float((kan[("ms_per_step", "kan_reference")] / kan[("ms_per_step", "kan_fused")]).mean())
+    if ("peak_mib", "kan_fused") in kan.columns and ("peak_mib", "kan_reference") in kan.columns:
+        mem = float((kan[("peak_mib", "kan_reference")] / kan[("peak_mib", "kan_fused")]).mean())
+    out.update(pn_step_speedup=sp, pn_mem_ratio=mem, pn_cmp_step=faster(sp, "the reference path"),
+               pn_cmp_mem=less(mem, "memory", "the reference path"))
+    cut = df[df["status"] == S.TIME_BUDGET]
+    planned = df["steps"].max() if "steps" in df.columns and df["steps"].notna().any() else nan
+    if len(cut):
+        parts = [f"{r.model} on {r.problem} after {int(r.steps)}" for r in cut.itertuples()]
+        out["pn_budget_text"] = ("not every run trained for the same number of steps: the time budget stopped "
+                                 + "; ".join(parts) + f" of {int(planned)} steps")
+    else:
+        out["pn_budget_text"] = (f"every run trained for its {int(planned)} steps" if planned == planned
+                                 else "no run was stopped by the time budget")
+    bad = df[~df["status"].isin([S.OK, S.TIME_BUDGET])]
+    out["pn_failed_text"] = ("none failed" if bad.empty else
+                             "; ".join(f"{r.model} on {r.problem}: {r.status}" for r in bad.itertuples()))
+    ff = out["pn_p1_ff"]
+    out["pn_p1_ff_text"] = ("fixed it here as well" if ff == ff and ff < 0.1 else
+                            "did not fix it at this budget" if ff == ff else "were not measured here")
+    solved = [m for m in _SHORT_MODELS.values() if out[f"pn_p1_{m}"] == out[f"pn_p1_{m}"] and out[f"pn_p1_{m}"] < 0.1]
+    out["pn_p1_text"] = ("no network solved it (every relative L2 error at or above 0.1)" if not solved else
+                         "it was solved (relative L2 below 0.1) by " + ", ".join(solved))
+    return out

@@ -20,7 +20,14 @@ import functools
 
 import torch
 
-from . import _common as C
+from .. import status as S
+from . import _guard as guard
+from . import _pick as pick
+from . import _plotting as viz
+from . import _problems as prob
+from . import _sweep as sw
+from . import check_choices, recorded
+from ._page import not_run, page_figure, panels, with_note
 
 NAME = "sparse_vs_dense"
 
@@ -69,9 +76,9 @@ def spline_method(method: str, device, *, padded_tile: int = 8, bsr_block: int =
     if method == "padded":
         return functools.partial(SF.contract_padded, tile=padded_tile)
     if method == "gather":
-        return C.contract_path("sparse", device)
+        return pick.contract_path("sparse", device)
     if method.startswith("fused"):
-        fused = C.contract_path("fused", device)
+        fused = pick.contract_path("fused", device)
         if method == "fused":
             return fused
         from sparsefuse.kernels import force_strategy
@@ -87,23 +94,23 @@ def spline_method(method: str, device, *, padded_tile: int = 8, bsr_block: int =
 def _spline_point(cfg, method, mode, g, dev) -> dict:
     k = cfg["spline_order"]
     if mode == "forward+backward" and method in NO_BACKWARD:
-        return dict(C.EMPTY, status=C.UNSUPPORTED, note="no autograd through torch.sparse CSR/BSR products")
+        return dict(guard.EMPTY, status=S.UNSUPPORTED, note="no autograd through torch.sparse CSR/BSR products")
     if method == "padded" and cfg["padded_tile"] < k + 1:
-        return dict(C.EMPTY, status=C.UNSUPPORTED, note=f"tile {cfg['padded_tile']} < k+1")
+        return dict(guard.EMPTY, status=S.UNSUPPORTED, note=f"tile {cfg['padded_tile']} < k+1")
     if method.startswith("fused") and cfg["fused_work_limit"] is not None:
-        work = C.fused_work(cfg["n"], cfg["in_features"], cfg["out_features"], g, k)
-        ok, why = C.interpreter_budget_ok(dev, work, cfg["fused_work_limit"])
+        work = prob.fused_work(cfg["n"], cfg["in_features"], cfg["out_features"], g, k)
+        ok, why = pick.interpreter_budget_ok(dev, work, cfg["fused_work_limit"])
         if not ok:
-            return dict(C.EMPTY, status=C.SKIPPED, note=why)
-    fn, bad = C.guarded(lambda: spline_method(method, dev, padded_tile=cfg["padded_tile"],
+            return dict(guard.EMPTY, status=S.SKIPPED, note=why)
+    fn, bad = guard.guarded(lambda: spline_method(method, dev, padded_tile=cfg["padded_tile"],
                                               bsr_block=cfg["bsr_block"]), dev)
     if bad:
         return bad
-    prob, bad = C.guarded(lambda: C.make_problem(cfg["n"], cfg["in_features"], cfg["out_features"], g, k,
-                                                 device=dev, requires_grad=mode != "forward"), dev)
+    problem, bad = guard.guarded(lambda: prob.make_problem(cfg["n"], cfg["in_features"], cfg["out_features"], g, k,
+                                                           device=dev, requires_grad=mode != "forward"), dev)
     if bad:
         return bad
-    x, grid, coeff = prob
+    x, grid, coeff = problem
     if mode == "forward":
         def step():
             with torch.no_grad():
@@ -112,7 +119,7 @@ def _spline_point(cfg, method, mode, g, dev) -> dict:
         def step():
             x.grad = coeff.grad = None
             fn(x, grid, coeff, k).sum().backward()
-    return C.measure(step, dev, warmup=cfg["warmup"], reps=cfg["rep"])
+    return guard.measure(step, dev, warmup=cfg["warmup"], reps=cfg["rep"])
 
 
 def _synthetic_point(cfg, method, density, dev) -> dict:
@@ -121,7 +128,7 @@ def _synthetic_point(cfg, method, density, dev) -> dict:
     rows, cols, out = cfg["synthetic_rows"], cfg["synthetic_cols"], cfg["synthetic_out"]
     nnz = rows * max(1, round(density * cols))
     if method == "bsr" and cfg["synthetic_bsr_max_nnz"] is not None and nnz > cfg["synthetic_bsr_max_nnz"]:
-        return dict(C.EMPTY, status=C.SKIPPED,
+        return dict(guard.EMPTY, status=S.SKIPPED,
                     note=f"not built: {nnz} non-zeros > synthetic_bsr_max_nnz (CSR→BSR conversion runs on the CPU)")
 
     def build():
@@ -131,12 +138,12 @@ def _synthetic_point(cfg, method, density, dev) -> dict:
         if method == "bsr":
             b = cfg["bsr_block"]
             if rows % b or cols % b:
-                raise C.Unavailable(C.UNSUPPORTED, f"BSR needs sizes divisible by {b}")
+                raise S.Unavailable(S.UNSUPPORTED, f"BSR needs sizes divisible by {b}")
             m = m.to_sparse_bsr((b, b))
         table = torch.randn(cols, out, generator=torch.Generator().manual_seed(1)).to(dev)
         return m, table
 
-    built, bad = C.guarded(build, dev)
+    built, bad = guard.guarded(build, dev)
     if bad:
         return bad
     m, table = built
@@ -145,41 +152,39 @@ def _synthetic_point(cfg, method, density, dev) -> dict:
     def step():
         with torch.no_grad():
             return op()
-    return C.measure(step, dev, warmup=cfg["warmup"], reps=cfg["rep"])
+    return guard.measure(step, dev, warmup=cfg["warmup"], reps=cfg["rep"])
 
 
-def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides):
+@recorded(PROFILES)
+def run(cfg: dict, device="cpu", progress: bool = True):
     """Rows of sweep ``spline`` (method × mode × G) and ``synthetic`` (method × density, forward)."""
-    cfg = C.resolve_profile(PROFILES, profile, overrides)
-    dev = C.check_device(device)
-    for m in cfg["methods"]:
-        if m not in SPLINE_METHODS:
-            raise ValueError(f"methods must be drawn from {SPLINE_METHODS}, got {m!r}")
+    dev = sw.check_device(device)
+    check_choices(cfg, "methods", SPLINE_METHODS)
     k = cfg["spline_order"]
     jobs = [("spline", m, mode, g) for m in cfg["methods"] for mode in cfg["modes"] for g in cfg["grid_sizes"]]
     jobs += [("synthetic", m, "forward", d) for m in SYNTHETIC_METHODS for d in cfg["densities"]]
     rows = []
-    budget, slow = C.Budget(cfg["time_budget_s"]), C.SlowGuard(cfg["max_point_s"], cfg["max_call_ms"])
-    for sweep, method, mode, v in C.progress_bar(jobs, progress=progress, desc="sparse vs dense"):
+    budget, slow = sw.Budget(cfg["time_budget_s"]), sw.SlowGuard(cfg["max_point_s"], cfg["max_call_ms"])
+    for sweep, method, mode, v in sw.progress_bar(jobs, progress=progress, desc="sparse vs dense"):
         if sweep == "spline":
-            base = dict(sweep=sweep, method=method, mode=mode, grid_size=v, density=C.basis_density(v, k),
+            base = dict(sweep=sweep, method=method, mode=mode, grid_size=v, density=prob.basis_density(v, k),
                         n=cfg["n"], in_features=cfg["in_features"], out_features=cfg["out_features"],
                         spline_order=k)
-            res = C.capped(budget, slow, (sweep, method, mode), f"G={v}",
+            res = sw.capped(budget, slow, (sweep, method, mode), f"G={v}",
                            lambda: _spline_point(cfg, method, mode, v, dev))
         else:
             base = dict(sweep=sweep, method=method, mode=mode, grid_size=float("nan"), density=v,
                         n=cfg["synthetic_rows"], in_features=cfg["synthetic_cols"],
                         out_features=cfg["synthetic_out"], spline_order=float("nan"))
-            res = C.capped(budget, slow, (sweep, method), f"density {v}",
+            res = sw.capped(budget, slow, (sweep, method), f"density {v}",
                            lambda: _synthetic_point(cfg, method, v, dev))
         rows.append(dict(base, **res))
-    return C.finish(rows, COLUMNS)
+    return sw.finish(rows, COLUMNS)
 
 
 def crossover(df, fast: str, slow: str = "dense", sweep: str = "spline", mode: str = "forward"):
     """Largest density at which ``fast`` beats ``slow`` (both ran); NaN when it never does."""
-    sub = C.ok_rows(df[(df["sweep"] == sweep) & (df["mode"] == mode)])
+    sub = sw.ok_rows(df[(df["sweep"] == sweep) & (df["mode"] == mode)])
     a = sub[sub["method"] == fast].groupby("density")["median_ms"].min()
     b = sub[sub["method"] == slow].groupby("density")["median_ms"].min()
     both = a.to_frame("fast").join(b.to_frame("slow"), how="inner")
@@ -190,26 +195,25 @@ def crossover(df, fast: str, slow: str = "dense", sweep: str = "spline", mode: s
 def headline(df, mode: str = "forward"):
     """Spline sweep: time (ms) per method and G for one mode, plus each method's crossover density vs dense."""
     sub = df[(df["sweep"] == "spline") & (df["mode"] == mode)]
-    t = C.status_pivot(sub, "grid_size", "method", "median_ms")
-    t.index = [f"G={int(g)} (density {C.basis_density(int(g), int(sub['spline_order'].iloc[0])):.3f})"
+    t = viz.status_pivot(sub, "grid_size", "method", "median_ms")
+    t.index = [f"G={int(g)} (density {prob.basis_density(int(g), int(sub['spline_order'].iloc[0])):.3f})"
                for g in t.index] if len(sub) else t.index
     cross = {m: crossover(df, m, mode=mode) for m in t.columns if m != "dense"}
     t.loc["beats dense below density"] = [("—" if m == "dense" else
                                            (f"{cross[m]:.3g}" if cross[m] == cross[m] else "never"))
                                           for m in t.columns]
+    t.index.name = "grid size (basis density)"
     return t
 
 
+@page_figure
 def plot(df):
-    """Crossover plots: spline sweep (time vs density, per mode) and synthetic SpMM sweep (time vs density)."""
+    """Crossover plots, one panel each: the spline sweep per mode (time vs density) and the synthetic SpMM sweep."""
     import matplotlib
-    import matplotlib.pyplot as plt
 
     modes = [m for m in ("forward", "forward+backward") if m in set(df[df["sweep"] == "spline"]["mode"])]
-    fig, axes = plt.subplots(1, len(modes) + 1, figsize=(5.2 * (len(modes) + 1), 4.4), constrained_layout=True,
-                             squeeze=False)
-    axes = axes[0]
-    ok = C.ok_rows(df)
+    fig, axes = panels(len(modes) + 1, height=3.4)
+    ok = sw.ok_rows(df)
     for ax in axes:
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -217,24 +221,24 @@ def plot(df):
         sub = ok[(ok["sweep"] == "spline") & (ok["mode"] == mode)]
         for method, grp in sub.groupby("method", sort=False):
             grp = grp.sort_values("density")
-            style = dict(C.STYLE.get(method.split("-")[0] if method.startswith("fused-") else method, {}))
+            style = dict(viz.STYLE.get(method.split("-")[0] if method.startswith("fused-") else method, {}))
             if method == "gather":
-                style = dict(C.STYLE["sparse"])
+                style = dict(viz.STYLE["sparse"])
             ls = {"fused-dense": "--", "fused-sparse": ":"}.get(method, "-")
             ax.plot(grp["density"], grp["median_ms"], label=method, linestyle=ls, **style)
-        ax.set_title(f"spline contraction from x, {mode}", fontsize=9)
-        ax.set_xlabel("basis density (k+1)/(G+k)  (← larger G)")
-        ax.set_ylabel("time (ms, median)")
-        C.annotate_missing(ax, df[(df["sweep"] == "spline") & (df["mode"] == mode)], ["method"])
+        ax.set_title(f"spline contraction from x, {mode}: below dense = sparsity pays")
+        ax.set_xlabel(with_note("basis density (k+1)/(G+k)   (← larger G)",
+                                not_run(df[(df["sweep"] == "spline") & (df["mode"] == mode)], ["method"])))
+        ax.set_ylabel("time per call (ms)")
         sec = ax.secondary_xaxis("top", functions=(_density_to_g(df), _g_to_density(df)))
         gs = sorted({int(g) for g in sub["grid_size"].dropna()})
-        sec.set_xticks(gs, [str(g) for g in gs], fontsize=7)
+        sec.set_xticks(gs, [str(g) for g in gs])
         sec.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         sec.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        sec.set_xlabel("grid size G", fontsize=8)
+        sec.set_xlabel("grid size G")
     ax = axes[-1]
     sub = ok[ok["sweep"] == "synthetic"]
-    syn_style = {"dense": C.STYLE["dense"], "csr": C.STYLE["csr"], "bsr": C.STYLE["bsr"],
+    syn_style = {"dense": viz.STYLE["dense"], "csr": viz.STYLE["csr"], "bsr": viz.STYLE["bsr"],
                  "csr-scattered": dict(color="#9467bd", marker="x")}
     for method, grp in sub.groupby("method", sort=False):
         grp = grp.sort_values("density")
@@ -244,15 +248,13 @@ def plot(df):
     if len(syn):
         r = syn.iloc[0]
         ax.set_title(f"synthetic SpMM [{int(r['n'])}×{int(r['in_features'])}] @ [{int(r['in_features'])}×"
-                     f"{int(r['out_features'])}]", fontsize=9)
-    ax.set_xlabel("density of B")
-    ax.set_ylabel("time of the multiply (ms, median)")
-    C.annotate_missing(ax, syn, ["method"])
+                     f"{int(r['out_features'])}], B pre-built")
+    ax.set_xlabel(with_note("density of B", not_run(syn, ["method"])))
+    ax.set_ylabel("time of the multiply (ms)")
     for ax in axes:
         ax.grid(True, which="both", alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
-    fig.suptitle("Sparse vs dense contraction (below 'dense' = sparsity pays at that density)", fontsize=11)
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return fig
 
 
@@ -278,9 +280,43 @@ def explorer(df, mode: str | None = None):
     from sparsefuse.book.explorer import Explorer
 
     sub = df[df["sweep"] == "spline"].copy()
-    sub["grid_size"] = sub["grid_size"].astype(int)
+    # the explorer labels its slider "grid size <x column>": name the column G, as the text does
+    sub["G"] = sub["grid_size"].astype(int)
     if mode is not None:
         sub = sub[sub["mode"] == mode]
-    return Explorer(sub, title="Sparse vs dense contraction", x="grid_size", y="median_ms", series="method",
-                    facet="mode", baseline="dense" if "dense" in set(sub["method"]) else None)
+    return Explorer(sub, title="Sparse vs dense contraction (time per call, ms)", x="G", y="median_ms",
+                    series="method", facet="mode", baseline="dense" if "dense" in set(sub["method"]) else None)
 
+
+
+def verdict_numbers(df) -> dict:
+    """The chapter's verdict: where sparsity pays against the dense GEMM, and what the fused kernel chose."""
+    from ..book.verdict import faster
+
+    ok = sw.ok_rows(df[(df["sweep"] == "spline") & (df["mode"] == "forward")])
+    t = ok.pivot_table(index="grid_size", columns="method", values="median_ms")
+    nan = float("nan")
+    out = dict(sd_g_lo=nan, sd_g_hi=nan, sd_fused_vs_dense_lo=nan, sd_fused_vs_dense_hi=nan,
+               sd_gather_cross=crossover(df, "gather"), sd_fused_cross=crossover(df, "fused"),
+               sd_csr_cross=crossover(df, "csr"), sd_auto_gap=nan, sd_syn_csr_cross=crossover(df, "csr", sweep="synthetic"))
+    if {"fused", "dense"} <= set(t.columns):
+        both = t[["fused", "dense"]].dropna()
+        if len(both):
+            g0, g1 = both.index.min(), both.index.max()
+            out.update(sd_g_lo=g0, sd_g_hi=g1, sd_fused_vs_dense_lo=both.loc[g0, "dense"] / both.loc[g0, "fused"],
+                       sd_fused_vs_dense_hi=both.loc[g1, "dense"] / both.loc[g1, "fused"])
+    if {"fused", "fused-dense", "fused-sparse"} <= set(t.columns):
+        best = t[["fused-dense", "fused-sparse"]].min(axis=1)
+        gap = (t["fused"] / best).dropna()
+        if len(gap):
+            out["sd_auto_gap"] = gap.max()  # 1.0: the automatic choice always matched the faster strategy
+    out["sd_cmp_lo"] = faster(out["sd_fused_vs_dense_lo"], "the dense GEMM")
+    out["sd_cmp_hi"] = faster(out["sd_fused_vs_dense_hi"], "the dense GEMM")
+    out["sd_gather_text"] = ("never beat the dense GEMM" if out["sd_gather_cross"] != out["sd_gather_cross"] else
+                             f"beat the dense GEMM at densities up to {out['sd_gather_cross']:.3g}")
+    out["sd_csr_text"] = ("never beat the dense GEMM" if out["sd_csr_cross"] != out["sd_csr_cross"] else
+                          f"beat the dense GEMM at densities up to {out['sd_csr_cross']:.3g}")
+    out["sd_syn_text"] = ("never beat the dense GEMM" if out["sd_syn_csr_cross"] != out["sd_syn_csr_cross"] else
+                          f"beat the dense GEMM up to a density of {out['sd_syn_csr_cross']:.3g}")
+    out["sd_modes"] = " and ".join(sorted(set(df[df["sweep"] == "spline"]["mode"]))) or "no pass"
+    return out

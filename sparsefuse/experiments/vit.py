@@ -14,11 +14,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from sparsefuse.experiments import resolve_profile
-from sparsefuse.experiments import _common as C
-from sparsefuse.experiments.minigpt import VARIANTS, lr_at, resolved_impl, steady_rate, variant_row
+from sparsefuse.experiments import check_choices, recorded
+from sparsefuse import status as S
+from sparsefuse.experiments import _guard as guard
+from sparsefuse.experiments._page import legend_on_top, page_figure, with_note
+from sparsefuse.experiments import _sweep as sw
+from sparsefuse.experiments.minigpt import (VARIANTS, curve_table_rows, lr_at, resolved_impl, steady_rate,
+                                           variant_row)
 from sparsefuse.models import vit as V
-from sparsefuse.training import PeakMemory, count_parameters, failure_status, one_thread_on_cpu, seed_everything, train_loop
+from sparsefuse.training import count_parameters, one_thread_on_cpu, PeakMemory, seed_everything, train_loop
 
 NAME = "vit_kan"
 
@@ -96,8 +100,8 @@ def one_run(section: str, variant: str, config: str, *, X, y, X_test=None, y_tes
             dataset: str, steps: int, batch_size: int, lr: float, seed: int, device, progress: bool):
     """Build and train one ViT; the row carries throughput, memory, loss, accuracy and status."""
     row = variant_row(section, variant, config, dataset=dataset, batch_size=batch_size, steps=steps, seed=seed,
-                      status=C.OK, note="")
-    curve_rows, model, failure = [], None, None
+                      status=S.OK, note="")
+    curve_rows, model = [], None
     try:
         gen = seed_everything(seed)
         cfg = V.make_config(config, ffn=row["ffn"], impl=row["impl"], num_classes=num_classes)
@@ -123,30 +127,24 @@ def one_run(section: str, variant: str, config: str, *, X, y, X_test=None, y_tes
                              device=device)
         row.update(images_per_s=steady_rate(res, batch_size), peak_mib=mem.mib, final_loss=res.final_loss,
                    steps=res.steps)
-        if res.status != "ok":
-            row.update(status="diverged", note=res.note)
+        if res.status != S.OK:
+            row.update(status=S.DIVERGED, note=res.note)
         elif X_test is not None:
             row["test_acc"] = accuracy(model, X_test, y_test, device)
         if section != "feasibility":
-            for r in res.curve.itertuples(index=False):
-                curve_rows.append(variant_row("curve", variant, config, dataset=dataset, seed=seed,
-                                              step=int(r.step), loss=float(r.loss), status=C.OK))
+            curve_rows = curve_table_rows(res, variant, config, dataset=dataset, seed=seed)
     except Exception as exc:  # noqa: BLE001 - OOM and failures are results here
-        failure = failure_status(exc)
-    if failure is not None:
-        row.update(status=failure[0], note=failure[1])
+        row["status"], row["note"] = S.failure(exc)
     del model
-    C.free_memory(device)
+    guard.free_memory(device)
     return row, curve_rows
 
 
-def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides):
+@recorded(PROFILES)
+def run(cfg: dict, device="cpu", progress: bool = True):
     """Feasibility, accuracy and (when present) CIFAR-100 rows; ``df.attrs["datasets"]`` holds provenance."""
-    cfg = resolve_profile(PROFILES, profile, overrides)
-    dev = C.check_device(device)
-    for v in cfg["variants"]:
-        if v not in VARIANTS:
-            raise ValueError(f"variants: unknown {v!r}; known: {sorted(VARIANTS)}")
+    dev = sw.check_device(device)
+    check_choices(cfg, "variants", VARIANTS)
     common = dict(lr=cfg["lr"], seed=cfg["seed"], device=dev, progress=progress)
     rows, curves, prov = [], [], {}
 
@@ -169,7 +167,7 @@ def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides
     plan = [("feasibility", v, c) for c in cfg["feas_configs"] for v in cfg["variants"]]
     plan += [("accuracy", v, cfg["acc_config"]) for v in cfg["variants"]]
     plan += [("cifar100", v, cfg["cifar_config"]) for v in cfg["variants"]]
-    for section, v, config in C.progress_bar(plan, progress=progress, desc="vit"):
+    for section, v, config in sw.progress_bar(plan, progress=progress, desc="vit"):
         if section == "feasibility":
             with one_thread_on_cpu(dev):
                 row, curve = one_run(section, v, config, X=Xs, y=ys, num_classes=100, dataset="synthetic",
@@ -177,7 +175,7 @@ def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides
         else:
             data, name = (acc_data, cfg["acc_dataset"]) if section == "accuracy" else (cifar, "cifar100")
             if data is None:
-                rows.append(variant_row(section, v, config, dataset=name, seed=cfg["seed"], status=C.SKIPPED,
+                rows.append(variant_row(section, v, config, dataset=name, seed=cfg["seed"], status=S.SKIPPED,
                                         note=why if section == "accuracy" else cifar_why))
                 continue
             pre = "acc" if section == "accuracy" else "cifar"
@@ -187,53 +185,113 @@ def run(profile: str = "smoke", device="cpu", progress: bool = True, **overrides
                                      batch_size=cfg[f"{pre}_batch_size"], **common)
         rows.append(row)
         curves.extend(curve)
-    df = C.finish(rows + curves, COLUMNS)
+    df = sw.finish(rows + curves, COLUMNS)
     df.attrs["datasets"] = prov
+    df.attrs["parameters"] = dict(datasets=prov, configs={k: c.as_dict() for k, c in V.CONFIGS.items()})
     return df
 
 
+@page_figure
 def plot(df):
     """Images/s and peak memory at CIFAR shapes; loss curves and test accuracy on the real datasets."""
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
+    # subfigures, so that the long labels of one row do not push the axes of the others
+    fig = plt.figure(figsize=(7.0, 9.4), layout="constrained")
+    top, mid, bottom = fig.subfigures(3, 1, height_ratios=[1.0, 1.0, 1.1])
+    ax_d = dict(zip(("ips", "mib"), top.subplots(1, 2)))
+    ax_d["loss"], ax_d["acc"] = mid.subplots(), bottom.subplots()
     feas = df[df["section"] == "feasibility"]
     configs = list(dict.fromkeys(feas["config"]))
     variants = list(dict.fromkeys(df.loc[df["section"] != "curve", "variant"]))
     labels = {v: df.loc[df["variant"] == v, "label"].iloc[0] for v in variants}
     width = 0.8 / max(1, len(variants))
-    for ax, key, ylabel in ((axes[0, 0], "images_per_s", "images/s (train)"), (axes[0, 1], "peak_mib", "peak MiB")):
+    for ax, key, ylabel in ((ax_d["ips"], "images_per_s", "images/s"), (ax_d["mib"], "peak_mib", "peak MiB")):
         for i, v in enumerate(variants):
             sub = feas[feas["variant"] == v].set_index("config").reindex(configs)
             vals = sub[key].astype(float).fillna(0.0).to_numpy()
             bars = ax.bar(np.arange(len(configs)) + i * width, vals, width, label=labels[v])
-            for b, st in zip(bars, sub["status"]):
-                if st != C.OK:
-                    ax.text(b.get_x() + b.get_width() / 2, 0, str(st), rotation=90, fontsize=7, ha="center",
-                            va="bottom")
+            for bar, st in zip(bars, sub["status"]):
+                if st != S.OK:
+                    ax.text(bar.get_x() + bar.get_width() / 2, 0, str(st), rotation=90, ha="center", va="bottom")
         ax.set_xticks(np.arange(len(configs)) + width * (len(variants) - 1) / 2)
         ax.set_xticklabels(configs)
         ax.set_ylabel(ylabel)
-        ax.set_title(f"CIFAR-100 shapes, synthetic batches: {ylabel}", fontsize=9)
-        if variants:
-            ax.legend(fontsize=7)
-    ax = axes[1, 0]
+        ax.set_title(f"training {ylabel}")
+    legend_on_top(top, [ax_d["ips"]], ncols=2)
+    ax = ax_d["loss"]
     for (sec, v), g in df[df["section"] == "curve"].groupby(["dataset", "variant"], sort=False):
         ax.plot(g["step"], g["loss"], label=f"{g['label'].iloc[0]} ({sec})")
     ax.set_xlabel("step")
     ax.set_ylabel("train loss")
-    ax.set_title("loss curves", fontsize=9)
+    ax.set_title("real data: loss curves (same seed and batches)")
     if ax.lines:
-        ax.legend(fontsize=7)
-    ax = axes[1, 1]
+        ax.legend()
+    ax = ax_d["acc"]
     acc = df[df["section"].isin(["accuracy", "cifar100"])]
-    names = [f"{r.label}\n{r.dataset}" + ("" if r.status == C.OK else f" [{r.status}]") for r in acc.itertuples()]
-    ax.barh(np.arange(len(acc)), acc["test_acc"].astype(float).fillna(0.0).to_numpy(), color="#1f77b4")
-    ax.set_yticks(np.arange(len(acc)))
-    ax.set_yticklabels(names, fontsize=7)
-    ax.set_xlabel("test accuracy")
-    ax.set_xlim(0, 1)
-    ax.set_title("accuracy after the fixed budget", fontsize=9)
-    fig.tight_layout()
+    ran, skipped = acc[acc["status"] == S.OK], acc[acc["status"] != S.OK]
+    names = [f"{r.label} ({r.dataset})" for r in ran.itertuples()]
+    y = np.arange(len(ran))[::-1]
+    ax.barh(y, ran["test_acc"].astype(float).fillna(0.0).to_numpy(), color="#1f77b4")
+    for yy, v in zip(y, ran["test_acc"].astype(float)):
+        if np.isfinite(v):
+            ax.annotate(f" {v:.3f}", (v, yy), va="center")
+    ax.set_yticks(y, names)
+    note = ""
+    if len(skipped):
+        kinds = sorted({f"{r.dataset} {r.status}" for r in skipped.itertuples()})
+        note = f"not run: {', '.join(kinds)} ({len(skipped)} rows)"
+    ax.set_xlabel(with_note("test accuracy", note))
+    ax.set_xlim(0, 1.12)
+    ax.set_title("test accuracy after the fixed budget")
     return fig
+
+
+def verdict_numbers(df) -> dict:
+    """The chapter's verdict: throughput and memory at CIFAR-100 shapes, accuracy on the real data, CIFAR rows."""
+    from ..book.verdict import faster, less
+
+    nan = float("nan")
+    out: dict = {}
+    feas = df[df["section"] == "feasibility"]
+    configs = list(dict.fromkeys(feas["config"]))
+    big = configs[-1] if configs else None
+    out["vt_big"] = big or "—"
+    ok = feas[(feas["status"] == S.OK) & (feas["config"] == big)].set_index("variant")
+
+    def get(tab, v, col):
+        return float(tab.loc[v, col]) if v in tab.index and col in tab.columns else nan
+
+    out["vt_ips_fused"], out["vt_ips_mlp"] = get(ok, "kan-auto", "images_per_s"), get(ok, "mlp", "images_per_s")
+    out["vt_mib_fused"] = get(ok, "kan-auto", "peak_mib")
+    ref = feas[(feas["config"] == big) & (feas["variant"] == "kan-reference")]
+    out["vt_ref_big"] = str(ref["status"].iloc[0]) if len(ref) else "not run"
+    small = configs[0] if configs else None
+    oks = feas[(feas["status"] == S.OK) & (feas["config"] == small)].set_index("variant")
+    out["vt_small"] = small or "—"
+    out["vt_cmp_small"] = faster(get(oks, "kan-auto", "images_per_s") / get(oks, "kan-reference", "images_per_s"),
+                                 "the reference path")
+    out["vt_mem_small"] = less(get(oks, "kan-reference", "peak_mib") / get(oks, "kan-auto", "peak_mib"), "memory",
+                               "the reference path")
+    out["vt_cmp_mlp_big"] = faster(out["vt_ips_fused"] / out["vt_ips_mlp"], "the MLP model")
+    acc = df[(df["section"] == "accuracy") & (df["status"] == S.OK)].set_index("variant")
+    out["vt_dataset"] = str(acc["dataset"].iloc[0]) if len(acc) else "—"
+    for v, k in (("kan-auto", "fused"), ("kan-reference", "ref"), ("mlp", "mlp")):
+        out[f"vt_acc_{k}"] = get(acc, v, "test_acc")
+    cifar = df[df["section"] == "cifar100"]
+    ran = cifar[cifar["status"] == S.OK]
+    out["vt_cifar_text"] = ("CIFAR-100 itself was not run here: every CIFAR-100 row is "
+                            + ", ".join(sorted(set(cifar["status"].astype(str))))
+                            + " (no dataset under DATA_ROOT), so the paper's CIFAR-100 accuracy is not reproduced, "
+                            "only its input shapes"
+                            if len(cifar) and ran.empty else
+                            f"CIFAR-100 ran for {len(ran)} of {len(cifar)} variants" if len(cifar) else
+                            "CIFAR-100 was not part of this run")
+    return out
+
+
+def summary(df):
+    """Every row but the loss curves: feasibility, accuracy and CIFAR-100."""
+    return df[df["section"] != "curve"][["section", "label", "resolved_impl", "config", "dataset", "params",
+                                         "images_per_s", "peak_mib", "final_loss", "test_acc", "status", "note"]]

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from ..basis.bspline import cox_de_boor
-from . import check_inputs
+from ._checks import check_inputs
 
 
 def spline_contract(x: torch.Tensor, grid: torch.Tensor, coeff: torch.Tensor, spline_order: int,

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ..basis.bspline import local
-from . import check_inputs
+from ._checks import check_inputs
 
 CHUNK_ELEMENTS = 1 << 22  # gathered coefficients held at once by the twin (32 MiB in float64)
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from sparsefuse.book import __main__ as cli
-from sparsefuse.book import runner
+from sparsefuse.book import gpus, layout, runner
 
 HEADER = "# ---\n# jupyter:\n#   kernelspec:\n#     display_name: Python 3\n#     language: python\n#     name: python3\n# ---\n\n"
 
@@ -51,21 +51,6 @@ def nbdir(tmp_path):
     (folder / "02_bad.py").write_text(BAD)
     (folder / "_helper.py").write_text("x = 1\n")
     return folder
-
-
-def test_resolve_by_stem_number_and_path(nbdir):
-    assert [p.name for p in runner.notebooks(nbdir)] == ["01_ok.py", "02_bad.py"]
-    assert runner.resolve(None, nbdir) == runner.notebooks(nbdir)
-    assert runner.resolve(["02"], nbdir)[0].name == "02_bad.py"
-    assert runner.resolve(["01_ok"], nbdir)[0].name == "01_ok.py"
-    assert runner.resolve(["01_ok.ipynb"], nbdir)[0].name == "01_ok.py"
-    assert runner.resolve([str(nbdir / "02_bad.py")], nbdir)[0].name == "02_bad.py"
-    with pytest.raises(ValueError, match="notebook"):
-        runner.resolve(["03"], nbdir)
-
-
-def test_parameters_cell_is_read(nbdir):
-    assert runner.parameters(nbdir / "01_ok.py") == {"profile": "smoke", "device": "auto", "scale": 2}
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -154,7 +139,7 @@ def test_summary_lists_failures():
 def test_list_shows_notebooks_and_parameters(capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
-    for src in runner.notebooks():
+    for src in layout.notebooks():
         assert src.stem in out
     assert "profile='smoke'" in out
 
@@ -258,7 +243,7 @@ def test_gpus_run_notebooks_side_by_side_each_pinned(tmp_path, capsys, monkeypat
     (folder / "02_bad.py").write_text(BAD)
     (folder / "03_b.py").write_text(_meeting(tmp_path, "01_a"))
     out, report = tmp_path / "executed", tmp_path / "report.json"
-    code = cli.main(["run", *map(str, runner.notebooks(folder)), "--gpus", "2", "--output-dir", str(out),
+    code = cli.main(["run", *map(str, layout.notebooks(folder)), "--gpus", "2", "--output-dir", str(out),
                      "--no-progress", "--timeout", "120", "--json", str(report)])
     printed = capsys.readouterr().out
     assert code == 1
@@ -321,26 +306,11 @@ def test_gpus_keep_order_bound_concurrency_and_reuse_freed_gpus(monkeypatch, tmp
         runner.run(sources, profile="smoke", device="cuda", gpus=3, progress=False)
 
     # no GPU found: one after the other, unpinned, with the device asked for
-    monkeypatch.setattr(runner, "gpu_count", lambda: 0)
+    monkeypatch.setattr(gpus, "gpu_count", lambda: 0)
     calls.clear()
     runner.run(sources[:2], profile="smoke", device="cpu", gpus="auto", progress=False)
     runner.run(sources[:1], profile="smoke", device="auto", gpus="auto", progress=False)
     assert calls == [("n0", "cpu", None), ("n1", "cpu", None), ("n0", "auto", None)]
-
-
-@pytest.mark.parametrize("gpus, device, expected", [
-    (None, "auto", 0), ("0", "auto", 0), ("2", "cuda", 2), (3, "auto", 3), ("auto", "cpu", 0),
-])
-def test_resolve_gpus(gpus, device, expected, monkeypatch):
-    monkeypatch.setattr(runner, "gpu_count", lambda: pytest.fail("counted GPUs"))
-    assert runner.resolve_gpus(gpus, device) == expected
-
-
-@pytest.mark.parametrize("gpus, device", [("-1", "auto"), ("two", "auto"), (1.5, "auto"), (True, "auto"),
-                                          ("2", "cpu"), ("2", "tpu")])
-def test_resolve_gpus_rejects(gpus, device):
-    with pytest.raises(ValueError, match="gpus|device"):
-        runner.resolve_gpus(gpus, device)
 
 
 def test_run_cli_rejects_gpus_on_cpu():
@@ -348,21 +318,3 @@ def test_run_cli_rejects_gpus_on_cpu():
         cli.main(["run", "--gpus", "2", "--device", "cpu", "--no-progress"])
     with pytest.raises(SystemExit, match="gpus"):
         cli.main(["run", "--gpus", "many", "--no-progress"])
-
-
-def test_gpu_count_from_nvidia_smi(tmp_path, monkeypatch):
-    smi = tmp_path / "nvidia-smi"
-    smi.write_text("#!/bin/sh\necho 'GPU 0: NVIDIA H100 (UUID: GPU-a)'\n"
-                   "echo '  MIG 1g.10gb     Device  0: (UUID: MIG-b)'\necho 'GPU 1: NVIDIA H100 (UUID: GPU-c)'\n")
-    smi.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    assert runner.gpu_count() == 2
-    assert runner.resolve_gpus("auto") == 2
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
-    assert runner.gpu_count() == 1
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    assert runner.gpu_count() == 0
-    smi.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed' >&2\nexit 9\n")
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
-    assert runner.gpu_count() == 0
