@@ -1,6 +1,6 @@
 """Side-by-side layer benchmark on one GPU: our paths, the fused strategies, the peers.
 
-For each workload of PERF.md and each precision setting it measures layer forward
+For each workload of the kernel-v2 issue and each precision setting it measures layer forward
 (no_grad) and forward+backward (grads of x and all parameters) medians with
 ``triton.testing.do_bench`` (through ``sparsefuse.bench``) and the peak extra
 memory of forward+backward, for:
@@ -41,9 +41,10 @@ if not torch.cuda.is_available():
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from sparsefuse import status as S  # noqa: E402
 from sparsefuse.bench import PRECISIONS, autocast, is_oom, precision, try_benchmark  # noqa: E402
 
-# Ceilings on the H200 (PERF.md): bf16 GEMM measured ~790 TF/s, TF32 about half, fp32 FMA
+# Ceilings on the H200 (the device's own notes): bf16 GEMM measured ~790 TF/s, TF32 about half, fp32 FMA
 # 67 TF/s (spec), device copy ~4.3 TB/s (read + write).  Each row also carries the measured
 # cuBLAS floor of its own shape (the "cublas-floor" rows), which is what the targets use.
 PEAK_FLOPS = {"fp32-ieee": 60e12, "tf32": 400e12, "bf16": 790e12}
@@ -121,7 +122,7 @@ def measure(layer, strategy, x, mode, device, reps):
     with strat:
         f = try_benchmark(fwd, device=device, **reps)
         fb = try_benchmark(fwdbwd, device=device, **reps)
-    status = "ok" if f.status == fb.status == "ok" else "OOM"
+    status = S.OK if f.status == fb.status == S.OK else S.OOM
     return f.median_ms, fb.median_ms, fb.peak_mib, status
 
 
@@ -163,7 +164,7 @@ def run_table(args, device, checkpoint=None):
                 except (peers.PeerUnavailable, peers.PeerUnsupported) as e:
                     row["status"] = f"skipped: {e}"
                 except Exception as e:  # noqa: BLE001 - one bad row must not end the run
-                    row["status"] = "OOM" if is_oom(e) else f"error: {type(e).__name__}: {e}"[:200]
+                    row["status"] = S.OOM if is_oom(e) else f"{S.ERROR}: {type(e).__name__}: {e}"[:200]
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
                 t = row["fwdbwd_ms"]
@@ -187,7 +188,7 @@ def gemm_floor(N, IN, OUT, G, k, mode, device, reps):
         a = torch.randn(N, K, device=device, dtype=dt)
         b = torch.randn(K, OUT, device=device, dtype=dt)
     except torch.OutOfMemoryError:
-        return math.nan, math.nan, "OOM"
+        return math.nan, math.nan, S.OOM
     r = try_benchmark(lambda: torch.mm(a, b), device=device, **reps)
     return r.median_ms, 3 * r.median_ms, r.status
 

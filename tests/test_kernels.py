@@ -22,6 +22,7 @@ from sparsefuse.kernels import dw as kdw  # noqa: E402
 from sparsefuse.kernels import dx as kdx  # noqa: E402
 from sparsefuse.kernels import fwd as kfwd  # noqa: E402
 from sparsefuse.kernels import naive  # noqa: E402
+from sparsefuse.kernels.naive import rel_err  # noqa: E402
 from sparsefuse.kernels import ops  # noqa: E402
 
 DEV = "cuda" if torch.cuda.is_available() else "cpu"
@@ -49,11 +50,6 @@ def make_x(N, grid, gen, dtype=torch.float32):
     span = b - a
     u = torch.rand(N, grid.shape[0], generator=gen, dtype=torch.float64) * 1.3 - 0.15
     return (a + u * span).to(dtype).to(DEV)
-
-
-def rel_err(a, b):
-    a, b = a.double().cpu(), b.double().cpu()
-    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item() if b.numel() else 0.0
 
 
 def geo(grid, dtype=torch.float32):

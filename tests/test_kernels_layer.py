@@ -20,6 +20,7 @@ import torch.nn.functional as F  # noqa: E402
 
 from sparsefuse import kernels as sk  # noqa: E402
 from sparsefuse.kernels import layer, naive, streamed  # noqa: E402
+from sparsefuse.kernels.naive import rel_err  # noqa: E402
 
 DEV = "cuda" if torch.cuda.is_available() else "cpu"
 pytestmark = pytest.mark.skipif(not sk.available(DEV), reason="fused kernels unavailable here")
@@ -29,11 +30,6 @@ pytestmark = pytest.mark.skipif(not sk.available(DEV), reason="fused kernels una
 def _poison():
     with sk.poison_outputs():
         yield
-
-
-def rel_err(a, b):
-    a, b = a.double().cpu(), b.double().cpu()
-    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item() if b.numel() else 0.0
 
 
 def case(seed, N, IN, OUT, G, k, dtype=torch.float32, scaler=True):
