@@ -8,12 +8,11 @@ of ``impl="auto"`` in sparsefuse/kan_linear.py.
 from __future__ import annotations
 
 import argparse
-import csv
-import os
-import tempfile
 import time
 
 import torch
+
+from gpu_layer_bench import write_csv
 
 from sparsefuse.grid import uniform_grid
 from sparsefuse.paths import get_path
@@ -65,16 +64,6 @@ def bench(n, n_in, n_out, g, k, path, reps, dtype=torch.float32):
     return time_ms(fwd, reps), time_ms(fwd_bwd, reps)
 
 
-def write_csv_atomic(rows, path):
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".tmp")
-    with os.fdopen(fd, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, path)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="first two sizes, 3 repetitions")
@@ -93,8 +82,7 @@ def main():
                              path=path, fwd_ms=round(f, 3), fwd_bwd_ms=round(fb, 3),
                              threads=torch.get_num_threads(), torch=torch.__version__))
             print(f"{n:>5} {n_in:>4} {n_out:>4} {g:>4} {k:>2} {path:>9} {f:>9.2f} {fb:>11.2f}", flush=True)
-    write_csv_atomic(rows, args.out)
-    print(f"wrote {args.out}")
+    write_csv(rows, args.out)
 
 
 if __name__ == "__main__":

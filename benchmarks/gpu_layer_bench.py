@@ -31,7 +31,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 
 import torch
@@ -440,19 +439,22 @@ def run_crossover(args, device):
 
 
 def write_csv(rows, path):
-    """Atomic write: temp file in the same folder, then os.replace."""
+    """Every benchmark script's CSV writer: one header over all rows' keys, written atomically."""
     if not rows:
         return
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    import io
+
+    from sparsefuse.book.atomic import atomic_write
+
     fields = list(rows[0].keys())
     for r in rows:
         fields += [k for k in r if k not in fields]
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
-    with os.fdopen(fd, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, path)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields)
+    w.writeheader()
+    w.writerows(rows)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    atomic_write(path, buf.getvalue())
     print(f"wrote {path}")
 
 

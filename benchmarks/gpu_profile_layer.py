@@ -2,7 +2,7 @@
 
 For each precision (fp32-ieee, tf32, bf16 autocast) and G it prints
 
-  * the median wall time of forward+backward (``triton.testing.do_bench``),
+  * the median wall time of forward+backward (``sparsefuse.bench.benchmark``),
   * the GPU time of the kernels it launches (summed from ``torch.profiler``),
   * the host time to issue one forward+backward with the GPU far ahead (no sync),
   * the kernels sorted by GPU time.
@@ -25,9 +25,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 
 def profile_one(layer, x, dy, mode, top, compiled=None):
-    import triton
-
-    from sparsefuse.bench import autocast, precision
+    from sparsefuse.bench import autocast, benchmark, precision
 
     params = [p for p in layer.parameters() if p.requires_grad]
     xr = x.clone().requires_grad_()
@@ -44,7 +42,7 @@ def profile_one(layer, x, dy, mode, top, compiled=None):
                 y = run(xr)
             y.backward(dy)
 
-    wall = triton.testing.do_bench(step, warmup=25, rep=200, return_mode="median")
+    wall = benchmark(step, device="cuda", warmup=25, rep=200).median_ms
     # Host issue time: run ahead of the GPU by queueing many steps behind a long kernel.
     torch.cuda.synchronize()
     reps = 50
@@ -116,15 +114,9 @@ def main(argv=None):
                     rows.append(dict(G=G, impl=impl, precision=mode, mode=compiled or "eager",
                                      wall_ms=wall, kernel_ms=gpu, host_ms=host))
     if args.out:
-        import csv
+        from gpu_layer_bench import write_csv
 
-        os.makedirs(args.out, exist_ok=True)
-        path = os.path.join(args.out, "profile.csv")
-        with open(path + ".tmp", "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
-        os.replace(path + ".tmp", path)
+        write_csv(rows, os.path.join(args.out, "profile.csv"))
     return 0
 
 
