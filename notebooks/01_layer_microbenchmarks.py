@@ -56,11 +56,6 @@ from sparsefuse.experiments import layer_microbench as exp
 
 df = nb.experiment(exp, profile, device, keys=["path", "G", "pass"])
 
-# %% tags=["remove-cell"]
-from sparsefuse.book import verdict
-
-verdict.glue(exp.NAME, df, exp.verdict_numbers, profile=profile, device=device)
-
 # %% [markdown]
 # ## How to read it
 #

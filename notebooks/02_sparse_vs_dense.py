@@ -76,11 +76,6 @@ from sparsefuse.experiments import sparse_vs_dense as exp
 df = nb.experiment(exp, profile, device, keys=["sweep", "method", "mode", "grid_size", "density"],
                    grid_sizes=grid_sizes, densities=densities, padded_tile=padded_tile)
 
-# %% tags=["remove-cell"]
-from sparsefuse.book import verdict
-
-verdict.glue(exp.NAME, df, exp.verdict_numbers, profile=profile, device=device)
-
 # %% [markdown]
 # ## How to read it
 #
@@ -113,7 +108,7 @@ show(exp.headline(df), caption="forward time per call (ms); last row: density")
 #
 # Move the grid-size slider, or the density slider (they select the same points),
 # to read each method's time at that point and its ratio to the dense GEMM; the
-# pass selector lists the passes this run measured ({glue:text}`sd_modes`). The
+# pass selector lists the passes the data holds ({glue:text}`sd_modes`). The
 # widget carries the whole sweep, so it also works in the static book without a
 # kernel.
 

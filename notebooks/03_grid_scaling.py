@@ -62,11 +62,6 @@ from sparsefuse.experiments import grid_scaling as exp
 df = nb.experiment(exp, profile, device, keys=["impl", "mode", "grid_size"],
                    grid_sizes=grid_sizes, n=n, in_features=width, out_features=width)
 
-# %% tags=["remove-cell"]
-from sparsefuse.book import verdict
-
-verdict.glue(exp.NAME, df, exp.verdict_numbers, profile=profile, device=device)
-
 # %% [markdown]
 # ## How to read it
 #
@@ -94,3 +89,15 @@ verdict.glue(exp.NAME, df, exp.verdict_numbers, profile=profile, device=device)
 from sparsefuse.book.tables import show
 
 show(exp.headline(df), unit="ms")
+
+# %% [markdown]
+# ## Explore the sweep
+#
+# Move the grid-size slider (or the density slider: the same points, density
+# $(k+1)/(G+k)$ falling as $G$ grows) to read every implementation's time at that $G$
+# and its ratio to `reference`; the pass selector lists the passes the data holds. The
+# line under the title names the run the data comes from. The widget carries the
+# whole sweep, so it works in the static book without a kernel.
+
+# %%
+exp.explorer(df)

@@ -62,11 +62,6 @@ from sparsefuse.experiments import compile_checkpoint as exp
 df = nb.experiment(exp, profile, device, keys=["impl", "variant"],
                    backend=backend, n=n, width=width, grid_size=grid_size)
 
-# %% tags=["remove-cell"]
-from sparsefuse.book import verdict
-
-verdict.glue(exp.NAME, df, exp.verdict_numbers, profile=profile, device=device)
-
 # %% [markdown]
 # ## How to read it
 #

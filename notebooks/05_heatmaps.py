@@ -57,11 +57,6 @@ from sparsefuse.experiments import heatmaps as exp
 df = nb.experiment(exp, profile, device, keys=["plane", "impl", "n", "width", "grid_size"],
                    target=target, baseline=baseline, batches=batches, widths=widths, grid_sizes=grid_sizes)
 
-# %% tags=["remove-cell"]
-from sparsefuse.book import verdict
-
-verdict.glue(exp.NAME, df, exp.verdict_numbers, profile=profile, device=device)
-
 # %% [markdown]
 # ## How to read it
 #

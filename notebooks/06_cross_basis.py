@@ -69,11 +69,6 @@ from sparsefuse.experiments import cross_basis as exp
 df = nb.experiment(exp, profile, device, keys=["part", "series", "num_basis"],
                    num_basis=num_basis, fit_num_basis=fit_num_basis, fit2d_steps=fit2d_steps)
 
-# %% tags=["remove-cell"]
-from sparsefuse.book import verdict
-
-verdict.glue(exp.NAME, df, exp.verdict_numbers, profile=profile, device=device)
-
 # %% [markdown]
 # ## How to read it
 #

@@ -63,11 +63,6 @@ from sparsefuse.experiments import matrixkan as exp
 df = nb.experiment(exp, profile, device, keys=["method", "degree", "mode"],
                    degrees=degrees, grid_size=grid_size, n=n)
 
-# %% tags=["remove-cell"]
-from sparsefuse.book import verdict
-
-verdict.glue(exp.NAME, df, exp.verdict_numbers, profile=profile, device=device)
-
 # %% [markdown]
 # ## How to read it
 #

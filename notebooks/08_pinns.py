@@ -80,11 +80,6 @@ from sparsefuse.experiments import pinns as exp
 
 df = nb.experiment(exp, profile, device, keys=["problem", "model"], side={"curves": exp.curves})
 
-# %% tags=["remove-cell"]
-from sparsefuse.book import verdict
-
-verdict.glue(exp.NAME, df, exp.verdict_numbers, profile=profile, device=device)
-
 # %% [markdown]
 # ## How to read it
 #

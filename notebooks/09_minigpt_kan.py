@@ -72,11 +72,6 @@ from sparsefuse.experiments import minigpt as exp
 
 df = nb.experiment(exp, profile, device, keys=["section", "variant", "block_size", "step"])
 
-# %% tags=["remove-cell"]
-from sparsefuse.book import verdict
-
-verdict.glue(exp.NAME, df, exp.verdict_numbers, profile=profile, device=device)
-
 # %% [markdown]
 # ## How to read it
 #

@@ -69,11 +69,6 @@ from sparsefuse.experiments import vit as exp
 
 df = nb.experiment(exp, profile, device, keys=["section", "variant", "config", "dataset", "step"])
 
-# %% tags=["remove-cell"]
-from sparsefuse.book import verdict
-
-verdict.glue(exp.NAME, df, exp.verdict_numbers, profile=profile, device=device)
-
 # %% [markdown]
 # ## How to read it
 #

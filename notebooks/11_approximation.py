@@ -61,11 +61,6 @@ from sparsefuse.experiments import approximation as exp
 df = nb.experiment(exp, profile, device, keys=["target", "method", "G"],
                    side={"curves": exp.curves, "rates": exp.fitted_rates})
 
-# %% tags=["remove-cell"]
-from sparsefuse.book import verdict
-
-verdict.glue(exp.NAME, df, exp.verdict_numbers, profile=profile, device=device)
-
 # %% [markdown]
 # ## How to read it
 #

@@ -65,13 +65,8 @@ device = "auto"  # auto | cpu | cuda
 from sparsefuse.book import notebook as nb
 from sparsefuse.experiments import grid_extension_symbolic_tabular as exp
 
-df = nb.experiment(exp, profile, device, keys=["part", "case", "model", "G"], side={"curves": exp.curves})
-
-# %% tags=["remove-cell"]
-from sparsefuse.book import verdict
-
-verdict.glue(exp.NAME, df, exp.verdict_numbers, profile=profile, device=device,
-             related={"curves": exp.NAME + "_curves"})
+df = nb.experiment(exp, profile, device, keys=["part", "case", "model", "G"], side={"curves": exp.curves},
+                   related={"curves": exp.NAME + "_curves"})
 
 # %% [markdown]
 # ## How to read it

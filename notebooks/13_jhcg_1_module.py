@@ -96,11 +96,6 @@ from sparsefuse.experiments import jhcg_microbench as micro
 
 df = nb.experiment(micro, profile, device, keys=["module", "impl", "mode", "pass"])
 
-# %% tags=["remove-cell"]
-from sparsefuse.book import verdict
-
-verdict.glue(micro.NAME, df, micro.verdict_numbers, profile=profile, device=device)
-
 # %% [markdown]
 # ## How to read it
 #
@@ -149,9 +144,6 @@ show(micro.relative(df), caption="forward+backward, fused KAN path, eager, relat
 
 # %%
 fp = nb.experiment(fast, profile, device, keys=["variant", "rho", "tokens"])
-
-# %% tags=["remove-cell"]
-verdict.glue(fast.NAME, fp, fast.verdict_numbers, profile=profile, device=device)
 
 # %% [markdown]
 # For the `expanded` block with $\rho = 0.25$ the cache made a forward of

@@ -76,11 +76,6 @@ from sparsefuse.experiments import jhcg_audit as audit
 
 df = nb.experiment(audit, profile, device, keys=["section", "variant", "seed", "step"])
 
-# %% tags=["remove-cell"]
-from sparsefuse.book import verdict
-
-verdict.glue(audit.NAME, df, audit.verdict_numbers, profile=profile, device=device)
-
 # %% [markdown]
 # ## How to read it
 #

@@ -63,11 +63,6 @@ from sparsefuse.experiments import jhcg_nanochat as nano
 
 df = nb.experiment(drift, profile, device, keys=["section", "variant", "step"])
 
-# %% tags=["remove-cell"]
-from sparsefuse.book import verdict
-
-verdict.glue(drift.NAME, df, drift.verdict_numbers, profile=profile, device=device)
-
 # %% [markdown]
 # ## How to read it
 #
@@ -93,9 +88,6 @@ show(drift.summary(df))
 
 # %%
 nc = nb.experiment(nano, profile, device, keys=["variant"], only_measured=True)
-
-# %% tags=["remove-cell"]
-verdict.glue(nano.NAME, nc, nano.verdict_numbers, profile=profile, device=device)
 
 # %% [markdown]
 # One row for nanochat's own MLP, one with JHCG swapped in (`mlps_swapped` counts

@@ -35,7 +35,7 @@ def shown(monkeypatch):
     captured = []
     import IPython.display
 
-    monkeypatch.setattr(IPython.display, "display", lambda obj: captured.append(obj.data))
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: captured.append(getattr(obj, "data", obj)))
     return captured
 
 

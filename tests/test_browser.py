@@ -185,3 +185,29 @@ def test_explorer_sliders_change_the_readout(site, browser_context):
     assert page.locator(".sf-plot circle").count() > 0
     assert not visit.offhost, visit.offhost
     page.close()
+
+
+LOCAL_RUN = "checks that the code runs, numbers not comparable"
+
+
+@pytest.mark.parametrize("stem", ["02_sparse_vs_dense", "03_grid_scaling"])
+def test_evidence_first_and_the_explorer_names_its_data(site, browser_context, stem):
+    """A smoke build leads with the committed GPU reference, its own run collapsed; explorers say whose data."""
+    visit = PageVisit(browser_context, urljoin(site, f"book/executed/{stem}.html"))
+    page = visit.page
+    first = page.locator(".sparsefuse-evidence").first
+    kind = first.get_attribute("data-evidence")
+    local = page.locator("details.sparsefuse-local-run")
+    if local.count():  # this page's own run is not its evidence (a smoke build)
+        assert kind == "reference", f"{stem}: the local run is collapsed but the page does not lead with the reference"
+        assert local.first.get_attribute("open") is None, f"{stem}: the local run is not collapsed"
+        assert LOCAL_RUN in local.first.locator("summary").inner_text()
+        assert page.locator(".sparsefuse-provenance").first.inner_text().startswith("Reference:")
+    source = page.locator(".sf-source").first
+    source.wait_for(state="visible", timeout=30_000)
+    text = source.inner_text()
+    assert text.startswith("data: "), text
+    if kind == "reference":
+        assert "reference:" in text and "smoke" not in text, text
+    assert not visit.offhost, visit.offhost
+    page.close()

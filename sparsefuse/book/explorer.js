@@ -47,6 +47,12 @@ function render({ model, el: root }) {
   const title = el("div", { class: "sf-title" }, model.get("title"));
   title.style.cssText = "font-weight:600;margin-bottom:6px";
   box.appendChild(title);
+  if (model.get("source")) {
+    // which run the data is from (GPU, profile, commit): the reader must never take a smoke run for a result
+    const source = el("div", { class: "sf-source" }, `data: ${model.get("source")}`);
+    source.style.cssText = "font-size:13px;color:#444;margin-bottom:6px";
+    box.appendChild(source);
+  }
 
   const controls = el("div", { class: "sf-controls" });
   controls.style.cssText = "display:grid;grid-template-columns:auto 1fr auto;gap:4px 10px;align-items:center";
@@ -54,13 +60,13 @@ function render({ model, el: root }) {
   const dSlider = el("input", { type: "range", min: 0, max: Math.max(xs.length - 1, 0), step: 1, class: "sf-slider-density", "aria-label": "density" });
   const gValue = el("span", { class: "sf-value-G" });
   const dValue = el("span", { class: "sf-value-density" });
-  controls.append(el("label", {}, `grid size ${xCol}`), gSlider, gValue);
+  controls.append(el("label", {}, xCol === "G" ? "grid size G" : `grid size (${xCol})`), gSlider, gValue);
   controls.append(el("label", {}, "density (k+1)/(G+k)"), dSlider, dValue);
   let facetSelect = null;
   if (facetCol) {
     facetSelect = el("select", { class: "sf-facet", "aria-label": facetCol });
     for (const f of facets) facetSelect.appendChild(el("option", { value: f }, f));
-    controls.append(el("label", {}, facetCol), facetSelect, el("span"));
+    controls.append(el("label", {}, facetCol === "mode" ? "pass" : facetCol), facetSelect, el("span"));
   }
   box.appendChild(controls);
 

@@ -46,14 +46,16 @@ class Explorer(anywidget.AnyWidget):
     series = traitlets.Unicode("path").tag(sync=True)
     facet = traitlets.Unicode("pass").tag(sync=True)
     baseline = traitlets.Unicode("").tag(sync=True)
+    source = traitlets.Unicode("").tag(sync=True)
     index = traitlets.Int(0).tag(sync=True)
     facet_value = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, df: pd.DataFrame, *, title: str = "", x: str = "G", y: str = "median_ms",
                  series: str = "path", facet: str | None = "pass", baseline: str | None = None,
-                 **kwargs):
+                 source: str | None = None, **kwargs):
         if not isinstance(df, pd.DataFrame):
             raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+        source = source if source is not None else str(df.attrs.get("evidence_label") or "")
         df = df.copy()
         if "status" not in df.columns:
             df["status"] = "ok"
@@ -69,7 +71,7 @@ class Explorer(anywidget.AnyWidget):
         columns = list(dict.fromkeys([x, y, series, "status", "density"]
                                      + ([facet] if facet else []) + (["k"] if "k" in df.columns else [])))
         first_facet = str(df[facet].iloc[0]) if facet and len(df) else ""
-        super().__init__(data=_records(df, columns), title=title, x=x, y=y, series=series,
+        super().__init__(data=_records(df, columns), title=title, source=source, x=x, y=y, series=series,
                          facet=facet or "", baseline=baseline or "", facet_value=first_facet, **kwargs)
 
     def points(self) -> list:

@@ -12,9 +12,11 @@ never typed, and they are read from the table that carries the evidence:
 Each experiment module provides ``verdict_numbers(table) -> dict`` (a pure
 function of a result table, NaN where a number cannot be read from it, and a
 few words such as "faster"/"slower" where the sentence turns on the numbers);
-:func:`glue` picks the table, glues every entry, and glues ``<name>_source``,
-the words that say which run the numbers are from. The notebook cell that calls
-it is tagged ``remove-cell``: glued values show only where the prose quotes them.
+``nb.experiment`` picks the evidence once (:func:`evidence`), lays the page out
+from it (the evidence first, the other run beside it or collapsed), returns its
+table for the headline tables and explorers, and glues every verdict entry plus
+``<name>_source``, the words that say which run the numbers are from
+(:func:`verdict_values`). Glued values show only where the prose quotes them.
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ class Evidence:
     fresh: bool  # the table is this run's
     measured: bool  # a GPU run at quick/paper: its numbers can be held against the paper's claim
     reference: object | None = None  # the results.Result read, when the table is the reference
+    label: str = ""  # a few words for an explorer or a caption: "reference: profile quick on ..., commit ..."
 
     def related(self, name: str) -> pd.DataFrame | None:
         """Another table saved beside the reference (``<name>_curves`` ...); None for a fresh table."""
@@ -67,12 +70,18 @@ def _describe_reference(ref) -> str:
     return f"the committed reference run ({ref.describe()}, commit {commit})"
 
 
+def _label_reference(ref) -> str:
+    commit = str(ref.meta.get("git_commit") or "unknown")[:7]
+    return f"reference: {ref.describe()}, commit {commit}"
+
+
 def evidence(name: str, fresh: pd.DataFrame, *, profile: str, device: str, reference=None) -> Evidence:
     """This run's table when it is a GPU measurement at quick/paper, else the committed reference, else this run."""
     device = _resolve(device)
     on_gpu = device.startswith("cuda")
     if on_gpu and profile in MEASURING_PROFILES and _ok_rows(fresh):
-        return Evidence(fresh, f"this run (profile {profile} on {_gpu_words(device)})", True, True)
+        words = f"profile {profile} on {_gpu_words(device)}"
+        return Evidence(fresh, f"this run ({words})", True, True, label=f"this run: {words}")
     ref = reference if reference is not None else _reference(name)
     if ref is not None:
         try:
@@ -81,11 +90,13 @@ def evidence(name: str, fresh: pd.DataFrame, *, profile: str, device: str, refer
             table = None
         if table is not None and _ok_rows(table):
             return Evidence(table, _describe_reference(ref), False, ref.is_gpu and ref.profile in MEASURING_PROFILES,
-                            ref)
+                            ref, label=_label_reference(ref))
     what = "GPU" if on_gpu else "CPU"
     why = ("a check that the code runs; its numbers are not comparable with the paper's"
            if profile == "smoke" or not on_gpu else "no GPU reference is committed for it yet")
-    return Evidence(fresh, f"this run (profile {profile} on {what}: {why})", True, on_gpu and profile != "smoke")
+    return Evidence(fresh, f"this run (profile {profile} on {what}: {why})", True, on_gpu and profile != "smoke",
+                    label=f"this run: profile {profile} on {what}"
+                    + (" (smoke: numbers not comparable)" if profile == "smoke" or not on_gpu else ""))
 
 
 def _resolve(device) -> str:
@@ -123,27 +134,17 @@ def clean(values: dict) -> dict:
     return out
 
 
-def glue(name: str, fresh: pd.DataFrame, numbers: Callable[..., dict], *, profile: str, device: str = "auto",
-         related: dict[str, str] | None = None, show: bool = False) -> None:
-    """Glue ``numbers(table, **related_tables)`` and ``<name>_source`` for the chapter's prose.
-
-    Returns nothing, so the cell that calls it shows nothing (:func:`evidence` gives the table).
+def verdict_values(ev: Evidence, name: str, numbers: Callable[..., dict], *,
+                   related: dict[str, str] | None = None) -> dict:
+    """``numbers(ev.table, **related_tables)`` cleaned for glue, plus ``<name>_source`` (which run they are from).
 
     ``related`` maps a keyword of ``numbers`` to the name of another table saved
     beside the reference (e.g. ``{"curves": "pinns_curves"}``); for a fresh table the
-    keyword is passed as None and ``numbers`` reads the table attached to ``fresh``.
+    keyword is passed as None and ``numbers`` reads the table attached to it.
+    ``nb.experiment`` glues these with the evidence it showed first.
     """
-    from .notebook import glue as glue_one
-
-    ev = evidence(name, fresh, profile=profile, device=device)
     extra = {kw: ev.related(table) for kw, table in (related or {}).items()}
-    for key, value in clean(numbers(ev.table, **extra)).items():
-        glue_one(key, value)
-    glue_one(f"{name}_source", ev.source)
-    if show:
-        from IPython.display import Markdown, display
-
-        display(Markdown(f"*The verdict above is read from {ev.source}.*"))
+    return {**clean(numbers(ev.table, **extra)), f"{name}_source": ev.source}
 
 
 # ---------------------------------------------------------------- words that turn on the numbers

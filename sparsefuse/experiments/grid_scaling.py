@@ -78,6 +78,22 @@ def headline(df, mode: str = "forward+backward"):
     return viz.status_pivot(sub, "grid_size", "impl", "median_ms").rename_axis("G")
 
 
+def explorer(df):
+    """The book's grid-size explorer over this sweep: time per implementation at each G, against ``reference``.
+
+    The pass selector lists the passes the table holds (forward, forward+backward).
+    """
+    from ..book.explorer import Explorer
+
+    sub = df.copy()
+    sub["G"] = sub["grid_size"].astype(int)
+    if "density" not in sub.columns or sub["density"].isna().any():
+        sub["density"] = (sub["spline_order"] + 1) / (sub["G"] + sub["spline_order"])
+    return Explorer(sub, title="Grid scaling: time per call (ms) of each implementation", x="G", y="median_ms",
+                    series="impl", facet="mode",
+                    baseline="reference" if "reference" in set(sub["impl"]) else None)
+
+
 @page_figure
 def plot(df):
     """Time (top) and peak memory (bottom) against G, log-log; one line per implementation, dashed for forward only."""
