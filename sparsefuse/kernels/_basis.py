@@ -19,6 +19,24 @@ from .dispatch import MAX_ORDER  # noqa: F401  (k + 1 <= 8 register slots)
 
 
 @triton.jit
+def load_block(X, T0, IH, R, F, F0, sxn, sxi, BLOCK_N: tl.constexpr, BLOCK_I: tl.constexpr):
+    """The [BLOCK_N, BLOCK_I] block of x this program owns (program ids 0 / 1 over rows < R and
+    features F0 .. F0 + F) and its features' geometry: ``(n64, i64, mask_n, m2, x, t0, ih)``,
+    ``i64`` counted from F0, int64 offsets, masked elements 0 (t0 0, ih 1)."""
+    offs_n = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_i = tl.program_id(1) * BLOCK_I + tl.arange(0, BLOCK_I)
+    mask_n = offs_n < R
+    mask_i = offs_i < F
+    n64 = offs_n.to(tl.int64)
+    i64 = offs_i.to(tl.int64)
+    m2 = mask_n[:, None] & mask_i[None, :]
+    xv = tl.load(X + n64[:, None] * sxn + (F0 + i64)[None, :] * sxi, mask=m2, other=0.0)
+    t0 = tl.load(T0 + F0 + offs_i, mask=mask_i, other=0.0)
+    ih = tl.load(IH + F0 + offs_i, mask=mask_i, other=1.0)
+    return n64, i64, mask_n, m2, xv, t0, ih
+
+
+@triton.jit
 def local_basis(x, t0, ih, scale, NCELL, K: tl.constexpr, D: tl.constexpr):
     """Active bases of ``x`` (any shape): returns ``(j, live, c0..c7)``.
 

@@ -33,11 +33,6 @@ def alloc(shape, dtype, device):
     return torch.empty(shape, dtype=dtype, device=device)
 
 
-def geometry_dtype(x: torch.Tensor) -> torch.dtype:
-    """Basis values are computed in float64 for float64 inputs, else float32."""
-    return torch.float64 if x.dtype == torch.float64 else torch.float32
-
-
 def dot_precision(dot_dtype: torch.dtype) -> str:
     """tl.dot input precision: float32 honours torch's matmul precision setting."""
     if dot_dtype == torch.float32 and torch.get_float32_matmul_precision() != "highest":

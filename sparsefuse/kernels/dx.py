@@ -14,7 +14,7 @@ import triton.language as tl
 
 from . import _runtime as rt
 from . import dispatch, streamed
-from ._basis import local_basis
+from ._basis import load_block, local_basis
 from .fwd import o_major
 
 
@@ -23,18 +23,7 @@ def _dx_sparse_kernel(X, T0, IH, C, G, U, N, IN, OUT, M, NCELL,
                       sxn, sxi, sco, sci, sct, sgn, sgo, sun, sui,
                       K: tl.constexpr, D: tl.constexpr, F64: tl.constexpr,
                       BLOCK_N: tl.constexpr, BLOCK_O: tl.constexpr, BLOCK_I: tl.constexpr):
-    pid_n = tl.program_id(0)
-    pid_i = tl.program_id(1)
-    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    offs_i = pid_i * BLOCK_I + tl.arange(0, BLOCK_I)
-    mask_n = offs_n < N
-    mask_i = offs_i < IN
-    n64 = offs_n.to(tl.int64)
-    i64 = offs_i.to(tl.int64)
-    m2 = mask_n[:, None] & mask_i[None, :]
-    xv = tl.load(X + n64[:, None] * sxn + i64[None, :] * sxi, mask=m2, other=0.0)
-    t0 = tl.load(T0 + offs_i, mask=mask_i, other=0.0)
-    ih = tl.load(IH + offs_i, mask=mask_i, other=1.0)
+    n64, i64, mask_n, m2, xv, t0, ih = load_block(X, T0, IH, N, IN, 0, sxn, sxi, BLOCK_N, BLOCK_I)
     one = tl.zeros((BLOCK_N, BLOCK_I), dtype=t0.dtype) + 1.0
     j, live, c0, c1, c2, c3, c4, c5, c6, c7 = local_basis(
         xv, t0[None, :], ih[None, :], one, NCELL, K, D)

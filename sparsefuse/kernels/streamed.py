@@ -27,7 +27,7 @@ import triton
 import triton.language as tl
 
 from . import _runtime as rt
-from ._basis import expand_tile, local_basis
+from ._basis import expand_tile, load_block, local_basis
 
 # Launch settings of the two elementwise kernels and the chunk budget; overridable per
 # GPU by kernels/configs/<gpu>.json through dispatch.stream_config().
@@ -60,18 +60,8 @@ def _basis_block_kernel(X, S, T0, IH, A, R, F, M, MB, NCELL, F0,
     selecting among the k+1 values (about k+6 instructions per element written);
     ``SCATTER=True`` zeroes the program's contiguous span of each row, then (after a CTA
     barrier, which orders the two phases' global stores) writes only the k+1 active values."""
-    pid_n = tl.program_id(0)
     pid_i = tl.program_id(1)
-    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    offs_i = pid_i * BLOCK_I + tl.arange(0, BLOCK_I)
-    mask_n = offs_n < R
-    mask_i = offs_i < F
-    n64 = offs_n.to(tl.int64)
-    i64 = offs_i.to(tl.int64)
-    m2 = mask_n[:, None] & mask_i[None, :]
-    xv = tl.load(X + n64[:, None] * sxn + (F0 + i64)[None, :] * sxi, mask=m2, other=0.0)
-    t0 = tl.load(T0 + F0 + offs_i, mask=mask_i, other=0.0)
-    ih = tl.load(IH + F0 + offs_i, mask=mask_i, other=1.0)
+    n64, i64, mask_n, m2, xv, t0, ih = load_block(X, T0, IH, R, F, F0, sxn, sxi, BLOCK_N, BLOCK_I)
     if HAS_S:
         sc = tl.load(S + n64[:, None] * ssn + (F0 + i64)[None, :] * ssi, mask=m2, other=0.0).to(t0.dtype)
     else:
@@ -112,18 +102,7 @@ def _active_reduce_kernel(X, T0, IH, P, U, R, IN, M, MB, NCELL,
                           BLOCK_N: tl.constexpr, BLOCK_I: tl.constexpr):
     """u[n,i] = sum_l B^(d)_{j-K+l}(x[n,i]) P[n, i*MB + HAS_BASE + j-K+l] (only the k+1 active
     columns are read) + with HAS_BASE the base term P[n, i*MB] silu'(x[n,i])."""
-    pid_n = tl.program_id(0)
-    pid_i = tl.program_id(1)
-    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    offs_i = pid_i * BLOCK_I + tl.arange(0, BLOCK_I)
-    mask_n = offs_n < R
-    mask_i = offs_i < IN
-    n64 = offs_n.to(tl.int64)
-    i64 = offs_i.to(tl.int64)
-    m2 = mask_n[:, None] & mask_i[None, :]
-    xv = tl.load(X + n64[:, None] * sxn + i64[None, :] * sxi, mask=m2, other=0.0)
-    t0 = tl.load(T0 + offs_i, mask=mask_i, other=0.0)
-    ih = tl.load(IH + offs_i, mask=mask_i, other=1.0)
+    n64, i64, mask_n, m2, xv, t0, ih = load_block(X, T0, IH, R, IN, 0, sxn, sxi, BLOCK_N, BLOCK_I)
     one = tl.zeros((BLOCK_N, BLOCK_I), dtype=t0.dtype) + 1.0
     j, live, c0, c1, c2, c3, c4, c5, c6, c7 = local_basis(xv, t0[None, :], ih[None, :], one, NCELL, K, D)
     if F64:
