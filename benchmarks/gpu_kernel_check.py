@@ -50,7 +50,7 @@ def make_case(N, IN, OUT, G, k, device, seed=0):
 def check_primitives(args, results):
     from sparsefuse import kernels as sk
     from sparsefuse.bench import PRECISIONS, precision
-    from sparsefuse.kernels import dispatch, naive, streamed
+    from sparsefuse.kernels import naive, streamed
     from sparsefuse.kernels import dw as kdw
     from sparsefuse.kernels import dx as kdx
     from sparsefuse.kernels import fwd as kfwd
@@ -72,12 +72,13 @@ def check_primitives(args, results):
                     wdt = torch.bfloat16 if prec == "bf16" else torch.float32
                     Cw, gw = C.to(wdt), g.to(wdt)
                     # The dense strategy also with a tiny chunk budget (several row chunks and
-                    # both dw chunkings at realistic sizes) and with the scatter basis writer.
-                    runs = [(st, None, 0) for st in strategies] + [("dense", 1 << 18, 0), ("dense", None, 1)]
-                    for strat, budget, scatter in runs:
+                    # both dw chunkings at realistic sizes) and one of 16 features of all rows
+                    # (feature blocks in the forward and in dW).
+                    runs = [(st, None) for st in strategies] + [("dense", 1 << 18),
+                                                                ("dense", 16 * args.n * (G + k) * 4)]
+                    for strat, budget in runs:
                         chunks = streamed.chunk_budget(budget) if budget else contextlib.nullcontext()
-                        design = dispatch.override_config("stream", "dense", basis_scatter=scatter)
-                        with precision(prec), sk.poison_outputs(), chunks, design:
+                        with precision(prec), sk.poison_outputs(), chunks:
                             y = kfwd.fwd(x, t0, ih, Cw, s, k, d, strategy=strat)
                             u = kdx.dx(x, t0, ih, Cw, gw, k, d, strategy=strat)
                             w = kdw.dw(x, t0, ih, gw, s, k, d, G + k, strategy=strat)
@@ -87,7 +88,6 @@ def check_primitives(args, results):
                             err = rel_err(a, b)
                             ok = err < TOL[prec] and not torch.isnan(a).any().item()
                             label = strat if budget is None else f"{strat}@{budget >> 10}KiB"
-                            label += "+scatter" if scatter else ""
                             results.append((f"{name}_d{d}", G, k, prec, label, err, ok))
                             print(f"{name}_d{d:<3} G={G:<4} k={k} {prec:<10} {label:<14} "
                                   f"max rel err {err:.2e} {'ok' if ok else 'FAIL'}", flush=True)

@@ -5,8 +5,7 @@ around the one in force (powers of two) at N=8192, 512->512, k=3, G in (5, 20, 1
 the strategy forced through the primitives' ``strategy=`` (about 2000 timed launches):
 
   fwd/dx/dw sparse    block sizes x {1/2, 1, 2}, then num_warps x num_stages at the current blocks;
-  stream/dense basis  BASIS_BLOCK_N x BASIS_BLOCK_I x BASIS_TB x basis_warps, then the two basis-writer
-                      designs (basis_scatter 0 / 1), timed on fwd + dw;
+  stream/dense basis  BASIS_BLOCK_N x BASIS_BLOCK_I, then basis_warps, timed on fwd + dw;
   stream/dense reduce REDUCE_BLOCK_N x REDUCE_BLOCK_I, then reduce_warps, timed on dx.
 
 chunk_mib / dw_accumulate_ratio are left alone (``gpu_layer_bench.py --crossover``).  A
@@ -51,8 +50,7 @@ GROUPS = {
     "fwd/sparse": (("fwd", "sparse"), ("BLOCK_N", "BLOCK_O"), ("num_warps", "num_stages"), ("fwd",)),
     "dx/sparse": (("dx", "sparse"), ("BLOCK_N", "BLOCK_I", "BLOCK_O"), ("num_warps", "num_stages"), ("dx",)),
     "dw/sparse": (("dw", "sparse"), ("BLOCK_N", "BLOCK_O", "WINDOW"), ("num_warps", "num_stages"), ("dw",)),
-    "stream/dense:basis": (("stream", "dense"), ("BASIS_BLOCK_N", "BASIS_BLOCK_I", "BASIS_TB", "basis_warps"),
-                           ("basis_scatter",), ("fwd", "dw")),
+    "stream/dense:basis": (("stream", "dense"), ("BASIS_BLOCK_N", "BASIS_BLOCK_I"), ("basis_warps",), ("fwd", "dw")),
     "stream/dense:reduce": (("stream", "dense"), ("REDUCE_BLOCK_N", "REDUCE_BLOCK_I"), ("reduce_warps",), ("dx",)),
 }
 STAGES = (2, 3, 4)
@@ -69,8 +67,7 @@ def candidates(group, current):
     out = [dict(current)]
     for vals in itertools.product(*(around(current[k]) for k in product)):
         out.append(dict(current, **dict(zip(product, vals))))
-    opts = [(0, 1) if k == "basis_scatter"  # the two basis-writer designs
-            else tuple(v for v in around(current[k]) if 2 <= v <= 16) if "warps" in k
+    opts = [tuple(v for v in around(current[k]) if 2 <= v <= 16) if "warps" in k
             else tuple(sorted(set(STAGES) | {current.get(k, 3)})) for k in launch]
     for vals in itertools.product(*opts):
         out.append(dict(current, **dict(zip(launch, vals))))

@@ -476,10 +476,10 @@ def test_stream_settings_change_the_launch_not_the_result(monkeypatch):
     spy = _LaunchSpy(streamed._basis_block_kernel)
     monkeypatch.setattr(streamed, "_basis_block_kernel", spy)
     base = kfwd.fwd(x, t0, ih, C, s, k, 0, strategy="dense")
-    with dispatch.override_config("stream", "dense", BASIS_BLOCK_N=16, BASIS_BLOCK_I=2, BASIS_TB=4):
+    with dispatch.override_config("stream", "dense", BASIS_BLOCK_N=16, BASIS_BLOCK_I=2):
         tuned = kfwd.fwd(x, t0, ih, C, s, k, 0, strategy="dense")
     (g0, kw0), (g1, kw1) = spy.calls
-    assert (kw1["BLOCK_N"], kw1["BLOCK_I"], kw1["TB"], g1) == (16, 2, 4, (3, 3))
+    assert (kw1["BLOCK_N"], kw1["BLOCK_I"], g1) == (16, 2, (3, 3))
     torch.testing.assert_close(tuned, base, rtol=1e-5, atol=1e-5)
 
 
@@ -490,7 +490,8 @@ def test_override_config_rejects_bad_keys():
            (("dx", "sparse"), dict(WINDOW=16), "WINDOW"),
            (("fwd", "sparse"), dict(BLOCK_N=48), "BLOCK_N"),    # not a power of two
            (("dw", "sparse"), dict(num_warps=0), "num_warps"),
-           (("stream", "dense"), dict(BASIS_TB=3), "BASIS_TB"),
+           (("stream", "dense"), dict(BASIS_BLOCK_I=3), "BASIS_BLOCK_I"),
+           (("stream", "dense"), dict(basis_scatter=1), "basis_scatter"),  # a retired key
            (("bwd", "sparse"), dict(BLOCK_N=32), "primitive"),
            (("fwd", "auto"), dict(BLOCK_N=32), "strategy")]
     for (prim, strat), cfg, name in bad:
@@ -588,10 +589,10 @@ def test_launch_specs_name_real_kernels_and_check_configs():
     assert "WINDOW" in SPECS[("dw", "sparse")].invalid(bad)
 
 
-@pytest.mark.parametrize("scatter", [0, 1])
-def test_basis_writer_designs_agree(scatter):
-    # the select design and the zero-then-scatter design write the same basis, any k, with
-    # and without the base column, in feature blocks and partial blocks, over poisoned memory
+def test_basis_writer_and_weight_layouts():
+    # the writer fills a block basis-major (column t*F + i), any k, with and without the base
+    # slot, features 3..9 of 11, over poisoned memory; pack / unpack put the parameters in
+    # and out of the blocked layout of any block width (a partial last block included)
     from sparsefuse.kernels import dispatch, streamed
 
     for k, G in ((1, 3), (3, 5), (5, 11)):
@@ -601,13 +602,28 @@ def test_basis_writer_designs_agree(scatter):
         ref = naive.basis(x.double(), grid.double(), k, 1) * s.double()[..., None]
         for base in (False, True):
             MB = M + int(base)
-            with dispatch.override_config("stream", "dense", basis_scatter=scatter, BASIS_BLOCK_I=4,
-                                          BASIS_BLOCK_N=16, BASIS_TB=4):
+            with dispatch.override_config("stream", "dense", BASIS_BLOCK_I=4, BASIS_BLOCK_N=16):
                 cfg = dispatch.config("stream", "dense", "ieee")
                 out = torch.full((37, 7 * MB), float("nan"), device=DEV)
                 streamed.write_basis(x, s, t0, ih, out, k, 1, M, 3, cfg, base)  # features 3..9
-            got = out.view(37, 7, MB)
+            got = out.view(37, MB, 7).transpose(1, 2)
             assert rel_err(got[..., int(base):], ref[:, 3:10]) < 1e-5, (k, base)
             if base:
                 xs = x[:, 3:10].double()
                 assert rel_err(got[..., 0], xs * torch.sigmoid(xs)) < 1e-6
+    OUT, IN, M = 3, 11, 6
+    sw, sc, bw = (torch.randn(OUT, IN, M, device=DEV), torch.randn(OUT, IN, device=DEV),
+                  torch.randn(OUT, IN, device=DEV))
+    full = torch.cat([bw[..., None], sw * sc[..., None]], dim=2)  # [out, in, MB], slot 0 the base
+    for fb in (1, 4, 8, IN):
+        W, Wfm = streamed.pack(sw, sc, bw, torch.float32, fb, fb2=1)
+        assert torch.equal(Wfm, full.reshape(OUT, -1))
+        for f0 in range(0, IN, fb):  # each block basis-major over its own features
+            f1 = min(IN, f0 + fb)
+            blk = W[:, f0 * (M + 1):f1 * (M + 1)].reshape(OUT, M + 1, f1 - f0).transpose(1, 2)
+            assert torch.equal(blk, full[:, f0:f1])
+        gbw, gsw, gsc = streamed.unpack(W, fb, M, sw, sc, base=True)
+        assert torch.equal(gbw, bw) and rel_err(gsw, sw * sc[..., None] ** 2) < 1e-6
+        assert rel_err(gsc, (sw * sc[..., None] * sw).sum(-1)) < 1e-6
+        plain = streamed.pack(sw, None, None, torch.float32, fb)
+        assert torch.equal(streamed.unpack(plain, fb, M, gsw=torch.empty_like(sw))[1], sw)

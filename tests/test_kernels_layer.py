@@ -162,12 +162,9 @@ def test_kanlinear_takes_the_fused_layer_path(monkeypatch):
     assert rel_err(lay(x), ref(x)) < 1e-5 and calls == [1]
 
 
-@pytest.mark.parametrize("scatter", [0, 1])
-def test_layer_in_feature_blocks(monkeypatch, scatter):
-    # forward and dW over all rows in blocks of 8 features (the thin-row-chunk regime), with
-    # either basis-writer design
-    from sparsefuse.kernels import dispatch
-
+def test_layer_in_feature_blocks(monkeypatch):
+    # forward and dW over all rows in blocks of 8 features (the thin-row-chunk regime): the
+    # weight packed in the blocked layout, dW unpacked from it, the last block partial
     k, G, N, IN = 3, 5, 40, 19
     grid, x, bw, sw, sc = case(8, N, IN, 5, G, k)
     seen = []
@@ -176,8 +173,7 @@ def test_layer_in_feature_blocks(monkeypatch, scatter):
     gy = torch.randn(N, 5, dtype=torch.float64).to(DEV)
     d = [t.double() for t in (bw, sw, sc)]
     ref_y, ref_g = _grads(lambda a, *p: reference(a, grid.double(), *p, k), x.double(), d, gy)
-    with streamed.chunk_budget(8 * N * (G + k + 1) * 4), \
-            dispatch.override_config("stream", "dense", basis_scatter=scatter):
+    with streamed.chunk_budget(8 * N * (G + k + 1) * 4):
         y, g = _grads(lambda a, *p: sk.kan_linear(a, grid, *p, k), x, [bw, sw, sc], gy)
     assert sorted(set(seen)) == [0, 8, 16]
     assert rel_err(y, ref_y) < 1e-5 and all(rel_err(a, b) < 1e-5 for a, b in zip(g, ref_g))

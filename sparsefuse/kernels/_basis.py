@@ -117,16 +117,3 @@ def local_basis(x, t0, ih, scale, NCELL, K: tl.constexpr, D: tl.constexpr):
     c7 = c7 * sc + poison
     live = inside | (poison != 0.0)
     return j, live, c0, c1, c2, c3, c4, c5, c6, c7
-
-
-@triton.jit
-def expand_tile(j, c0, c1, c2, c3, c4, c5, c6, c7, TP: tl.constexpr, K: tl.constexpr):
-    """Scatter the active values of a [BN, BI] block into a dense [BN, BI, TP] tile."""
-    t = tl.arange(0, TP)[None, None, :]
-    rel = t - (j[:, :, None] - K)
-    tile = tl.zeros((j.shape[0], j.shape[1], TP), dtype=c0.dtype)
-    for l in tl.static_range(K + 1):
-        tile = tl.where(rel == l, c0[:, :, None], tile)
-        # shift the slots so that c0 is always slot l (free: register renaming)
-        c0, c1, c2, c3, c4, c5, c6 = c1, c2, c3, c4, c5, c6, c7
-    return tile

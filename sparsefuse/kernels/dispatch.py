@@ -34,7 +34,6 @@ CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 CONFIG_KEYS = {key: spec.keys for key, spec in SPECS.items()}
 _OPTIONAL_KEYS = ("num_stages",)
 _NOT_POW2 = ("num_stages", "chunk_mib", "dw_accumulate_ratio", "min_tile_elems", "save_basis_mib")
-_FLAGS = ("basis_scatter",)  # 0 / 1 switches between two launch designs (measured, then chosen as data)
 _overrides = {}
 _forced = {"value": os.environ.get("SPARSEFUSE_STRATEGY", "auto")}
 
@@ -54,10 +53,6 @@ def _check_config(primitive: str, strategy: str, cfg: dict, partial: bool = Fals
         if key not in allowed:
             raise ValueError(f"{key}: not a launch parameter of ({primitive!r}, {strategy!r}); "
                              f"expected one of {allowed}")
-        if key in _FLAGS:
-            if value not in (0, 1) or isinstance(value, bool):
-                raise ValueError(f"{key}: expected 0 or 1, got {value!r}")
-            continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             raise ValueError(f"{key}: expected a positive number, got {value!r}")
         if key not in _NOT_POW2 and (not isinstance(value, int) or value & (value - 1)):

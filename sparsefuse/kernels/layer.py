@@ -2,111 +2,28 @@
 
 ``y = silu(x) @ base_weight^T + sum_i sum_t B_t(x_i) (spline_weight * spline_scaler)[:, i, t]``
 is one GEMM over K = in * (1 + G + k) when the base activation is written as one more
-"basis" column per feature:
+"basis" slot per feature (MB = G + k + 1 slots, slot 0 the base branch):
 
-  A[n, i*MB]       = silu(x[n,i]),      A[n, i*MB + 1 + t] = B_t(x[n,i])      (MB = G + k + 1)
-  W[o, i*MB]       = base_weight[o,i],  W[o, i*MB + 1 + t] = spline_weight[o,i,t] * scaler[o,i]
+  A[n, (i, 0)] = silu(x[n,i]),     A[n, (i, 1 + t)] = B_t(x[n,i])
+  W[o, (i, 0)] = base_weight[o,i], W[o, (i, 1 + t)] = spline_weight[o,i,t] * scaler[o,i]
 
-Forward: pack W (one kernel), write A chunk by chunk, ``y = A @ W^T`` (cuBLAS).  Backward:
-``P = dy @ W``, dx from the active columns of P (one kernel, the SiLU' term included),
-``dW = dy^T @ A``, then one kernel splits dW into the three parameter gradients.  Eight
-launches per layer forward+backward instead of ~27 for the composed path: on a host where a
-launch costs tens of microseconds that is most of a small layer's time (measured in
-results/gpu/README.md).
+in the column order of :mod:`.streamed` (basis-major for A and the forward's W,
+feature-major for the copy dX contracts).  Forward: pack both copies of W (one kernel),
+write A chunk by chunk, ``y = A @ W^T`` (cuBLAS).  Backward: ``P = dy @ W_fm``, dx from the
+active columns of P (one kernel, the SiLU' term included), ``dW = dy^T @ A``, then one
+kernel splits dW into the three parameter gradients.  Seven or eight launches per layer
+forward+backward instead of ~27 for the composed path: on a host where a launch costs
+tens of microseconds that is most of a small layer's time (results/gpu/README.md).
 
 Higher derivatives (PINNs) need a differentiable backward: when backward runs with grad
 mode on (``create_graph=True``) it writes the same gradients with torch ops and the
 composable primitives of :mod:`.ops` (no recomputed forward), so every order keeps working.
-(The H200 run in results/gpu recomputed the forward there instead: its PINN row predates this.)
 """
 
 import torch
-import triton
-import triton.language as tl
 
 from . import _runtime as rt
 from . import dispatch, ops, streamed
-
-
-@triton.jit
-def _pack_weights_kernel(BW, SW, SC, W, IN, M, MB, sbo, sbi, swo, swi, swt, sco, sci, swc,
-                         HAS_SC: tl.constexpr, BLOCK: tl.constexpr):
-    """W[o, i*MB] = bw[o,i];  W[o, i*MB + 1 + t] = sw[o,i,t] * sc[o,i]  (cast to W's dtype)."""
-    o = tl.program_id(0).to(tl.int64)
-    c = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
-    live = c < IN * MB
-    i = (c // MB).to(tl.int64)
-    t = c % MB
-    base = t == 0
-    # products in float32 (float64 for float64 weights), one rounding to W's dtype
-    if SW.dtype.element_ty == tl.float64:
-        wide = tl.float64
-    else:
-        wide = tl.float32
-    bw = tl.load(BW + o * sbo + i * sbi, mask=live & base, other=0.0).to(wide)
-    sw = tl.load(SW + o * swo + i * swi + (t - 1).to(tl.int64) * swt, mask=live & (t > 0), other=0.0).to(wide)
-    if HAS_SC:
-        sw = sw * tl.load(SC + o * sco + i * sci, mask=live & (t > 0), other=0.0).to(wide)
-    tl.store(W + o * swc + c, tl.where(base, bw, sw).to(W.dtype.element_ty), mask=live)
-
-
-@triton.jit
-def _unpack_grads_kernel(DW, SW, SC, GBW, GSW, GSC, IN, M, MB, sdo, swo, swi, swt, sco, sci,
-                         HAS_SC: tl.constexpr, BLOCK_I: tl.constexpr, TP: tl.constexpr):
-    """From dW [out, in*MB]: d base_weight, d spline_weight (= dW * scaler) and
-    d scaler (= sum_t dW * spline_weight), computed in float32 (float64 for float64)."""
-    o = tl.program_id(0).to(tl.int64)
-    i = tl.program_id(1) * BLOCK_I + tl.arange(0, BLOCK_I)
-    mi = i < IN
-    i64 = i.to(tl.int64)
-    t = tl.arange(0, TP)
-    m2 = mi[:, None] & (t < M)[None, :]
-    row = DW + o * sdo + i64 * MB
-    if DW.dtype.element_ty == tl.float64:
-        wide = tl.float64
-    else:
-        wide = tl.float32
-    gb = tl.load(row, mask=mi, other=0.0)
-    d = tl.load(row[:, None] + 1 + t[None, :], mask=m2, other=0.0).to(wide)
-    tl.store(GBW + o * IN + i64, gb.to(GBW.dtype.element_ty), mask=mi)
-    gsw_ptr = GSW + o * (IN * M) + i64[:, None] * M + t[None, :]
-    if HAS_SC:
-        sc = tl.load(SC + o * sco + i64 * sci, mask=mi, other=0.0).to(d.dtype)
-        sw = tl.load(SW + o * swo + i64[:, None] * swi + t[None, :] * swt, mask=m2, other=0.0).to(d.dtype)
-        tl.store(gsw_ptr, (d * sc[:, None]).to(GSW.dtype.element_ty), mask=m2)
-        tl.store(GSC + o * IN + i64, tl.sum(d * sw, axis=1).to(GSC.dtype.element_ty), mask=mi)
-    else:
-        tl.store(gsw_ptr, d.to(GSW.dtype.element_ty), mask=m2)
-
-
-def _pack(base_weight, spline_weight, scaler, dtype):
-    OUT, IN, M = spline_weight.shape
-    MB = M + 1
-    W = torch.empty((OUT, IN * MB), dtype=dtype, device=spline_weight.device)
-    sc = scaler if scaler is not None else base_weight
-    BLOCK = 1024
-    _pack_weights_kernel[(OUT, rt.cdiv(IN * MB, BLOCK))](
-        base_weight, spline_weight, sc, W, IN, M, MB,
-        base_weight.stride(0), base_weight.stride(1),
-        spline_weight.stride(0), spline_weight.stride(1), spline_weight.stride(2),
-        sc.stride(0), sc.stride(1), W.stride(0),
-        HAS_SC=scaler is not None, BLOCK=BLOCK, num_warps=4)
-    return W
-
-
-def _unpack(dW, base_weight, spline_weight, scaler):
-    OUT, IN, M = spline_weight.shape
-    gbw = torch.empty_like(base_weight, memory_format=torch.contiguous_format)
-    gsw = torch.empty_like(spline_weight, memory_format=torch.contiguous_format)
-    gsc = torch.empty_like(scaler, memory_format=torch.contiguous_format) if scaler is not None else None
-    sc = scaler if scaler is not None else base_weight
-    BLOCK_I = max(1, 2048 // rt.next_pow2(M))
-    _unpack_grads_kernel[(OUT, rt.cdiv(IN, BLOCK_I))](
-        dW, spline_weight, sc, gbw, gsw, gsc if gsc is not None else gbw, IN, M, M + 1, dW.stride(0),
-        spline_weight.stride(0), spline_weight.stride(1), spline_weight.stride(2),
-        sc.stride(0), sc.stride(1),
-        HAS_SC=scaler is not None, BLOCK_I=BLOCK_I, TP=rt.next_pow2(M), num_warps=4)
-    return gbw, gsw, gsc
 
 
 def _composed(x, t0, ih, base_weight, spline_weight, scaler, k):
@@ -145,32 +62,34 @@ class FusedKANLinear(torch.autograd.Function):
     def forward(ctx, x, base_weight, spline_weight, scaler, t0, ih, k, dtype, cfg):
         N, IN = x.shape
         OUT, _, M = spline_weight.shape
-        W = _pack(base_weight, spline_weight, scaler, dtype)
+        fb = streamed.fwd_block(N, IN, M + 1, OUT, torch.finfo(dtype).bits // 8, cfg)
+        # the forward's layout and the feature-major copy dX contracts, in one launch
+        W, Wfm = streamed.pack(spline_weight, scaler, base_weight, dtype, fb, fb2=1)
         y = rt.alloc((N, OUT), dtype, x.device)
-        A = streamed.fwd_flat(x, t0, ih, W, None, k, 0, M, True, y, cfg)
+        A = streamed.fwd_flat(x, t0, ih, W, None, k, 0, M, True, y, cfg, fb)
         if A is not None and A.numel() * A.element_size() > cfg["save_basis_mib"] * 2**20:
             A = None  # recomputed in backward: memory stays O(chunk) for a stack of layers
-        ctx.save_for_backward(x, base_weight, spline_weight, scaler, t0, ih, W, A)
+        ctx.save_for_backward(x, base_weight, spline_weight, scaler, t0, ih, Wfm, A)
         ctx.k, ctx.cfg = k, cfg
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        x, base_weight, spline_weight, scaler, t0, ih, W, A = ctx.saved_tensors
+        x, base_weight, spline_weight, scaler, t0, ih, Wfm, A = ctx.saved_tensors
         k, cfg = ctx.k, ctx.cfg
         need = ctx.needs_input_grad
         if torch.is_grad_enabled():  # create_graph: the same gradients from differentiable pieces
             return (*_differentiable_grads(x, base_weight, spline_weight, scaler, t0, ih, k, gy, need),
                     None, None, None, None, None)
-        gy = gy.to(W.dtype).contiguous()
+        gy = gy.to(Wfm.dtype).contiguous()
         M = spline_weight.shape[2]
-        f64 = x.dtype == torch.float64 or W.dtype == torch.float64
+        f64 = x.dtype == torch.float64 or Wfm.dtype == torch.float64
         gx = gbw = gsw = gsc = None
         if need[0]:
-            gx = streamed.dx_flat(x, t0, ih, W, gy, k, 1, M, True, rt.alloc(x.shape, x.dtype, x.device), f64, cfg)
+            gx = streamed.dx_flat(x, t0, ih, Wfm, gy, k, 1, M, True, rt.alloc(x.shape, x.dtype, x.device), f64, cfg)
         if need[1] or need[2] or need[3]:
-            dW = streamed.dw_flat(x, t0, ih, gy, None, k, 0, M, True, torch.empty_like(W), cfg, A)
-            gbw, gsw, gsc = _unpack(dW, base_weight, spline_weight, scaler)
+            dW, fb = streamed.dw_flat(x, t0, ih, gy, None, k, 0, M, True, cfg, A)
+            gbw, gsw, gsc = streamed.unpack(dW, fb, M, spline_weight, scaler, base=True)
         return gx, gbw, gsw, gsc, None, None, None, None, None
 
 

@@ -45,9 +45,9 @@ SPECS = {
     # reduction (dx) around cuBLAS, plus the chunking that sizes their buffers
     ("stream", "dense"): LaunchSpec(
         "stream", "dense", ("_basis_block_kernel", "_active_reduce_kernel"),
-        ("chunk_mib", "dw_accumulate_ratio", "min_tile_elems", "save_basis_mib", "basis_scatter", "BASIS_BLOCK_N",
-         "BASIS_BLOCK_I", "BASIS_TB", "basis_warps", "REDUCE_BLOCK_N", "REDUCE_BLOCK_I", "reduce_warps"),
-        lambda c: max((c["BASIS_BLOCK_N"] * c["BASIS_BLOCK_I"] * c["BASIS_TB"], _WARPS * c["basis_warps"]),
+        ("chunk_mib", "dw_accumulate_ratio", "min_tile_elems", "save_basis_mib", "BASIS_BLOCK_N",
+         "BASIS_BLOCK_I", "basis_warps", "REDUCE_BLOCK_N", "REDUCE_BLOCK_I", "reduce_warps"),
+        lambda c: max((c["BASIS_BLOCK_N"] * c["BASIS_BLOCK_I"], _WARPS * c["basis_warps"]),
                       (c["REDUCE_BLOCK_N"] * c["REDUCE_BLOCK_I"], _WARPS * c["reduce_warps"]),
                       key=lambda t: t[0] / t[1])),
 }

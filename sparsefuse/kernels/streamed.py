@@ -1,23 +1,26 @@
 """The streamed-basis strategy: Triton writes the basis of a chunk, cuBLAS contracts it.
 
 The dense formulation of a KAN layer is one GEMM over K = in * (G + k):
-``y = A @ C_flat^T`` with ``A[n, i*M + t] = s[n,i] B^(d)_t(x[n,i])`` and
-``C_flat = C.reshape(out, in*M)`` (the parameter's own layout, no copy).  Generating
-A on chip inside a GEMM kernel is what kept the v1 dense tile at 5-15% of tensor-core
-peak; here a memory-bound kernel writes A for a chunk of rows (sized to stay in L2)
-and ``torch.mm`` consumes it, so the heavy part runs at cuBLAS speed and memory stays
-O(chunk), never O(N * in * (G + k)):
+``y = A @ W^T`` with ``A[n, (i, t)] = s[n,i] B^(d)_t(x[n,i])`` and W the coefficients in
+the same column order.  Generating A on chip inside a GEMM kernel is what kept the v1
+dense tile at 5-15% of tensor-core peak; here a memory-bound kernel writes A for a chunk
+of rows and ``torch.mm`` consumes it, so the heavy part runs at cuBLAS speed and memory
+stays O(chunk), never O(N * in * (G + k)):
 
-  fwd_d:  y[rows]  = A[rows] @ C_flat^T                          (row chunks)
-  dx_d:   P[rows]  = g[rows] @ C_flat;  u[n,i] = sum_t P[n,i*M+t] B^(d)_t(x[n,i])
-          (only the k+1 active t are read back)
-  dw_d:   W_flat   = g^T @ A, accumulated over row chunks when W is small, else
-          computed per block of features from all rows (no read-modify-write of W)
+  fwd_d:  y[rows]  = A[rows] @ W^T            (row chunks, or feature blocks accumulated)
+  dx_d:   P[rows]  = g[rows] @ W_fm;  u[n,i] = sum_t P[n,(i,t)] B^(d)_t(x[n,i])
+          (W_fm feature-major, so that the k+1 active t are adjacent and only they are read)
+  dw_d:   dW       = g^T @ A, accumulated over row chunks when dW is small, else
+          computed per block of features from all rows (no read-modify-write of dW)
 
-Probe that chose it (H200, bf16, forward only, measured before this module was written): 0.12 / 0.31 / 1.31 ms at
-N=8192, 512->512, G=5 / 20 / 100 against 0.20 / 0.56 / 2.30 ms for the best peer,
-i.e. 50-80% of cuBLAS on the same K.  The layer-level side-by-side numbers are in
-results/gpu/README.md.
+A and the forward's W are basis-major (column ``t*in + i``): the writer then stores
+contiguous runs over features (see ``_basis_block_kernel`` and the layout notes below);
+one small kernel packs the parameters into that order, another unpacks dW.
+
+Probe that chose the design (H200, bf16, forward only, before this module was written):
+0.12 / 0.31 / 1.31 ms at N=8192, 512->512, G=5 / 20 / 100 against 0.20 / 0.56 / 2.30 ms
+for the best peer, i.e. 50-80% of cuBLAS on the same K.  The layer-level side-by-side
+numbers are in results/gpu/README.md.
 """
 
 import contextlib
@@ -27,10 +30,9 @@ import triton
 import triton.language as tl
 
 from . import _runtime as rt
-from ._basis import expand_tile, load_block, local_basis
+from ._basis import load_block, local_basis
 
-# Launch settings of the two elementwise kernels and the chunk budget; overridable per
-# GPU by kernels/configs/<gpu>.json through dispatch.stream_config().
+# Tests shrink the chunk budget of the config in force (kernels/configs/*.json) with chunk_budget().
 _budget_override = {"bytes": None}
 
 
@@ -48,51 +50,38 @@ def chunk_budget(nbytes: int):
 
 
 @triton.jit
-def _basis_block_kernel(X, S, T0, IH, A, R, F, M, MB, NCELL, F0,
-                        sxn, sxi, ssn, ssi, san,
+def _basis_block_kernel(X, S, T0, IH, A, R, F, M, NCELL, F0,
+                        sxn, sxi, ssn, ssi, san, sac,
                         K: tl.constexpr, D: tl.constexpr, HAS_S: tl.constexpr, HAS_BASE: tl.constexpr,
-                        BLOCK_N: tl.constexpr, BLOCK_I: tl.constexpr, TB: tl.constexpr,
-                        SCATTER: tl.constexpr):
-    """A[n, (i - F0)*MB + HAS_BASE + t] = s[n,i] B^(d)_t(x[n,i]) for n < R, F0 <= i < F0 + F,
-    every t < M; with HAS_BASE also A[n, (i - F0)*MB] = silu(x[n,i]) (the layer's base branch).
+                        BLOCK_N: tl.constexpr, BLOCK_I: tl.constexpr):
+    """A[n, (HAS_BASE + t)*sac + i] = s[n,F0+i] B^(d)_t(x[n,F0+i]) for n < R, i < F, t < M;
+    with HAS_BASE also A[n, i] = silu(x[n,F0+i]) (the layer's base branch).
 
-    Two ways to fill the block, same result: ``SCATTER=False`` builds every element by
-    selecting among the k+1 values (about k+6 instructions per element written);
-    ``SCATTER=True`` zeroes the program's contiguous span of each row, then (after a CTA
-    barrier, which orders the two phases' global stores) writes only the k+1 active values."""
-    pid_i = tl.program_id(1)
+    Basis-major within the block (column ``t*sac + i``): the k+1 active values are computed
+    once per (n, i), then every store is a [BLOCK_N, BLOCK_I] tile contiguous over
+    features, which vectorises.  (The feature-major layout, column ``i*M + t``, wrote runs
+    of M elements at an odd offset: 0.26-0.78 TB/s against 1.9-3.0 TB/s for this one on
+    the H200, gpu_basis_probe.py, results/gpu/basis_probe.csv.)"""
     n64, i64, mask_n, m2, xv, t0, ih = load_block(X, T0, IH, R, F, F0, sxn, sxi, BLOCK_N, BLOCK_I)
     if HAS_S:
         sc = tl.load(S + n64[:, None] * ssn + (F0 + i64)[None, :] * ssi, mask=m2, other=0.0).to(t0.dtype)
     else:
         sc = tl.zeros((BLOCK_N, BLOCK_I), dtype=t0.dtype) + 1.0
     j, live, c0, c1, c2, c3, c4, c5, c6, c7 = local_basis(xv, t0[None, :], ih[None, :], sc, NCELL, K, D)
-    row = A + n64[:, None] * san + (i64 * MB)[None, :]
-    if SCATTER:
-        c_start = pid_i * BLOCK_I * MB
-        c_end = tl.minimum((pid_i + 1) * BLOCK_I, F) * MB
-        zero = tl.zeros((BLOCK_N, TB), dtype=A.dtype.element_ty)
-        for c in range(c_start, c_end, TB):
-            cols = c + tl.arange(0, TB)
-            tl.store(A + n64[:, None] * san + cols[None, :], zero,
-                     mask=mask_n[:, None] & (cols < c_end)[None, :])
-        tl.debug_barrier()
+    row = A + n64[:, None] * san + i64[None, :]
     if HAS_BASE:
         xf = xv.to(t0.dtype)
         tl.store(row, (xf * tl.sigmoid(xf)).to(A.dtype.element_ty), mask=m2)
-        row = row + 1
-    if SCATTER:
-        for l in tl.static_range(K + 1):
-            t = j - K + l
-            tl.store(row + t, c0.to(A.dtype.element_ty), mask=m2 & (t >= 0) & (t < M))
-            c0, c1, c2, c3, c4, c5, c6 = c1, c2, c3, c4, c5, c6, c7
-    else:
-        row = row[:, :, None]
-        for tb in range(0, M, TB):
-            t = tb + tl.arange(0, TB)
-            tile = expand_tile(j - tb, c0, c1, c2, c3, c4, c5, c6, c7, TB, K)
-            tl.store(row + t[None, None, :], tile.to(A.dtype.element_ty),
-                     mask=m2[:, :, None] & (t < M)[None, None, :])
+        row += sac
+    first = j - K  # the basis held in slot 0
+    for t in range(0, M):
+        slot = t - first
+        v = tl.zeros_like(c0)
+        d0, d1, d2, d3, d4, d5, d6, d7 = c0, c1, c2, c3, c4, c5, c6, c7
+        for q in tl.static_range(K + 1):
+            v = tl.where(slot == q, d0, v)
+            d0, d1, d2, d3, d4, d5, d6 = d1, d2, d3, d4, d5, d6, d7
+        tl.store(row + t * sac, v.to(A.dtype.element_ty), mask=m2)
 
 
 @triton.jit
@@ -124,9 +113,137 @@ def _active_reduce_kernel(X, T0, IH, P, U, R, IN, M, MB, NCELL,
     tl.store(U + n64[:, None] * sun + i64[None, :] * sui, acc.to(U.dtype.element_ty), mask=m2)
 
 
+@triton.jit
+def _blocked_cols(i64, c, IN, MB, FB):
+    """Columns of (feature i, slot c) in the blocked basis-major layout: features in blocks
+    of FB, block b holding its MB slots one after the other, each a run over the block."""
+    start = (i64 // FB) * FB
+    width = tl.minimum(IN - start, FB)
+    return (start * MB + (i64 - start))[:, None] + c[None, :].to(tl.int64) * width[:, None]
+
+
+@triton.jit
+def _pack_kernel(BW, SW, SC, W, W2, IN, M, MB, FB, FB2, sbo, sbi, swo, swi, swt, sco, sci, swr, sw2r,
+                 HAS_BASE: tl.constexpr, HAS_SC: tl.constexpr, HAS_W2: tl.constexpr,
+                 BLOCK_I: tl.constexpr, TP: tl.constexpr):
+    """W[o, col(i, HAS_BASE + t)] = sw[o,i,t] * sc[o,i];  with HAS_BASE W[o, col(i, 0)] = bw[o,i];
+    the same values into W2 in the layout of block width FB2 (FB2 = 1: feature-major)."""
+    o = tl.program_id(0).to(tl.int64)
+    i64 = (tl.program_id(1) * BLOCK_I + tl.arange(0, BLOCK_I)).to(tl.int64)
+    mi = i64 < IN
+    c = tl.arange(0, TP)
+    t = c - HAS_BASE
+    m2 = mi[:, None] & (c < MB)[None, :]
+    # products in float32 (float64 for float64 weights), one rounding to W's dtype
+    if SW.dtype.element_ty == tl.float64:
+        wide = tl.float64
+    else:
+        wide = tl.float32
+    v = tl.load(SW + o * swo + i64[:, None] * swi + t[None, :].to(tl.int64) * swt,
+                mask=m2 & (t >= 0)[None, :], other=0.0).to(wide)
+    if HAS_SC:
+        v = v * tl.load(SC + o * sco + i64 * sci, mask=mi, other=0.0).to(wide)[:, None]
+    if HAS_BASE:
+        bw = tl.load(BW + o * sbo + i64 * sbi, mask=mi, other=0.0).to(wide)
+        v = tl.where((c == 0)[None, :], bw[:, None], v)
+    tl.store(W + o * swr + _blocked_cols(i64, c, IN, MB, FB), v.to(W.dtype.element_ty), mask=m2)
+    if HAS_W2:
+        tl.store(W2 + o * sw2r + _blocked_cols(i64, c, IN, MB, FB2), v.to(W2.dtype.element_ty), mask=m2)
+
+
+@triton.jit
+def _unpack_kernel(DW, SW, SC, GBW, GSW, GSC, IN, M, MB, FB, sdr, swo, swi, swt, sco, sci,
+                   HAS_BASE: tl.constexpr, HAS_SC: tl.constexpr, BLOCK_I: tl.constexpr, TP: tl.constexpr):
+    """From dW [out, in*MB] (blocked layout of width FB): d spline_weight [out, in, M] (= dW *
+    scaler), with HAS_SC d scaler (= sum_t dW * spline_weight), with HAS_BASE d base_weight;
+    computed in float32 (float64 for float64)."""
+    o = tl.program_id(0).to(tl.int64)
+    i64 = (tl.program_id(1) * BLOCK_I + tl.arange(0, BLOCK_I)).to(tl.int64)
+    mi = i64 < IN
+    t = tl.arange(0, TP)
+    m2 = mi[:, None] & (t < M)[None, :]
+    if DW.dtype.element_ty == tl.float64:
+        wide = tl.float64
+    else:
+        wide = tl.float32
+    cols = _blocked_cols(i64, t + HAS_BASE, IN, MB, FB)
+    d = tl.load(DW + o * sdr + cols, mask=m2, other=0.0).to(wide)
+    if HAS_BASE:
+        start = (i64 // FB) * FB
+        gb = tl.load(DW + o * sdr + start * MB + (i64 - start), mask=mi, other=0.0)
+        tl.store(GBW + o * IN + i64, gb.to(GBW.dtype.element_ty), mask=mi)
+    gsw_ptr = GSW + o * (IN * M) + i64[:, None] * M + t[None, :]
+    if HAS_SC:
+        sc = tl.load(SC + o * sco + i64 * sci, mask=mi, other=0.0).to(wide)
+        sw = tl.load(SW + o * swo + i64[:, None] * swi + t[None, :] * swt, mask=m2, other=0.0).to(wide)
+        tl.store(gsw_ptr, (d * sc[:, None]).to(GSW.dtype.element_ty), mask=m2)
+        tl.store(GSC + o * IN + i64, tl.sum(d * sw, axis=1).to(GSC.dtype.element_ty), mask=mi)
+    else:
+        tl.store(gsw_ptr, d.to(GSW.dtype.element_ty), mask=m2)
+
+
+# ---- layout ------------------------------------------------------------------------
+# The dense formulation's K axis holds MB = M (+1 with the base column) slots per feature.
+# Basis and weight use the *blocked basis-major* layout of a block width FB: features in
+# blocks of FB, block b's columns starting at b*FB*MB, slot c of feature b*FB + i at
+# c*width_b + i.  FB = in is plain basis-major (row chunks), FB < in gives each block of
+# features its own contiguous columns (feature blocks), FB = 1 is feature-major, the
+# parameter's own [out, in, M] order (what dX contracts: it reads k+1 adjacent columns).
+
+def flat_buffer(rows: int, K: int, dtype, device):
+    """[rows, K] view of a buffer whose row stride is a multiple of 8 elements, so that a
+    cuBLAS operand never falls to its slow unaligned kernels."""
+    return torch.empty((rows, -(-K // 8) * 8), dtype=dtype, device=device)[:, :K]
+
+
+def pack(spline_weight, scaler, base_weight, dtype, fb: int, fb2: int = 0):
+    """The GEMM weight [out, in*MB] in the layout of block width ``fb`` (and a second copy of
+    block width ``fb2`` when given), from the parameters in their own layout, one launch:
+    ``spline_weight * scaler`` (scaler optional), ``base_weight`` as slot 0 when given."""
+    OUT, IN, M = spline_weight.shape
+    base = base_weight is not None
+    MB = M + int(base)
+    W = flat_buffer(OUT, IN * MB, dtype, spline_weight.device)
+    W2 = flat_buffer(OUT, IN * MB, dtype, spline_weight.device) if fb2 else W
+    if W.numel() == 0:
+        return (W, W2) if fb2 else W
+    sc = scaler if scaler is not None else spline_weight
+    bw = base_weight if base else spline_weight
+    TP = rt.next_pow2(MB)
+    BLOCK_I = max(1, 2048 // TP)
+    _pack_kernel[(OUT, rt.cdiv(IN, BLOCK_I))](
+        bw, spline_weight, sc, W, W2, IN, M, MB, fb, max(fb2, 1),
+        bw.stride(0), bw.stride(1), spline_weight.stride(0), spline_weight.stride(1), spline_weight.stride(2),
+        sc.stride(0), sc.stride(1), W.stride(0), W2.stride(0),
+        HAS_BASE=base, HAS_SC=scaler is not None, HAS_W2=bool(fb2), BLOCK_I=BLOCK_I, TP=TP, num_warps=4)
+    return (W, W2) if fb2 else W
+
+
+def unpack(dW, fb: int, M: int, spline_weight=None, scaler=None, base=False, gsw=None):
+    """(d base_weight | None, d spline_weight, d scaler | None) from dW in the layout of block
+    width ``fb``; ``gsw`` is the output for d spline_weight when the caller has one."""
+    OUT = dW.shape[0]
+    MB = M + int(base)
+    IN = dW.shape[1] // MB
+    if gsw is None:
+        gsw = torch.empty((OUT, IN, M), dtype=spline_weight.dtype, device=dW.device)
+    wdt = gsw.dtype
+    gbw = torch.empty((OUT, IN), dtype=wdt, device=dW.device) if base else None
+    gsc = torch.empty((OUT, IN), dtype=scaler.dtype, device=dW.device) if scaler is not None else None
+    if gsw.numel() == 0:
+        return gbw, gsw, gsc
+    sw = spline_weight if spline_weight is not None else gsw
+    sc = scaler if scaler is not None else sw
+    TP = rt.next_pow2(M)
+    BLOCK_I = max(1, 2048 // TP)
+    _unpack_kernel[(OUT, rt.cdiv(IN, BLOCK_I))](
+        dW, sw, sc, gbw if base else gsw, gsw, gsc if gsc is not None else gsw, IN, M, MB, fb, dW.stride(0),
+        sw.stride(0), sw.stride(1), sw.stride(2), sc.stride(0), sc.stride(1),
+        HAS_BASE=base, HAS_SC=scaler is not None, BLOCK_I=BLOCK_I, TP=TP, num_warps=4)
+    return gbw, gsw, gsc
+
+
 # ---- launchers ----------------------------------------------------------------------
-# ``Cf`` is the flat weight [out, in*MB] (MB = M, or M + 1 with the base column first);
-# every launcher takes ``base`` to say which.
 
 def budget_bytes(cfg: dict) -> int:
     hit = _budget_override["bytes"]
@@ -141,8 +258,17 @@ def chunk_rows(row_bytes: int, N: int, budget: int) -> int:
     return min(N, rows)
 
 
+def feature_block(N: int, MB: int, el: int, budget: int) -> int:
+    """Features per block when a block spans all N rows: a multiple of 8, so that every
+    block's first column stays 16-byte aligned; 0 when fewer than 8 features of all rows fit
+    the budget (then row chunks are used)."""
+    feats = budget // max(1, N * MB * el)
+    return feats - feats % 8
+
+
 def write_basis(x, s, t0, ih, out, k, d, M, f0, cfg, base=False):
-    """Fill ``out`` [R, F*MB] with the (scaled) basis of x[:, f0:f0+F] (x, s already row-sliced)."""
+    """Fill ``out`` [R, F*MB] (basis-major: column ``(base + t)*F + i``) with the (scaled)
+    basis of x[:, f0:f0+F] (x, s already row-sliced), slot 0 silu(x) with ``base``."""
     MB = M + int(base)
     R, FM = out.shape
     F = FM // MB
@@ -150,17 +276,12 @@ def write_basis(x, s, t0, ih, out, k, d, M, f0, cfg, base=False):
         return out
     ss = s if s is not None else x
     BLOCK_N, BLOCK_I = cfg["BASIS_BLOCK_N"], cfg["BASIS_BLOCK_I"]
-    scatter = cfg.get("basis_scatter", 0) == 1
-    if scatter:  # TB: width of the zeroing sweep over the program's contiguous span
-        TB = cfg["BASIS_TB"] * 8
-    else:
-        TB = rt.next_pow2(M) if M <= cfg["BASIS_TB"] else cfg["BASIS_TB"]
     grid = (rt.cdiv(R, BLOCK_N), rt.cdiv(F, BLOCK_I))
     _basis_block_kernel[grid](
-        x, ss, t0, ih, out, R, F, M, MB, M + k, f0,
-        x.stride(0), x.stride(1), ss.stride(0), ss.stride(1), out.stride(0),
-        K=k, D=d, HAS_S=s is not None, HAS_BASE=base, BLOCK_N=BLOCK_N, BLOCK_I=BLOCK_I, TB=TB,
-        SCATTER=scatter, num_warps=cfg["basis_warps"])
+        x, ss, t0, ih, out, R, F, M, M + k, f0,
+        x.stride(0), x.stride(1), ss.stride(0), ss.stride(1), out.stride(0), F,
+        K=k, D=d, HAS_S=s is not None, HAS_BASE=base, BLOCK_N=BLOCK_N, BLOCK_I=BLOCK_I,
+        num_warps=cfg["basis_warps"])
     return out
 
 
@@ -177,55 +298,46 @@ def reduce_active(x, t0, ih, P, u, k, d, M, f64, cfg, base=False):
     return u
 
 
-def feature_block(N: int, MB: int, el: int, budget: int) -> int:
-    """Features per block when a block spans all N rows: a multiple of 8, so that every block's
-    column offset and the buffer's row stride stay 16-byte aligned (a misaligned operand sends
-    cuBLAS to its slow align-1 kernels: results/gpu/README.md profile, GPT-FFN dW); 0 when
-    fewer than 8 features of all rows fit the budget (then row chunks are used)."""
-    feats = budget // max(1, N * MB * el)
-    return feats - feats % 8
-
-
-def _flat(C):
-    """[out, in, M] -> [out, in*M]: a view for the parameter's own (contiguous) layout."""
-    return C.reshape(C.shape[0], -1)
-
-
 def _exact(dtype) -> bool:
     return dtype in (torch.float32, torch.float64)
 
 
-def fwd_flat(x, t0, ih, Cf, s, k, d, M, base, y, cfg):
-    """y = A @ Cf^T.  Returns A when it was built in one piece (else None).
+def fwd_block(N: int, IN: int, MB: int, OUT: int, el: int, cfg: dict) -> int:
+    """The block width the forward runs with (and packs its weight for): ``IN`` (row chunks,
+    or everything in one piece) while each chunk's GEMM still has a full wave of output
+    tiles; else feature blocks over all rows (thin chunks: large G, narrow out)."""
+    budget = budget_bytes(cfg)
+    if N * IN * MB * el <= budget:
+        return IN
+    rows = chunk_rows(IN * MB * el, N, budget)
+    feats = feature_block(N, MB, el, budget)
+    if rows * OUT >= cfg["min_tile_elems"] or feats == 0 or feats >= IN:
+        return IN
+    return feats
 
-    Row chunks while each chunk's GEMM still has a full wave of output tiles; else (thin
-    chunks, large G) blocks of features over all rows, accumulated into y."""
+
+def fwd_flat(x, t0, ih, W, s, k, d, M, base, y, cfg, fb):
+    """y = A @ W^T, W [out, in*MB] packed with block width ``fb`` (:func:`fwd_block`).
+    Returns A when it was built in one piece (else None)."""
     N, IN = x.shape
     MB = M + int(base)
     K = IN * MB
-    el = Cf.element_size()
-    budget = budget_bytes(cfg)
-    OUT = Cf.shape[0]
-    if N * K * el <= budget:
-        A = write_basis(x, s, t0, ih, torch.empty((N, K), dtype=Cf.dtype, device=x.device), k, d, M, 0, cfg, base)
-        torch.mm(A, Cf.t(), out=y)
-        return A
-    rows = chunk_rows(K * el, N, budget)
-    feats = feature_block(N, MB, el, budget)
-    if rows * OUT >= cfg["min_tile_elems"] or feats == 0:
-        buf = torch.empty((rows, K), dtype=Cf.dtype, device=x.device)
+    el = W.element_size()
+    if fb >= IN:
+        rows = chunk_rows(K * el, N, budget_bytes(cfg)) if N * K * el > budget_bytes(cfg) else N
+        buf = flat_buffer(rows, K, W.dtype, x.device)
         for r0 in range(0, N, rows):
             r1 = min(N, r0 + rows)
             A = write_basis(x[r0:r1], None if s is None else s[r0:r1], t0, ih, buf[: r1 - r0], k, d, M, 0,
                             cfg, base)
-            torch.mm(A, Cf.t(), out=y[r0:r1])
-        return None
-    buf = torch.empty((N, feats * MB), dtype=Cf.dtype, device=x.device)
+            torch.mm(A, W.t(), out=y[r0:r1])
+        return A if rows == N else None
+    buf = flat_buffer(N, fb * MB, W.dtype, x.device)
     acc = y if _exact(y.dtype) else torch.zeros(y.shape, dtype=torch.float32, device=x.device)
-    for f0 in range(0, IN, feats):
-        f1 = min(IN, f0 + feats)
+    for f0 in range(0, IN, fb):
+        f1 = min(IN, f0 + fb)
         A = write_basis(x, s, t0, ih, buf[:, : (f1 - f0) * MB], k, d, M, f0, cfg, base)
-        part = Cf[:, f0 * MB:f1 * MB].t()
+        part = W[:, f0 * MB:f1 * MB].t()
         if acc is y and f0 == 0:
             torch.mm(A, part, out=acc)
         elif acc is y:
@@ -237,21 +349,25 @@ def fwd_flat(x, t0, ih, Cf, s, k, d, M, base, y, cfg):
     return None
 
 
-def dx_flat(x, t0, ih, Cf, g, k, d, M, base, u, f64, cfg):
+def dx_flat(x, t0, ih, Wf, g, k, d, M, base, u, f64, cfg):
+    """u = the k+1 active columns of (g @ Wf) contracted with B^(d); Wf feature-major
+    ([out, in*MB], column ``i*MB + slot``: the parameter's own layout, or packed with fb=1)."""
     N, IN = x.shape
     K = IN * (M + int(base))
-    rows = chunk_rows(K * Cf.element_size(), N, budget_bytes(cfg))
-    buf = torch.empty((rows, K), dtype=Cf.dtype, device=x.device)
+    rows = chunk_rows(K * Wf.element_size(), N, budget_bytes(cfg))
+    buf = flat_buffer(rows, K, Wf.dtype, x.device)
     for r0 in range(0, N, rows):
         r1 = min(N, r0 + rows)
-        P = torch.mm(g[r0:r1], Cf, out=buf[: r1 - r0])
+        P = torch.mm(g[r0:r1], Wf, out=buf[: r1 - r0])
         reduce_active(x[r0:r1], t0, ih, P, u[r0:r1], k, d, M, f64, cfg, base)
     return u
 
 
-def dw_flat(x, t0, ih, g, s, k, d, M, base, wf, cfg, A=None):
-    """wf [out, in*MB] (g's dtype) = g^T @ A: row chunks accumulated when W is small next to a
-    chunk, else blocks of features over all rows (each block's GEMM writes its own columns)."""
+def dw_flat(x, t0, ih, g, s, k, d, M, base, cfg, A=None):
+    """(dW, fb): dW [out, in*MB] (g's dtype) = g^T @ A in the layout of block width fb.  Row
+    chunks accumulated when dW is small next to a chunk (fb = in), else blocks of features
+    over all rows (each block's GEMM writes its own columns).  ``A``: the whole basis from
+    the forward (fb = in), when it kept it."""
     N, IN = x.shape
     MB = M + int(base)
     K = IN * MB
@@ -259,15 +375,16 @@ def dw_flat(x, t0, ih, g, s, k, d, M, base, wf, cfg, A=None):
     el = g.element_size()
     budget = budget_bytes(cfg)
     gt = g.t()
+    wf = flat_buffer(OUT, K, g.dtype, x.device)
     if A is None and N * K * el <= budget:  # one chunk
-        A = write_basis(x, s, t0, ih, torch.empty((N, K), dtype=g.dtype, device=x.device), k, d, M, 0, cfg, base)
+        A = write_basis(x, s, t0, ih, flat_buffer(N, K, g.dtype, x.device), k, d, M, 0, cfg, base)
     if A is not None:
         torch.mm(gt, A, out=wf)
-        return wf
+        return wf, IN
     feats = feature_block(N, MB, el, budget)
-    if feats == 0 or OUT * K * 4 * cfg["dw_accumulate_ratio"] <= budget:
+    if feats == 0 or feats >= IN or OUT * K * 4 * cfg["dw_accumulate_ratio"] <= budget:
         rows = chunk_rows(K * el, N, budget)
-        buf = torch.empty((rows, K), dtype=g.dtype, device=x.device)
+        buf = flat_buffer(rows, K, g.dtype, x.device)
         exact = _exact(g.dtype)
         acc = wf if exact else torch.zeros((OUT, K), dtype=torch.float32, device=x.device)
         for r0 in range(0, N, rows):
@@ -282,26 +399,33 @@ def dw_flat(x, t0, ih, g, s, k, d, M, base, wf, cfg, A=None):
                 acc += torch.mm(gt[:, r0:r1], A)
         if not exact:
             wf.copy_(acc)
-        return wf
-    buf = torch.empty((N, feats * MB), dtype=g.dtype, device=x.device)
+        return wf, IN
+    buf = flat_buffer(N, feats * MB, g.dtype, x.device)
     for f0 in range(0, IN, feats):
         f1 = min(IN, f0 + feats)
         A = write_basis(x, s, t0, ih, buf[:, : (f1 - f0) * MB], k, d, M, f0, cfg, base)
         torch.mm(gt, A, out=wf[:, f0 * MB:f1 * MB])
-    return wf
+    return wf, feats
 
 
 # ---- the three primitives (no base column) -----------------------------------------
 
 def fwd(x, t0, ih, C, s, k, d, y, cfg):
-    fwd_flat(x, t0, ih, _flat(C), s, k, d, C.shape[2], False, y, cfg)
+    """y = sum_i,t s B^(d)_t(x_i) C[:, i, t]: C packed once into the forward's layout
+    (out*in*M elements, next to the N*in*M basis it multiplies)."""
+    N, IN = x.shape
+    OUT, _, M = C.shape
+    fb = fwd_block(N, IN, M, OUT, C.element_size(), cfg)
+    W = pack(C, None, None, C.dtype, fb)
+    fwd_flat(x, t0, ih, W, s, k, d, M, False, y, cfg, fb)
     return y
 
 
 def dx(x, t0, ih, C, g, k, d, u, f64, cfg):
-    return dx_flat(x, t0, ih, _flat(C), g, k, d, C.shape[2], False, u, f64, cfg)
+    return dx_flat(x, t0, ih, C.reshape(C.shape[0], -1), g, k, d, C.shape[2], False, u, f64, cfg)
 
 
 def dw(x, t0, ih, g, s, k, d, M, w, cfg):
-    dw_flat(x, t0, ih, g, s, k, d, M, False, w.view(w.shape[0], -1), cfg)
+    wf, fb = dw_flat(x, t0, ih, g, s, k, d, M, False, cfg)
+    unpack(wf, fb, M, gsw=w)
     return w
