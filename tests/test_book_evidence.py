@@ -31,7 +31,8 @@ def shown(monkeypatch):
     return captured
 
 
-def _reference(root, name="demo", table=None, tag="cuda-h200", gpu="NVIDIA H200", commit="abc1234def"):
+def _reference(root, name="demo", table=None, tag="cuda-h200", gpu="NVIDIA H200", commit="abc1234def",
+               stamp="2026-12-02T10:00:00+00:00"):
     folder = root / "quick" / tag
     folder.mkdir(parents=True, exist_ok=True)
     table = table if table is not None else pd.DataFrame(
@@ -41,13 +42,22 @@ def _reference(root, name="demo", table=None, tag="cuda-h200", gpu="NVIDIA H200"
     (folder / f"{name}.png").write_bytes(results.figure_bytes(fig, "png"))
     plt.close(fig)
     (folder / f"{name}.json").write_text(json.dumps({"name": name, "profile": "quick", "gpu_name": gpu,
-                                                     "git_commit": commit, "torch": "2.11.0",
+                                                     "git_commit": commit, "torch": "2.11.0", "timestamp": stamp,
                                                      "parameters": {"N": 4096}}))
     return results.reference(name, root=root)
 
 
 FRESH = pd.DataFrame({"path": ["fused", "reference"], "G": [5, 5], "median_ms": [40.0, 2.0], "status": ["ok", "ok"]})
 META = {"profile": "smoke", "device_tag": "cpu", "cpu_model": "Some CPU", "git_commit": "fff0000", "torch": "2.13"}
+
+
+def test_the_newest_gpu_reference_wins(tmp_path):
+    # an older GPU's folder left in place (alphabetically first) does not shadow a newer run
+    _reference(tmp_path, tag="cuda-h200", gpu="NVIDIA H200", stamp="2026-12-02T10:00:00+00:00")
+    assert _reference(tmp_path, tag="cuda-h100", gpu="NVIDIA H100",
+                      stamp="2026-11-24T04:00:00+00:00").meta["gpu_name"] == "NVIDIA H200"
+    assert _reference(tmp_path, tag="cuda-h100", gpu="NVIDIA H100",
+                      stamp="2026-12-03T04:00:00+00:00").meta["gpu_name"] == "NVIDIA H100"
 
 
 def test_smoke_on_cpu_picks_the_gpu_reference(tmp_path):

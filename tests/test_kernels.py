@@ -627,3 +627,19 @@ def test_basis_writer_and_weight_layouts():
         assert rel_err(gsc, (sw * sc[..., None] * sw).sum(-1)) < 1e-6
         plain = streamed.pack(sw, None, None, torch.float32, fb)
         assert torch.equal(streamed.unpack(plain, fb, M, gsw=torch.empty_like(sw))[1], sw)
+
+
+def test_narrow_layers_use_the_sparse_strategy_sooner(monkeypatch):
+    # the narrow rule caps G+k for layers with few outputs; the precision class's own
+    # threshold still caps everything else; a malformed rule in a config file is refused
+    from sparsefuse.kernels import dispatch
+
+    below, cap = dispatch.narrow_rule()
+    wide = dispatch.dense_max_bases("fwd", "tf32")
+    assert cap < wide
+    assert dispatch.choose("fwd", cap + 1, "tf32", out=below) == "dense"
+    assert dispatch.choose("fwd", cap + 1, "tf32", out=below - 1) == "sparse"
+    assert dispatch.choose("fwd", cap, "tf32", out=below - 1) == "dense"
+    assert dispatch.choose("fwd", cap + 1, "tf32") == "dense"  # out unknown: the class threshold
+    with pytest.raises(ValueError, match="narrow"):
+        dispatch._parse({"narrow": {"out_below": 128}}, "test.json")

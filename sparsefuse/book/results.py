@@ -188,14 +188,20 @@ def load(name: str, profile: str, tag: str, root: str | os.PathLike | None = Non
 
 
 def reference(name: str, root: str | os.PathLike | None = None) -> Result | None:
-    """The committed GPU result of ``name``: profile quick first, then paper."""
+    """The committed GPU result of ``name``: profile quick first, then paper; of several GPUs'
+    results the newest (its provenance timestamp), so a new reference run supersedes the
+    folders it leaves in place."""
     root = Path(root) if root is not None else reference_root()
     for profile in ("quick", "paper"):
-        for meta_path in sorted((root / profile).glob(f"cuda-*/{check_name(name)}.json")):
+        found = []
+        for meta_path in (root / profile).glob(f"cuda-*/{check_name(name)}.json"):
             try:
-                return load(name, profile, meta_path.parent.name, root)
-            except (OSError, json.JSONDecodeError):
+                stamp = str(json.loads(meta_path.read_text()).get("timestamp") or "")
+                found.append((stamp, meta_path.parent.name, load(name, profile, meta_path.parent.name, root)))
+            except (OSError, json.JSONDecodeError, ValueError):
                 continue
+        if found:
+            return max(found, key=lambda f: f[:2])[2]
     return None
 
 

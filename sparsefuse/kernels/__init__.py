@@ -142,7 +142,7 @@ def kan_linear(x, grid, base_weight, spline_weight, spline_scaler, spline_order,
 
     if uniform is False:
         raise ValueError("grid: the fused kernels need a uniform grid in every row")
-    if not layer.usable(x, spline_weight.shape[2]):
+    if not layer.usable(x, spline_weight.shape[2], spline_weight.shape[0]):
         return None
     lead = x.shape[:-1]
     x2 = x.reshape(-1, x.shape[-1])

@@ -77,7 +77,13 @@ def _parse(table: dict, where: str) -> dict:
         if prim not in PRIMITIVES or cls not in PRECISION_CLASSES or not isinstance(n, int):
             raise ValueError(f"{where}: dense_max_bases key {key!r} / value {n!r} is invalid")
         bases[(prim, cls)] = n
-    return dict(launch=launch, bases=bases, measured=table.get("_measured"))
+    narrow = table.get("narrow")
+    if narrow is not None:
+        if (set(narrow) != {"out_below", "dense_max_bases"}
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in narrow.values())):
+            raise ValueError(f"{where}: narrow {narrow!r} is not {{'out_below': int, 'dense_max_bases': int}}")
+        narrow = (narrow["out_below"], narrow["dense_max_bases"])
+    return dict(launch=launch, bases=bases, narrow=narrow, measured=table.get("_measured"))
 
 
 @functools.lru_cache(maxsize=None)
@@ -85,7 +91,7 @@ def load_table(file_name: str = "default.json") -> dict:
     """One config file, parsed and checked (empty when the GPU has no file of its own)."""
     path = os.path.join(CONFIG_DIR, file_name)
     if not os.path.exists(path):
-        return dict(launch={}, bases={}, measured=None)
+        return dict(launch={}, bases={}, narrow=None, measured=None)
     with open(path) as fh:
         return _parse(json.load(fh), path)
 
@@ -96,6 +102,8 @@ for _prim in PRIMITIVES:
     for _cls in PRECISION_CLASSES:
         if (_prim, _cls) not in _DEFAULT["bases"]:
             raise ValueError(f"default.json: dense_max_bases lacks {_prim}/{_cls}")
+if _DEFAULT["narrow"] is None:
+    raise ValueError("default.json: lacks the narrow-layer rule")
 _check_config("stream", "dense", _DEFAULT["launch"][("stream", "dense")])
 
 
@@ -207,18 +215,35 @@ def dense_max_bases(primitive: str, cls: str, device=None) -> int:
     raise KeyError((primitive, cls))
 
 
-def choose(primitive: str, num_bases: int, cls: str, device=None) -> str:
-    """'dense' or 'sparse' for one launch of precision class ``cls``."""
+def narrow_rule(device=None):
+    """(out_below, dense_max_bases) for narrow layers: below that many outputs the dense GEMM
+    does too few FLOPs per basis element it writes and reads to hide the writer's bytes, so
+    the sparse strategy takes over at a smaller G+k (H200: N=65536, 64->64, G=100 ran 2.2 ms
+    sparse against 5.6 ms dense in TF32 while 512->512 ran dense faster at every G swept)."""
+    for table in tables(device):
+        if table["narrow"] is not None:
+            return table["narrow"]
+    raise KeyError("narrow")
+
+
+def choose(primitive: str, num_bases: int, cls: str, device=None, out: int = None) -> str:
+    """'dense' or 'sparse' for one launch of precision class ``cls`` with ``out`` outputs."""
     forced = _forced["value"]
     if forced in ("dense", "sparse"):
         return forced
-    return "dense" if num_bases <= dense_max_bases(primitive, cls, device) else "sparse"
+    limit = dense_max_bases(primitive, cls, device)
+    if out is not None:
+        below, narrow = narrow_rule(device)
+        if out < below:
+            limit = min(limit, narrow)
+    return "dense" if num_bases <= limit else "sparse"
 
 
-def plan(primitive: str, num_bases: int, dot_dtype, precision: str, strategy: str = None, device=None):
+def plan(primitive: str, num_bases: int, dot_dtype, precision: str, strategy: str = None, device=None,
+         out: int = None):
     """(strategy, launch config) of one launch; ``strategy`` given by the caller is kept."""
     cls = precision_class(dot_dtype, precision)
-    strategy = strategy or choose(primitive, num_bases, cls, device)
+    strategy = strategy or choose(primitive, num_bases, cls, device, out)
     if strategy == "dense":
         return strategy, config("stream", "dense", cls, device)
     return strategy, config(primitive, strategy, cls, device)

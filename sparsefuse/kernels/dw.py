@@ -101,7 +101,7 @@ def dw(x, t0, ih, g, s, k: int, d: int, num_bases: int, strategy: str = None,
     if d > k or N == 0 or IN == 0 or OUT == 0:
         return torch.zeros((OUT, IN, M), dtype=g.dtype, device=x.device)
     prec = rt.dot_precision(g.dtype)
-    strategy, cfg = dispatch.plan("dw", M, g.dtype, prec, strategy, x.device)
+    strategy, cfg = dispatch.plan("dw", M, g.dtype, prec, strategy, x.device, OUT)
     with rt.device_guard(x):
         if strategy == "dense":
             return streamed.dw(x, t0, ih, g, s, k, d, M, rt.alloc((OUT, IN, M), g.dtype, x.device), cfg)

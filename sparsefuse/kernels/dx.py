@@ -60,7 +60,7 @@ def dx(x, t0, ih, C, g, k: int, d: int, strategy: str = None) -> torch.Tensor:
     C, g = C.to(wdt), g.to(wdt)
     u = rt.alloc((N, IN), x.dtype, x.device)
     prec = rt.dot_precision(wdt)
-    strategy, cfg = dispatch.plan("dx", M, wdt, prec, strategy, x.device)
+    strategy, cfg = dispatch.plan("dx", M, wdt, prec, strategy, x.device, OUT)
     F64 = wdt == torch.float64 or x.dtype == torch.float64
     with rt.device_guard(x):
         if strategy == "dense":

@@ -71,7 +71,7 @@ def fwd(x, t0, ih, C, s, k: int, d: int, strategy: str = None) -> torch.Tensor:
         return torch.zeros((N, OUT), dtype=C.dtype, device=x.device)
     y = rt.alloc((N, OUT), C.dtype, x.device)
     prec = rt.dot_precision(C.dtype)
-    strategy, cfg = dispatch.plan("fwd", M, C.dtype, prec, strategy, x.device)
+    strategy, cfg = dispatch.plan("fwd", M, C.dtype, prec, strategy, x.device, OUT)
     with rt.device_guard(x):
         if strategy == "dense":
             return streamed.fwd(x, t0, ih, C, s, k, d, y, cfg)

@@ -93,7 +93,7 @@ class FusedKANLinear(torch.autograd.Function):
         return gx, gbw, gsw, gsc, None, None, None, None, None
 
 
-def usable(x, num_bases: int) -> bool:
+def usable(x, num_bases: int, out: int = None) -> bool:
     """Whether the fused layer path applies: eager code, and the dispatch picks the dense
     strategy for at least two of the three primitives (the layer runs all three dense; one
     sparse primitive does not outweigh the launches the fused layer saves)."""
@@ -101,7 +101,7 @@ def usable(x, num_bases: int) -> bool:
         return False
     dtype = compute_dtype(x)
     cls = dispatch.precision_class(dtype, rt.dot_precision(dtype))
-    return sum(dispatch.choose(p, num_bases, cls, x.device) == "dense" for p in dispatch.PRIMITIVES) >= 2
+    return sum(dispatch.choose(p, num_bases, cls, x.device, out) == "dense" for p in dispatch.PRIMITIVES) >= 2
 
 
 def compute_dtype(x, weight_dtype=torch.float32):
