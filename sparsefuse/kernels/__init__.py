@@ -36,13 +36,21 @@ __all__ = ["spline_contract", "kan_linear", "available", "MAX_ORDER",
            "poison_outputs", "force_strategy"]
 
 
+_CUDA_OK = {}  # device index -> True once CUDA was found usable there (it cannot stop being)
+
+
 def available(device) -> bool:
     """True when the fused kernels can run on ``device`` (CUDA, or the Triton CPU interpreter)."""
     if not _HAVE_TRITON:
         return False
-    dev = torch.device(device)
+    dev = device if isinstance(device, torch.device) else torch.device(device)
     if dev.type == "cuda":
-        return torch.cuda.is_available()
+        if _CUDA_OK.get(dev.index):  # the hot path: one dict lookup per forward
+            return True
+        ok = torch.cuda.is_available()
+        if ok:
+            _CUDA_OK[dev.index] = True
+        return ok
     return dev.type == "cpu" and os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 

@@ -93,15 +93,27 @@ class FusedKANLinear(torch.autograd.Function):
         return gx, gbw, gsw, gsc, None, None, None, None, None
 
 
+_USABLE = {}  # (num_bases, out, class, device, forced strategy) -> (config tables, answer)
+
+
 def usable(x, num_bases: int, out: int = None) -> bool:
     """Whether the fused layer path applies: eager code, and the dispatch picks the dense
     strategy for at least two of the three primitives (the layer runs all three dense; one
-    sparse primitive does not outweigh the launches the fused layer saves)."""
+    sparse primitive does not outweigh the launches the fused layer saves).  Memoised on
+    everything the answer depends on: it runs once per layer call."""
     if torch.compiler.is_compiling():
         return False
     dtype = compute_dtype(x)
     cls = dispatch.precision_class(dtype, rt.dot_precision(dtype))
-    return sum(dispatch.choose(p, num_bases, cls, x.device, out) == "dense" for p in dispatch.PRIMITIVES) >= 2
+    key = (num_bases, out, cls, x.device, dispatch._forced["value"])
+    tables = dispatch.tables(x.device)  # a new object whenever a config file is reloaded
+    hit = _USABLE.get(key)
+    if hit is None or hit[0] is not tables:
+        answer = sum(dispatch.choose(p, num_bases, cls, x.device, out) == "dense" for p in dispatch.PRIMITIVES) >= 2
+        if len(_USABLE) > 1024:
+            _USABLE.clear()
+        hit = _USABLE[key] = (tables, answer)
+    return hit[1]
 
 
 def compute_dtype(x, weight_dtype=torch.float32):

@@ -193,6 +193,8 @@ def _unpack_kernel(DW, SW, SC, GBW, GSW, GSC, IN, M, MB, FB, sdr, swo, swi, swt,
 def flat_buffer(rows: int, K: int, dtype, device):
     """[rows, K] view of a buffer whose row stride is a multiple of 8 elements, so that a
     cuBLAS operand never falls to its slow unaligned kernels."""
+    if K % 8 == 0:
+        return torch.empty((rows, K), dtype=dtype, device=device)
     return torch.empty((rows, -(-K // 8) * 8), dtype=dtype, device=device)[:, :K]
 
 
@@ -298,6 +300,14 @@ def reduce_active(x, t0, ih, P, u, k, d, M, f64, cfg, base=False):
     return u
 
 
+def _rows(t, r0, r1):
+    """Rows r0:r1 of ``t`` (None stays None); the tensor itself for all of its rows: a view
+    costs a dispatcher call, and a layer of one chunk would make eight of them per step."""
+    if t is None or (r0 == 0 and r1 == t.shape[0]):
+        return t
+    return t[r0:r1]
+
+
 def _exact(dtype) -> bool:
     return dtype in (torch.float32, torch.float64)
 
@@ -328,9 +338,9 @@ def fwd_flat(x, t0, ih, W, s, k, d, M, base, y, cfg, fb):
         buf = flat_buffer(rows, K, W.dtype, x.device)
         for r0 in range(0, N, rows):
             r1 = min(N, r0 + rows)
-            A = write_basis(x[r0:r1], None if s is None else s[r0:r1], t0, ih, buf[: r1 - r0], k, d, M, 0,
+            A = write_basis(_rows(x, r0, r1), _rows(s, r0, r1), t0, ih, _rows(buf, 0, r1 - r0), k, d, M, 0,
                             cfg, base)
-            torch.mm(A, W.t(), out=y[r0:r1])
+            torch.mm(A, W.t(), out=_rows(y, r0, r1))
         return A if rows == N else None
     buf = flat_buffer(N, fb * MB, W.dtype, x.device)
     acc = y if _exact(y.dtype) else torch.zeros(y.shape, dtype=torch.float32, device=x.device)
@@ -358,8 +368,8 @@ def dx_flat(x, t0, ih, Wf, g, k, d, M, base, u, f64, cfg):
     buf = flat_buffer(rows, K, Wf.dtype, x.device)
     for r0 in range(0, N, rows):
         r1 = min(N, r0 + rows)
-        P = torch.mm(g[r0:r1], Wf, out=buf[: r1 - r0])
-        reduce_active(x[r0:r1], t0, ih, P, u[r0:r1], k, d, M, f64, cfg, base)
+        P = torch.mm(_rows(g, r0, r1), Wf, out=_rows(buf, 0, r1 - r0))
+        reduce_active(_rows(x, r0, r1), t0, ih, P, _rows(u, r0, r1), k, d, M, f64, cfg, base)
     return u
 
 
