@@ -250,6 +250,14 @@ def _noop_kernel(A0, A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11, A12, A13, A14
     pass
 
 
+def _direct(node, dy):
+    """The layer's backward called in this thread (grad mode off: the first-order path)."""
+    def call():
+        with torch.no_grad():
+            return node.apply(dy)
+    return call
+
+
 def _fused_node(y):
     """The FusedKANLinear node of y's graph (below the reshape views)."""
     fn = y.grad_fn
@@ -281,7 +289,7 @@ def run_host(args, device):
         "kan-auto forward": lambda: kan(x),
         # the backward through autograd's engine (its device thread) and called directly
         "kan-auto backward (engine)": lambda: y_keep.backward(dy, retain_graph=True),
-        "kan-auto backward (direct)": (lambda: node.apply(dy)) if node is not None else y_keep.sum,
+        "kan-auto backward (direct)": _direct(node, dy) if node is not None else y_keep.sum,
         "triton launch (22 args)": lambda: kernel[(1,)](buf, 1024, *([buf, 3] * 10), BLOCK=16),
         "torch op (mul)": lambda: buf.mul(2.0),
         "torch.mm 1024x64x64": lambda: torch.mm(x.detach(), w),

@@ -131,17 +131,18 @@ def write_readme_block(path, lines):
 READING = [
     "How to read the rows below, from the profile at the end of this page:", "",
     "- **Dense strategy** (`fused-dense`): a Triton kernel writes the basis of a chunk of rows",
-    "  (64 MiB budget), cuBLAS multiplies it; the whole layer (SiLU branch as one more basis column)",
-    "  is one GEMM per chunk in forward, two in backward. Where the GPU time is the whole story",
-    "  (wide layers, fp32) it lands near the cuBLAS floor (\"cuBLAS floor ÷ ours\" near 1).",
-    "- **Host-bound rows**: on the 512-wide layers at small G the GPU is busy for only part of the",
-    "  step (the profile's device time per step against the table's time): the host issues about",
-    "  eight launches per layer step (five of them Triton) more slowly than the GPU runs them.",
-    "  Which launches cost the most host time is the next measurement; fewer, cheaper launches is",
-    "  the work left for these rows.",
-    "- **Large G in TF32/bf16**: the dense formulation multiplies (G+k)/(k+1) times more than needed",
-    "  and the sparse CUDA-core kernels (`fused-sparse`, dominated by the sorted dW kernel in the",
-    "  profile) are far from their FMA floor; neither beats flashkan's materialised basis there yet.", ""]
+    "  (basis-major, so every store is a contiguous run over features: `basis_probe.csv`; chunk",
+    "  budget from the GPU's config file), cuBLAS multiplies it; the whole layer (SiLU branch as one",
+    "  more basis slot) is one GEMM per chunk in forward, two in backward. Where the GPU time is the",
+    "  whole story (wide layers) it lands near the cuBLAS floor (\"cuBLAS floor ÷ ours\" near 1).",
+    "- **Host-bound rows**: at N=1024 and on the 512-wide layers at small G the GPU is busy for only",
+    "  part of the step (the profile's device time per step against the table's time): the host",
+    "  issues seven or eight launches per layer step, four of them Triton, more slowly than the GPU",
+    "  runs them (unit costs in the host-overhead table). These rows move by ±20% between runs of",
+    "  the same code (`host_rows.csv` repeats them).",
+    "- **Large G**: fp32-IEEE takes the sparse CUDA-core kernels (`fused-sparse`), TF32/bf16 the",
+    "  dense GEMM, which multiplies (G+k)/(k+1) times more than needed; layers with fewer than 128",
+    "  outputs switch to sparse beyond G+k = 23 (their dense GEMM is bound by the basis bytes).", ""]
 
 
 def main(argv=None):
