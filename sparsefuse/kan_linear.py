@@ -216,12 +216,12 @@ class KANLinear(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_x(x)
-        lead = x.shape[:-1]
-        x2 = x.reshape(-1, self.in_features)
+        flat = x.dim() == 2  # then no reshapes: each would cost a dispatcher call per layer
+        x2 = x if flat else x.reshape(-1, self.in_features)
         y = self._fused_layer(x2)
         if y is None:
             y = F.linear(self.base_activation(x2), self.base_weight) + self.spline_output(x2)
-        return y.reshape(*lead, self.out_features)
+        return y if flat else y.reshape(*x.shape[:-1], self.out_features)
 
     def _fused_layer(self, x2):
         """Both branches as one fused op (:func:`sparsefuse.kernels.kan_linear`: one GEMM per
@@ -229,8 +229,12 @@ class KANLinear(torch.nn.Module):
         branch and a uniform grid.  None elsewhere: the branches are then composed."""
         if torch.compiler.is_compiling() or type(self.base_activation) is not torch.nn.SiLU:
             return None
-        if self.resolve_impl(x2) != "fused" or fused_unavailable(x2.device) or not self._grid_uniform():
+        # resolve_impl's "fused" answer, each test made once: "fused" asked for, or "auto" on CUDA;
+        # the kernels available there; a uniform grid
+        if not (self.impl == "fused" or (self.impl == "auto" and x2.is_cuda)):
             return None  # spline_output then composes the branches, or says why it cannot
+        if fused_unavailable(x2.device) or not self._grid_uniform():
+            return None
         from . import kernels
         scaler = self.spline_scaler if self.enable_standalone_scale_spline else None
         return kernels.kan_linear(x2, self.grid, self.base_weight, self.spline_weight, scaler,

@@ -150,10 +150,12 @@ def kan_linear(x, grid, base_weight, spline_weight, spline_scaler, spline_order,
 
     if uniform is False:
         raise ValueError("grid: the fused kernels need a uniform grid in every row")
-    if not layer.usable(x, spline_weight.shape[2], spline_weight.shape[0]):
+    planned = layer.plan(x, spline_weight.shape[2], spline_weight.shape[0], spline_weight.dtype)
+    if planned is None:
         return None
-    lead = x.shape[:-1]
-    x2 = x.reshape(-1, x.shape[-1])
     t0, ih = _prepared(grid, torch.float64 if x.dtype == torch.float64 else torch.float32, uniform)
-    y = layer.kan_linear(x2, t0, ih, base_weight, spline_weight, spline_scaler, spline_order)
-    return y.reshape(*lead, spline_weight.shape[0])
+    if x.dim() == 2:  # (a reshape to the same shape would still cost a dispatcher call per layer)
+        return layer.kan_linear(x, t0, ih, base_weight, spline_weight, spline_scaler, spline_order, planned)
+    y = layer.kan_linear(x.reshape(-1, x.shape[-1]), t0, ih, base_weight, spline_weight, spline_scaler,
+                         spline_order, planned)
+    return y.reshape(*x.shape[:-1], spline_weight.shape[0])

@@ -57,12 +57,15 @@ def _differentiable_grads(x, base_weight, spline_weight, scaler, t0, ih, k, gy, 
     return gx, gbw, gsw, gsc
 
 
+_SIZE = {torch.float64: 8, torch.float32: 4, torch.bfloat16: 2, torch.float16: 2}
+
+
 class FusedKANLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, base_weight, spline_weight, scaler, t0, ih, k, dtype, cfg):
         N, IN = x.shape
         OUT, _, M = spline_weight.shape
-        fb = streamed.fwd_block(N, IN, M + 1, OUT, torch.finfo(dtype).bits // 8, cfg)
+        fb = streamed.fwd_block(N, IN, M + 1, OUT, _SIZE[dtype], cfg)
         # the forward's layout and the feature-major copy dX contracts, in one launch
         W, Wfm = streamed.pack(spline_weight, scaler, base_weight, dtype, fb, fb2=1)
         y = rt.alloc((N, OUT), dtype, x.device)
@@ -81,7 +84,10 @@ class FusedKANLinear(torch.autograd.Function):
         if torch.is_grad_enabled():  # create_graph: the same gradients from differentiable pieces
             return (*_differentiable_grads(x, base_weight, spline_weight, scaler, t0, ih, k, gy, need),
                     None, None, None, None, None)
-        gy = gy.to(Wfm.dtype).contiguous()
+        if gy.dtype != Wfm.dtype:
+            gy = gy.to(Wfm.dtype)
+        if not gy.is_contiguous():
+            gy = gy.contiguous()
         M = spline_weight.shape[2]
         f64 = x.dtype == torch.float64 or Wfm.dtype == torch.float64
         gx = gbw = gsw = gsc = None
@@ -93,27 +99,38 @@ class FusedKANLinear(torch.autograd.Function):
         return gx, gbw, gsw, gsc, None, None, None, None, None
 
 
-_USABLE = {}  # (num_bases, out, class, device, forced strategy) -> (config tables, answer)
+_PLANS = {}  # (bases, out, x dtype, weight dtype, autocast, fp32 precision, device, forced) -> (tables, plan)
+
+
+def plan(x, num_bases: int, out: int, weight_dtype=torch.float32):
+    """``(compute dtype, stream config)`` of the fused layer for this call, or None where it
+    does not apply: compiled code, or a dispatch that picks the sparse strategy for two or
+    three of the primitives (the layer runs all three dense; one sparse primitive does not
+    outweigh the launches the fused layer saves).  Memoised on everything the answer
+    depends on, the config tables by identity: it runs once per layer call."""
+    if torch.compiler.is_compiling():
+        return None
+    dev = x.device
+    autocast = torch.get_autocast_dtype(dev.type) if torch.is_autocast_enabled(dev.type) else None
+    key = (num_bases, out, x.dtype, weight_dtype, autocast, torch.get_float32_matmul_precision(), dev,
+           dispatch._forced["value"])
+    tables = dispatch.tables(dev)  # a new object whenever a config file is reloaded
+    hit = _PLANS.get(key)
+    if hit is None or hit[0] is not tables:
+        dtype = compute_dtype(x, weight_dtype)
+        prec = rt.dot_precision(dtype)
+        cls = dispatch.precision_class(dtype, prec)
+        dense = sum(dispatch.choose(p, num_bases, cls, dev, out) == "dense" for p in dispatch.PRIMITIVES)
+        answer = (dtype, dispatch.plan("fwd", num_bases, dtype, prec, "dense", dev)[1]) if dense >= 2 else None
+        if len(_PLANS) > 1024:
+            _PLANS.clear()
+        hit = _PLANS[key] = (tables, answer)
+    return hit[1]
 
 
 def usable(x, num_bases: int, out: int = None) -> bool:
-    """Whether the fused layer path applies: eager code, and the dispatch picks the dense
-    strategy for at least two of the three primitives (the layer runs all three dense; one
-    sparse primitive does not outweigh the launches the fused layer saves).  Memoised on
-    everything the answer depends on: it runs once per layer call."""
-    if torch.compiler.is_compiling():
-        return False
-    dtype = compute_dtype(x)
-    cls = dispatch.precision_class(dtype, rt.dot_precision(dtype))
-    key = (num_bases, out, cls, x.device, dispatch._forced["value"])
-    tables = dispatch.tables(x.device)  # a new object whenever a config file is reloaded
-    hit = _USABLE.get(key)
-    if hit is None or hit[0] is not tables:
-        answer = sum(dispatch.choose(p, num_bases, cls, x.device, out) == "dense" for p in dispatch.PRIMITIVES) >= 2
-        if len(_USABLE) > 1024:
-            _USABLE.clear()
-        hit = _USABLE[key] = (tables, answer)
-    return hit[1]
+    """Whether the fused layer path applies (see :func:`plan`)."""
+    return plan(x, num_bases, out) is not None
 
 
 def compute_dtype(x, weight_dtype=torch.float32):
@@ -123,12 +140,14 @@ def compute_dtype(x, weight_dtype=torch.float32):
     return torch.promote_types(x.dtype, weight_dtype)
 
 
-def kan_linear(x, t0, ih, base_weight, spline_weight, scaler, k):
+def kan_linear(x, t0, ih, base_weight, spline_weight, scaler, k, planned=None):
     """SiLU base branch + spline branch of a KANLinear on 2-D ``x``, in the compute dtype
-    (autocast's, else x's and the weights' promoted): the fused path of ``impl="fused"``."""
-    dtype = compute_dtype(x, spline_weight.dtype)
-    prec = rt.dot_precision(dtype)
-    _, cfg = dispatch.plan("fwd", spline_weight.shape[2], dtype, prec, "dense", x.device)
+    (autocast's, else x's and the weights' promoted): the fused path of ``impl="fused"``.
+    ``planned``: :func:`plan`'s answer when the caller has it."""
+    OUT, _, M = spline_weight.shape
+    dtype, cfg = planned or plan(x, M, OUT, spline_weight.dtype) or (compute_dtype(x, spline_weight.dtype), None)
+    if cfg is None:  # the caller insists on the fused layer where the dispatch would not pick it
+        _, cfg = dispatch.plan("fwd", M, dtype, rt.dot_precision(dtype), "dense", x.device)
     if x.shape[0] == 0:
         return _composed(x, t0, ih, base_weight, spline_weight, scaler, k).to(dtype)
     with rt.device_guard(x):
