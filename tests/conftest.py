@@ -14,6 +14,16 @@ from sparsefuse.grid import uniform_grid
 
 
 @pytest.fixture
+def poisoned():
+    """Kernel outputs allocated NaN-filled: an element a kernel forgets to write then fails the
+    comparison instead of passing by luck (kernel test modules use it for every test)."""
+    from sparsefuse import kernels as sk
+
+    with sk.poison_outputs():
+        yield
+
+
+@pytest.fixture
 def gen():
     return torch.Generator().manual_seed(1234)
 

@@ -7,14 +7,10 @@ kernel forgets to write fails the comparison.
 import contextlib
 import os
 
+import pytest
 import torch
 
-if not torch.cuda.is_available():
-    os.environ.setdefault("TRITON_INTERPRET", "1")
-
-import pytest  # noqa: E402
-
-pytest.importorskip("triton")
+pytest.importorskip("triton")  # (conftest chose the interpreter on CPU before anything imported it)
 
 from sparsefuse import kernels as sk  # noqa: E402
 from sparsefuse.grid import is_uniform  # noqa: E402
@@ -26,13 +22,8 @@ from sparsefuse.kernels.naive import rel_err  # noqa: E402
 from sparsefuse.kernels import ops  # noqa: E402
 
 DEV = "cuda" if torch.cuda.is_available() else "cpu"
-pytestmark = pytest.mark.skipif(not sk.available(DEV), reason="fused kernels unavailable here")
-
-
-@pytest.fixture(autouse=True)
-def _poison():
-    with sk.poison_outputs():
-        yield
+pytestmark = [pytest.mark.skipif(not sk.available(DEV), reason="fused kernels unavailable here"),
+              pytest.mark.usefixtures("poisoned")]
 
 
 def make_grid(n_in, G, k, gen, dtype=torch.float32):

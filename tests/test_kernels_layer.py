@@ -5,16 +5,11 @@ every output starts NaN (``poison_outputs``) so an element left unwritten fails.
 """
 
 import contextlib
-import os
 
+import pytest
 import torch
 
-if not torch.cuda.is_available():
-    os.environ.setdefault("TRITON_INTERPRET", "1")
-
-import pytest  # noqa: E402
-
-pytest.importorskip("triton")
+pytest.importorskip("triton")  # (conftest chose the interpreter on CPU before anything imported it)
 
 import torch.nn.functional as F  # noqa: E402
 
@@ -23,13 +18,8 @@ from sparsefuse.kernels import layer, naive, streamed  # noqa: E402
 from sparsefuse.kernels.naive import rel_err  # noqa: E402
 
 DEV = "cuda" if torch.cuda.is_available() else "cpu"
-pytestmark = pytest.mark.skipif(not sk.available(DEV), reason="fused kernels unavailable here")
-
-
-@pytest.fixture(autouse=True)
-def _poison():
-    with sk.poison_outputs():
-        yield
+pytestmark = [pytest.mark.skipif(not sk.available(DEV), reason="fused kernels unavailable here"),
+              pytest.mark.usefixtures("poisoned")]
 
 
 def case(seed, N, IN, OUT, G, k, dtype=torch.float32, scaler=True):
