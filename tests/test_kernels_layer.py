@@ -167,3 +167,21 @@ def test_layer_in_feature_blocks(monkeypatch):
         y, g = _grads(lambda a, *p: sk.kan_linear(a, grid, *p, k), x, [bw, sw, sc], gy)
     assert sorted(set(seen)) == [0, 8, 16]
     assert rel_err(y, ref_y) < 1e-5 and all(rel_err(a, b) < 1e-5 for a, b in zip(g, ref_g))
+
+
+def test_layer_plan_follows_config_overrides_and_forced_strategy(monkeypatch):
+    # the per-call plan is memoised: an override_config or a forced strategy set after the
+    # first call must still reach the next call (nothing stale)
+    from sparsefuse.kernels import dispatch
+
+    grid, x, bw, sw, sc = case(9, 12, 5, 3, 4, 3)
+    first = sk.kan_linear(x, grid, bw, sw, sc, 3)
+    seen = []
+    real = streamed.write_basis
+    monkeypatch.setattr(streamed, "write_basis", lambda *a, **kw: seen.append(a[9]["BASIS_BLOCK_I"]) or real(*a, **kw))
+    with dispatch.override_config("stream", "dense", BASIS_BLOCK_I=2):
+        again = sk.kan_linear(x, grid, bw, sw, sc, 3)
+    assert seen == [2] and rel_err(again, first) < 1e-6
+    with dispatch.force_strategy("sparse"):
+        assert sk.kan_linear(x, grid, bw, sw, sc, 3) is None  # the fused layer steps aside
+    assert sk.kan_linear(x, grid, bw, sw, sc, 3) is not None

@@ -99,7 +99,8 @@ class FusedKANLinear(torch.autograd.Function):
         return gx, gbw, gsw, gsc, None, None, None, None, None
 
 
-_PLANS = {}  # (bases, out, x dtype, weight dtype, autocast, fp32 precision, device, forced) -> (tables, plan)
+_PLANS = {}  # (bases, out, x dtype, weight dtype, autocast, fp32 precision, device, forced)
+#             -> (config tables, stream override, plan): both checked by identity on every hit
 
 
 def plan(x, num_bases: int, out: int, weight_dtype=torch.float32):
@@ -107,7 +108,7 @@ def plan(x, num_bases: int, out: int, weight_dtype=torch.float32):
     does not apply: compiled code, or a dispatch that picks the sparse strategy for two or
     three of the primitives (the layer runs all three dense; one sparse primitive does not
     outweigh the launches the fused layer saves).  Memoised on everything the answer
-    depends on, the config tables by identity: it runs once per layer call."""
+    depends on, the config tables and any stream override by identity: it runs once per layer call."""
     if torch.compiler.is_compiling():
         return None
     dev = x.device
@@ -115,8 +116,9 @@ def plan(x, num_bases: int, out: int, weight_dtype=torch.float32):
     key = (num_bases, out, x.dtype, weight_dtype, autocast, torch.get_float32_matmul_precision(), dev,
            dispatch._forced["value"])
     tables = dispatch.tables(dev)  # a new object whenever a config file is reloaded
+    override = dispatch._overrides.get(("stream", "dense"))  # a new object per override_config
     hit = _PLANS.get(key)
-    if hit is None or hit[0] is not tables:
+    if hit is None or hit[0] is not tables or hit[1] is not override:
         dtype = compute_dtype(x, weight_dtype)
         prec = rt.dot_precision(dtype)
         cls = dispatch.precision_class(dtype, prec)
@@ -124,8 +126,8 @@ def plan(x, num_bases: int, out: int, weight_dtype=torch.float32):
         answer = (dtype, dispatch.plan("fwd", num_bases, dtype, prec, "dense", dev)[1]) if dense >= 2 else None
         if len(_PLANS) > 1024:
             _PLANS.clear()
-        hit = _PLANS[key] = (tables, answer)
-    return hit[1]
+        hit = _PLANS[key] = (tables, override, answer)
+    return hit[2]
 
 
 def usable(x, num_bases: int, out: int = None) -> bool:
