@@ -4,7 +4,8 @@
 # overhead, then the side-by-side table with the new thresholds. Every step is time-boxed so
 # one slow step cannot eat the rest; every file lands in OUTDIR.
 #   bash benchmarks/gpu_final.sh OUTDIR
-# Environment: WORKLOADS="0 1 2" (indices into gpu_layer_bench.WORKLOADS), TABLE_S (table time
+# Environment: WORKLOADS="0 1 2" (indices into gpu_layer_bench.WORKLOADS), ROUNDS=3 (interleaved
+# rounds per table row, median; for host-bound rows, which move +-20% between runs), TABLE_S (table time
 # box, s), TABLE_NAME (CSV name), NO_CHECK=1 / NO_CROSSOVER=1 / NO_PROFILE=1 / NO_PINN=1 / NO_TABLE=1 to skip
 # steps, MEMCHECK=1 to add compute-sanitizer.
 set -uo pipefail
@@ -40,5 +41,5 @@ fi
 # The CSV is rewritten after every (workload, precision), so a cut run keeps its rows.
 if [ -z "${NO_TABLE:-}" ]; then
   step "${TABLE_S:-330}" python3 benchmarks/gpu_layer_bench.py --precision all --workloads ${WORKLOADS:-0 1 2 3 4 5 6} \
-    --out "$out" --name "${TABLE_NAME:-table.csv}"
+    --rounds "${ROUNDS:-1}" --out "$out" --name "${TABLE_NAME:-table.csv}"
 fi

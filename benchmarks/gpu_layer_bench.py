@@ -128,15 +128,64 @@ def measure(layer, strategy, x, mode, device, reps):
     return f.median_ms, fb.median_ms, fb.peak_mib, status
 
 
-def run_table(args, device, checkpoint=None):
+def _measure_row(impl, N, IN, OUT, G, k, x, mode, fl, device, reps):
+    """One implementation at one (workload, precision): a table row (status says what failed)."""
     from sparsefuse import peers
 
+    row = dict(workload=f"N={N}, {IN}->{OUT}, G={G}", N=N, inp=IN, out=OUT, G=G, k=k,
+               precision=mode, impl=impl, fwd_ms=math.nan, fwdbwd_ms=math.nan,
+               peak_mib=math.nan, status="ok", **fl)
+    torch.manual_seed(0)
+    try:
+        with precision(mode):
+            if impl == "cublas-floor":
+                row["fwd_ms"], row["fwdbwd_ms"], row["status"] = gemm_floor(N, IN, OUT, G, k, mode, device, reps)
+                return row
+            layer, strategy = build(impl, IN, OUT, G, k, device)
+            row["fwd_ms"], row["fwdbwd_ms"], row["peak_mib"], row["status"] = measure(
+                layer, strategy, x, mode, device, reps)
+        del layer
+    except (peers.PeerUnavailable, peers.PeerUnsupported) as e:
+        row["status"] = f"skipped: {e}"
+    except Exception as e:  # noqa: BLE001 - one bad row must not end the run
+        row["status"] = S.OOM if is_oom(e) else f"{S.ERROR}: {type(e).__name__}: {e}"[:200]
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return row
+
+
+def _combine(rounds):
+    """The rows of one implementation over several rounds: median times, largest peak, the
+    first failure's status, and the spread (slowest / fastest forward+backward)."""
+    ok = [r for r in rounds if r["status"] == S.OK]
+    if not ok:
+        return rounds[0]
+    row = dict(ok[0])
+    for key in ("fwd_ms", "fwdbwd_ms"):
+        vals = sorted(r[key] for r in ok)
+        row[key] = vals[len(vals) // 2] if len(vals) % 2 else 0.5 * (vals[len(vals) // 2 - 1] + vals[len(vals) // 2])
+    row["peak_mib"] = max(r["peak_mib"] for r in ok)
+    times = [r["fwdbwd_ms"] for r in ok]
+    row["rounds"] = len(ok)
+    row["fwdbwd_spread"] = max(times) / min(times) if min(times) > 0 else math.nan
+    bad = [r for r in rounds if r["status"] != S.OK]
+    if bad:
+        row["status"] = bad[0]["status"]
+    return row
+
+
+def run_table(args, device, checkpoint=None):
+    """Every implementation side by side per (workload, precision).  With ``--rounds R`` the
+    implementations are measured R times, interleaved (the order rotated each round), and
+    each row is the median: rows bound by host launch time move by +-20% between runs, and
+    an interleaved median is fair to every implementation alike."""
     workloads = SMOKE if args.smoke else (QUICK if args.quick else WORKLOADS)
     if getattr(args, "workloads", None):
         workloads = [WORKLOADS[i] for i in args.workloads]
     reps = dict(warmup=1, rep=2) if args.smoke else dict(warmup=25, rep=100)
     impls = (["nn.Linear", "cublas-floor"] + [f"kan-{i}" for i in KAN_IMPLS] + ["fused-dense", "fused-sparse"]
              + list(PEER_NAMES))
+    n_rounds = max(1, getattr(args, "rounds", 1) or 1)
     rows = []
     k = 3
     for (N, IN, OUT, G) in workloads:
@@ -144,38 +193,22 @@ def run_table(args, device, checkpoint=None):
         x = (torch.rand(N, IN, generator=gen) * 2 - 1).to(device)
         for mode in args.precisions:
             fl = floors(N, IN, OUT, G, k, mode)
+            measured = {impl: [] for impl in impls}
+            for r in range(n_rounds):
+                for impl in impls[r % len(impls):] + impls[: r % len(impls)]:
+                    measured[impl].append(_measure_row(impl, N, IN, OUT, G, k, x, mode, fl, device, reps))
             for impl in impls:
-                row = dict(workload=f"N={N}, {IN}->{OUT}, G={G}", N=N, inp=IN, out=OUT, G=G, k=k,
-                           precision=mode, impl=impl, fwd_ms=math.nan, fwdbwd_ms=math.nan,
-                           peak_mib=math.nan, status="ok", **fl)
-                torch.manual_seed(0)
-                try:
-                    if impl == "cublas-floor":
-                        with precision(mode):
-                            row["fwd_ms"], row["fwdbwd_ms"], row["status"] = gemm_floor(N, IN, OUT, G, k, mode,
-                                                                                        device, reps)
-                        rows.append(row)
-                        print(f"{row['workload']:<28} {mode:<9} {impl:<15} fwd {row['fwd_ms']:9.3f} ms  "
-                              f"fwd+bwd {row['fwdbwd_ms']:9.3f} ms", flush=True)
-                        continue
-                    with precision(mode):
-                        layer, strategy = build(impl, IN, OUT, G, k, device)
-                        row["fwd_ms"], row["fwdbwd_ms"], row["peak_mib"], row["status"] = measure(
-                            layer, strategy, x, mode, device, reps)
-                    del layer
-                except (peers.PeerUnavailable, peers.PeerUnsupported) as e:
-                    row["status"] = f"skipped: {e}"
-                except Exception as e:  # noqa: BLE001 - one bad row must not end the run
-                    row["status"] = S.OOM if is_oom(e) else f"{S.ERROR}: {type(e).__name__}: {e}"[:200]
-                if device.type == "cuda":
-                    torch.cuda.empty_cache()
+                row = _combine(measured[impl])
                 t = row["fwdbwd_ms"]
-                row["pct_of_floor"] = 100 * fl["floor_ms"] / t if t > 0 else math.nan
-                row["mem_ratio"] = row["peak_mib"] / fl["mem_floor_mib"]
+                if impl != "cublas-floor":
+                    row["pct_of_floor"] = 100 * fl["floor_ms"] / t if t > 0 else math.nan
+                    row["mem_ratio"] = row["peak_mib"] / fl["mem_floor_mib"]
                 rows.append(row)
                 print(f"{row['workload']:<28} {mode:<9} {impl:<15} fwd {row['fwd_ms']:9.3f} ms  "
                       f"fwd+bwd {row['fwdbwd_ms']:9.3f} ms  peak {row['peak_mib']:9.1f} MiB  "
-                      f"{row['pct_of_floor']:6.1f}% of floor  {row['status']}", flush=True)
+                      f"{row.get('pct_of_floor', math.nan):6.1f}% of floor  {row['status']}"
+                      + (f"  ({row['rounds']} rounds, spread {row['fwdbwd_spread']:.2f})" if n_rounds > 1 else ""),
+                      flush=True)
             if checkpoint is not None:  # a run cut short still leaves every finished row
                 checkpoint(with_peer_speedups(rows))
     return with_peer_speedups(rows)
@@ -517,6 +550,8 @@ def main(argv=None):
     p.add_argument("--grids", type=int, nargs="*", help="crossover: grid sizes to sweep")
     p.add_argument("--orders", type=int, nargs="*", help="crossover: spline orders to sweep")
     p.add_argument("--workloads", type=int, nargs="*", help="table: indices into WORKLOADS (default all)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="table: measure every implementation this many times, interleaved; rows are medians")
     p.add_argument("--name", default=None, help="CSV file name under --out")
     p.add_argument("--profile", action="store_true", help="CUDA time per kernel of a fused layer step")
     p.add_argument("--pinn", action="store_true", help="the PINN step and the eager host overhead")

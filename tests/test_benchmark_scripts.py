@@ -45,7 +45,8 @@ def test_gpu_tune_smoke_sweeps_and_writes_only_a_temp_table(tmp_path):
     assert _config_files() == before  # no file under kernels/configs written, changed or added
 
 
-@pytest.mark.parametrize("extra", [[], ["--crossover"], ["--pinn"]], ids=["table", "crossover", "pinn"])
+@pytest.mark.parametrize("extra", [[], ["--rounds", "2"], ["--crossover"], ["--pinn"]],
+                         ids=["table", "table-rounds", "crossover", "pinn"])
 def test_gpu_layer_bench_smoke(tmp_path, extra):
     before = _config_files()
     res = _run("benchmarks/gpu_layer_bench.py", "--smoke", "--out", str(tmp_path), *extra)
@@ -54,9 +55,16 @@ def test_gpu_layer_bench_smoke(tmp_path, extra):
         extra[0] if extra else None, "gpu_layer_bench.csv")
     lines = (tmp_path / name).read_text().splitlines()
     assert len(lines) > 1
-    if not extra:  # our default path, the forced strategies and the measured GEMM floor
+    if not extra or extra[0] == "--rounds":  # our default path, the forced strategies, the GEMM floor
         for impl in ("kan-auto", "fused-dense", "fused-sparse", "cublas-floor"):
             assert any(f",{impl}," in line and ",ok," in line for line in lines[1:]), impl
+        if extra:  # one row per implementation and precision, the median of two interleaved rounds
+            import csv
+
+            rows = list(csv.DictReader(lines))
+            kan = [r for r in rows if r["impl"] == "kan-auto"]
+            assert len(kan) == len({r["precision"] for r in rows})
+            assert all(r["rounds"] == "2" and float(r["fwdbwd_spread"]) >= 1 for r in kan)
     elif extra == ["--crossover"]:
         assert "Measured dense_max_bases" in res.stdout
     else:
