@@ -139,7 +139,7 @@ READING = [
     "  part of the step (the profile's device time per step against the table's time): the host",
     "  issues seven or eight launches per layer step, four of them Triton, more slowly than the GPU",
     "  runs them (unit costs in the host-overhead table). These rows move by ±20% between runs of",
-    "  the same code (`host_rows.csv` repeats them).",
+    "  the same code (`gpu_layer_bench.py --rounds R` takes interleaved medians for them).",
     "- **Large G**: fp32-IEEE takes the sparse CUDA-core kernels (`fused-sparse`), TF32/bf16 the",
     "  dense GEMM, which multiplies (G+k)/(k+1) times more than needed; layers with fewer than 128",
     "  outputs switch to sparse beyond G+k = 23 (their dense GEMM is bound by the basis bytes).", ""]
