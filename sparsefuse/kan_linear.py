@@ -229,11 +229,11 @@ class KANLinear(torch.nn.Module):
         branch and a uniform grid.  None elsewhere: the branches are then composed."""
         if torch.compiler.is_compiling() or type(self.base_activation) is not torch.nn.SiLU:
             return None
-        # resolve_impl's "fused" answer, each test made once: "fused" asked for, or "auto" on CUDA;
-        # the kernels available there; a uniform grid
-        if not (self.impl == "fused" or (self.impl == "auto" and x2.is_cuda)):
+        if self.resolve_impl(x2) != "fused":
             return None  # spline_output then composes the branches, or says why it cannot
-        if fused_unavailable(x2.device) or not self._grid_uniform():
+        # "auto" resolved to "fused" only where the kernels run and the grid is uniform;
+        # an explicit "fused" still needs both (else spline_output says why it cannot)
+        if self.impl == "fused" and (fused_unavailable(x2.device) or not self._grid_uniform()):
             return None
         from . import kernels
         scaler = self.spline_scaler if self.enable_standalone_scale_spline else None

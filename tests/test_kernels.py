@@ -613,7 +613,7 @@ def test_basis_writer_and_weight_layouts():
             f1 = min(IN, f0 + fb)
             blk = W[:, f0 * (M + 1):f1 * (M + 1)].reshape(OUT, M + 1, f1 - f0).transpose(1, 2)
             assert torch.equal(blk, full[:, f0:f1])
-        gbw, gsw, gsc = streamed.unpack(W, fb, M, sw, sc, base=True)
+        gbw, gsw, gsc = streamed.unpack(W, fb, M, sw, sc, bw)
         assert torch.equal(gbw, bw) and rel_err(gsw, sw * sc[..., None] ** 2) < 1e-6
         assert rel_err(gsc, (sw * sc[..., None] * sw).sum(-1)) < 1e-6
         plain = streamed.pack(sw, None, None, torch.float32, fb)

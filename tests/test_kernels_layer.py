@@ -128,7 +128,7 @@ def test_layer_nan_inf_propagate_and_empty_batch():
 def test_layer_declines_under_the_sparse_strategy_and_rejects_bad_grids():
     grid, x, bw, sw, sc = case(7, 5, 3, 2, 4, 3)
     with sk.force_strategy("sparse"):
-        assert not layer.usable(x, 7) and sk.kan_linear(x, grid, bw, sw, sc, 3) is None
+        assert layer.plan(x, 7, None) is None and sk.kan_linear(x, grid, bw, sw, sc, 3) is None
     with pytest.raises(ValueError, match="grid"):
         sk.kan_linear(x, grid, bw, sw, sc, 3, uniform=False)
     with pytest.raises(ValueError, match="coeff"):

@@ -196,12 +196,11 @@ def reference(name: str, root: str | os.PathLike | None = None) -> Result | None
         found = []
         for meta_path in (root / profile).glob(f"cuda-*/{check_name(name)}.json"):
             try:
-                stamp = str(json.loads(meta_path.read_text()).get("timestamp") or "")
-                found.append((stamp, meta_path.parent.name, load(name, profile, meta_path.parent.name, root)))
-            except (OSError, json.JSONDecodeError, ValueError):
+                found.append(load(name, profile, meta_path.parent.name, root))
+            except (OSError, json.JSONDecodeError):
                 continue
         if found:
-            return max(found, key=lambda f: f[:2])[2]
+            return max(found, key=lambda r: (str(r.meta.get("timestamp") or ""), r.tag))
     return None
 
 

@@ -57,15 +57,12 @@ def _differentiable_grads(x, base_weight, spline_weight, scaler, t0, ih, k, gy, 
     return gx, gbw, gsw, gsc
 
 
-_SIZE = {torch.float64: 8, torch.float32: 4, torch.bfloat16: 2, torch.float16: 2}
-
-
 class FusedKANLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, base_weight, spline_weight, scaler, t0, ih, k, dtype, cfg):
         N, IN = x.shape
         OUT, _, M = spline_weight.shape
-        fb = streamed.fwd_block(N, IN, M + 1, OUT, _SIZE[dtype], cfg)
+        fb = streamed.fwd_block(N, IN, M + 1, OUT, dtype.itemsize, cfg)
         # the forward's layout and the feature-major copy dX contracts, in one launch
         W, Wfm = streamed.pack(spline_weight, scaler, base_weight, dtype, fb, fb2=1)
         y = rt.alloc((N, OUT), dtype, x.device)
@@ -95,7 +92,7 @@ class FusedKANLinear(torch.autograd.Function):
             gx = streamed.dx_flat(x, t0, ih, Wfm, gy, k, 1, M, True, rt.alloc(x.shape, x.dtype, x.device), f64, cfg)
         if need[1] or need[2] or need[3]:
             dW, fb = streamed.dw_flat(x, t0, ih, gy, None, k, 0, M, True, cfg, A)
-            gbw, gsw, gsc = streamed.unpack(dW, fb, M, spline_weight, scaler, base=True)
+            gbw, gsw, gsc = streamed.unpack(dW, fb, M, spline_weight, scaler, base_weight)
         return gx, gbw, gsw, gsc, None, None, None, None, None
 
 
@@ -130,11 +127,6 @@ def plan(x, num_bases: int, out: int, weight_dtype=torch.float32):
     return hit[2]
 
 
-def usable(x, num_bases: int, out: int = None) -> bool:
-    """Whether the fused layer path applies (see :func:`plan`)."""
-    return plan(x, num_bases, out) is not None
-
-
 def compute_dtype(x, weight_dtype=torch.float32):
     dev = x.device.type
     if torch.is_autocast_enabled(dev) and x.dtype != torch.float64:
@@ -142,14 +134,11 @@ def compute_dtype(x, weight_dtype=torch.float32):
     return torch.promote_types(x.dtype, weight_dtype)
 
 
-def kan_linear(x, t0, ih, base_weight, spline_weight, scaler, k, planned=None):
+def kan_linear(x, t0, ih, base_weight, spline_weight, scaler, k, planned):
     """SiLU base branch + spline branch of a KANLinear on 2-D ``x``, in the compute dtype
     (autocast's, else x's and the weights' promoted): the fused path of ``impl="fused"``.
-    ``planned``: :func:`plan`'s answer when the caller has it."""
-    OUT, _, M = spline_weight.shape
-    dtype, cfg = planned or plan(x, M, OUT, spline_weight.dtype) or (compute_dtype(x, spline_weight.dtype), None)
-    if cfg is None:  # the caller insists on the fused layer where the dispatch would not pick it
-        _, cfg = dispatch.plan("fwd", M, dtype, rt.dot_precision(dtype), "dense", x.device)
+    ``planned``: :func:`plan`'s (dtype, config) for this call."""
+    dtype, cfg = planned
     if x.shape[0] == 0:
         return _composed(x, t0, ih, base_weight, spline_weight, scaler, k).to(dtype)
     with rt.device_guard(x):

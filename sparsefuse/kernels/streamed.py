@@ -221,16 +221,18 @@ def pack(spline_weight, scaler, base_weight, dtype, fb: int, fb2: int = 0):
     return (W, W2) if fb2 else W
 
 
-def unpack(dW, fb: int, M: int, spline_weight=None, scaler=None, base=False, gsw=None):
+def unpack(dW, fb: int, M: int, spline_weight=None, scaler=None, base_weight=None, gsw=None):
     """(d base_weight | None, d spline_weight, d scaler | None) from dW in the layout of block
-    width ``fb``; ``gsw`` is the output for d spline_weight when the caller has one."""
+    width ``fb`` (slot 0 the base branch when ``base_weight`` is given, as :func:`pack`
+    wrote it); each gradient in its parameter's dtype; ``gsw`` is the output for
+    d spline_weight when the caller has one."""
     OUT = dW.shape[0]
+    base = base_weight is not None
     MB = M + int(base)
     IN = dW.shape[1] // MB
     if gsw is None:
         gsw = torch.empty((OUT, IN, M), dtype=spline_weight.dtype, device=dW.device)
-    wdt = gsw.dtype
-    gbw = torch.empty((OUT, IN), dtype=wdt, device=dW.device) if base else None
+    gbw = torch.empty((OUT, IN), dtype=base_weight.dtype, device=dW.device) if base else None
     gsc = torch.empty((OUT, IN), dtype=scaler.dtype, device=dW.device) if scaler is not None else None
     if gsw.numel() == 0:
         return gbw, gsw, gsc
@@ -253,8 +255,11 @@ def budget_bytes(cfg: dict) -> int:
 
 
 def chunk_rows(row_bytes: int, N: int, budget: int) -> int:
-    """Rows per chunk: as many as fit the budget, a multiple of 128 when that many fit."""
+    """Rows per chunk: all N when they fit the budget, else as many as fit, a multiple of 128
+    when that many fit."""
     rows = max(1, budget // max(1, row_bytes))
+    if rows >= N:
+        return N
     if rows >= 256:
         rows -= rows % 128
     return min(N, rows)
@@ -334,7 +339,7 @@ def fwd_flat(x, t0, ih, W, s, k, d, M, base, y, cfg, fb):
     K = IN * MB
     el = W.element_size()
     if fb >= IN:
-        rows = chunk_rows(K * el, N, budget_bytes(cfg)) if N * K * el > budget_bytes(cfg) else N
+        rows = chunk_rows(K * el, N, budget_bytes(cfg))
         buf = flat_buffer(rows, K, W.dtype, x.device)
         for r0 in range(0, N, rows):
             r1 = min(N, r0 + rows)
