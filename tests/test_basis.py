@@ -197,3 +197,22 @@ def test_bspline_basis_uniformity_follows_its_grid():
     assert b.uniform
     b.grid.data[0, 3] += 0.1  # a write that bypasses the version counter
     assert not b.uniform
+
+
+def test_power_matrix_tensor_needs_no_fractions(monkeypatch):
+    """The tensor ``M_k`` is built from ints: torch 2.11's Dynamo cannot trace ``Fraction.__iadd__``
+    (compiled JHCG blocks failed on the H200 with an uncached matrix)."""
+    class NoFraction:
+        def __init__(self, *args, **kwargs):
+            raise AssertionError("Fraction used on the tensor path")
+
+    exact = {k: power.bspline_matrix_exact(k) for k in range(5)}
+    monkeypatch.setattr(power, "Fraction", NoFraction)
+    power._matrix_cached.cache_clear()
+    power._scaled_matrix.cache_clear()
+    try:
+        for k in range(5):
+            m = power.bspline_matrix(k, torch.float64)
+            assert m.tolist() == [[float(c) for c in row] for row in exact[k]]
+    finally:
+        power._matrix_cached.cache_clear()

@@ -17,37 +17,44 @@ import torch
 
 
 @functools.lru_cache(maxsize=None)
-def bspline_matrix_exact(k: int) -> tuple[tuple[Fraction, ...], ...]:
-    """``M_k[p][r]``: coefficient of ``u^p`` in the r-th active basis ``B_{m-k+r}``.
+def _scaled_matrix(k: int) -> tuple[tuple[int, ...], ...]:
+    """``k! * M_k`` in integers (``M_k`` below): plain int arithmetic, so ``torch.compile`` can trace it.
 
     Uniform Cox–de Boor in local form: with ``x = t_m + u h``,
-    ``v_d[r] = ((u + d - r) v_{d-1}[r-1] + (r + 1 - u) v_{d-1}[r]) / d``.
-    Polynomials are lists of Fractions, lowest power first.
+    ``v_d[r] = ((u + d - r) v_{d-1}[r-1] + (r + 1 - u) v_{d-1}[r]) / d``; ``w_d = d! v_d``
+    drops the division. Polynomials are lists of ints, lowest power first.
     """
     if k < 0:
         raise ValueError(f"spline_order: expected >= 0, got {k}")
-    v = [[Fraction(1)]]
+    w = [[1]]
     for d in range(1, k + 1):
         new = []
         for r in range(d + 1):
-            poly = [Fraction(0)] * (d + 1)
-            if r - 1 >= 0:  # (u + d - r) * v[r-1]
-                for p, c in enumerate(v[r - 1]):
-                    poly[p] += c * (d - r)
-                    poly[p + 1] += c
-            if r < d:  # (r + 1 - u) * v[r]
-                for p, c in enumerate(v[r]):
-                    poly[p] += c * (r + 1)
-                    poly[p + 1] -= c
-            new.append([c / d for c in poly])
-        v = new
-    return tuple(tuple(v[r][p] for r in range(k + 1)) for p in range(k + 1))
+            poly = [0] * (d + 1)
+            if r - 1 >= 0:  # (u + d - r) * w[r-1]
+                for p, c in enumerate(w[r - 1]):
+                    poly[p] = poly[p] + c * (d - r)
+                    poly[p + 1] = poly[p + 1] + c
+            if r < d:  # (r + 1 - u) * w[r]
+                for p, c in enumerate(w[r]):
+                    poly[p] = poly[p] + c * (r + 1)
+                    poly[p + 1] = poly[p + 1] - c
+            new.append(poly)
+        w = new
+    return tuple(tuple(w[r][p] for r in range(k + 1)) for p in range(k + 1))
+
+
+def bspline_matrix_exact(k: int) -> tuple[tuple[Fraction, ...], ...]:
+    """``M_k[p][r]``: coefficient of ``u^p`` in the r-th active basis ``B_{m-k+r}``, as exact fractions."""
+    scale = math.factorial(k) if k >= 0 else 1
+    return tuple(tuple(Fraction(c, scale) for c in row) for row in _scaled_matrix(k))
 
 
 @functools.lru_cache(maxsize=64)
 def _matrix_cached(k: int, dtype: torch.dtype, device: str) -> torch.Tensor:
-    m = bspline_matrix_exact(k)
-    return torch.tensor([[float(c) for c in row] for row in m], dtype=dtype, device=device)
+    # int / int is rounded once, exactly as float(Fraction) would be.
+    scale = math.factorial(k)
+    return torch.tensor([[c / scale for c in row] for row in _scaled_matrix(k)], dtype=dtype, device=device)
 
 
 def bspline_matrix(k: int, dtype=torch.float64, device="cpu") -> torch.Tensor:
