@@ -67,6 +67,14 @@ def contract_csr(x, grid, coeff, spline_order):
     return torch.sparse.mm(b, coeff_table(coeff))
 
 
+def to_bsr(csr: torch.Tensor, blocksize: int) -> torch.Tensor:
+    """CSR to BSR. PyTorch converts on the CPU and warns so; the study records that cost, so the
+    warning (which names a build path) is not repeated on every call."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*sparse_compressed_to_sparse_bsr", category=UserWarning)
+        return csr.to_sparse_bsr((blocksize, blocksize))
+
+
 def contract_bsr(x, grid, coeff, spline_order, blocksize: int = 4):
     """BSR with ``blocksize x blocksize`` blocks; rows and columns are zero-padded to a multiple."""
     if blocksize < 1:
@@ -78,9 +86,7 @@ def contract_bsr(x, grid, coeff, spline_order, blocksize: int = 4):
     xp = torch.cat([x, x.new_full((rows_p - n, x.shape[1]), float(grid.min()) - 1.0)])  # padded rows: all-zero bases
     csr = basis_csr(xp, grid, spline_order, coeff.shape[2])
     csr = _csr(csr.crow_indices(), csr.col_indices(), csr.values(), (rows_p, cols_p))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        bsr = csr.to_sparse_bsr((blocksize, blocksize))
+    bsr = to_bsr(csr, blocksize)
     table = coeff_table(coeff)
     table = torch.cat([table, table.new_zeros(cols_p - n_cols, table.shape[1])])
     return (bsr @ table)[:n]

@@ -173,8 +173,9 @@ def train_loop(
     status, diverged_at, last, done = OK, None, float("nan"), 0
     synchronize(device)
     t0 = time.perf_counter()
-    bar = tqdm(range(n_steps), desc=desc, disable=not progress, leave=False)
-    for step in bar:
+    bar = tqdm(total=n_steps, desc=desc, disable=not progress, leave=False)
+    for step in range(n_steps):
+        bar.update(1)
         metrics = _as_metrics(step_fn(step))
         last, done = metrics["loss"], step + 1
         bad = not math.isfinite(last) or abs(last) > divergence_threshold
@@ -190,6 +191,8 @@ def train_loop(
             if not rows or rows[-1]["step"] != step:
                 rows.append({"step": step, "time_s": time.perf_counter() - t0, **metrics})
             break
+    if bar.total and bar.n < bar.total:
+        bar.total = bar.n  # a budget or divergence stop is a result, not an error: no red bar left behind
     bar.close()
     synchronize(device)
     wall = time.perf_counter() - t0

@@ -135,3 +135,27 @@ def test_train_loop_time_budget_stops_and_says_so():
     assert full.status == "ok" and full.steps == 5
     with pytest.raises(ValueError, match="time_budget_s"):
         train_loop(lambda i: 1.0, 5, progress=False, time_budget_s=0)
+
+
+def test_train_loop_stopped_early_leaves_no_failed_progress_bar(monkeypatch):
+    """A notebook bar closed with n < total turns red ('danger'); a budget stop is no failure."""
+    import tqdm.auto
+
+    closed = []
+
+    class Recording(tqdm.auto.tqdm):
+        def close(self):
+            closed.append((self.n, self.total))
+            super().close()
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recording)
+
+    def step(i):
+        time.sleep(0.02)
+        return 1.0
+
+    res = train_loop(step, 1000, progress=True, time_budget_s=0.05)
+    assert res.status == "time budget" and res.steps < 1000
+    assert closed and all(n == total for n, total in closed)
+    res = train_loop(lambda i: float("nan"), 10, progress=True)
+    assert res.status == "diverged" and closed[-1][0] == closed[-1][1]

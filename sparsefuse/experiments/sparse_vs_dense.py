@@ -139,7 +139,7 @@ def _synthetic_point(cfg, method, density, dev) -> dict:
             b = cfg["bsr_block"]
             if rows % b or cols % b:
                 raise S.Unavailable(S.UNSUPPORTED, f"BSR needs sizes divisible by {b}")
-            m = m.to_sparse_bsr((b, b))
+            m = SF.to_bsr(m, b)
         table = torch.randn(cols, out, generator=torch.Generator().manual_seed(1)).to(dev)
         return m, table
 
