@@ -163,3 +163,27 @@ def test_a_table_with_no_matching_row_fails(folders, capsys):
     assert diff.main([str(fresh), str(ref)]) == 1
     assert "no row of this run matches a row of the reference" in capsys.readouterr().out
     assert diff.main([str(fresh), str(ref), "--allow-unmatched"]) == 0
+
+
+def test_the_committed_reference_against_itself_and_a_perturbed_copy(tmp_path, capsys):
+    """The Reproducing page's command on the real reference: itself passes, slower timings fail."""
+    import shutil
+
+    from sparsefuse.book import results
+
+    ref = results.reference_root() / "quick" / "cuda-h200"
+    tables = sorted(p.name for p in ref.glob("*.csv"))
+    assert len(tables) >= 15, "the H200 reference is committed"
+    assert diff.main([str(ref), str(ref)]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(tables)} tables compared: 0 with a regression" in out
+
+    slow = tmp_path / "slow"
+    shutil.copytree(ref, slow)
+    df = pd.read_csv(slow / "layer_microbench.csv")
+    df["median_ms"] = df["median_ms"] * 2.0
+    df.to_csv(slow / "layer_microbench.csv", index=False)
+    assert diff.main([str(slow), str(ref)]) == 1
+    out = capsys.readouterr().out
+    assert "== layer_microbench.csv: REGRESSION (60)" in out and "median_ms:" in out
+    assert "1 with a regression" in out

@@ -12,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from . import results
+from . import gpu_minutes, results
 from .atomic import atomic_write
 from .layout import (BADGE_URL, EXECUTED_DIR, GENERATED_DIR, NODE_MODULES, REPO_ROOT, VENDOR_DIR, localize_badge,
                      notebooks)
@@ -104,11 +104,21 @@ def provenance_markdown(root: Path | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+ARCHIVE = "archive"  # results/archive/<profile>/<tag>/: superseded reference runs, kept and linked, never shown first
+
+
 def write_generated(dest: Path | None = None) -> Path:
+    """``provenance.md`` (the reference results, then the archived ones) and ``reference_run.md`` (device minutes)."""
     dest = Path(dest or GENERATED_DIR)
     dest.mkdir(parents=True, exist_ok=True)
     out = dest / "provenance.md"
-    atomic_write(out, provenance_markdown())
+    archive = results.reference_root() / ARCHIVE
+    text = provenance_markdown()
+    if archive.is_dir():
+        text += ("\n**Archived** (`results/archive/`: earlier reference runs, superseded, kept for comparison "
+                 "with `python -m sparsefuse.book diff`):\n\n" + provenance_markdown(archive))
+    atomic_write(out, text)
+    atomic_write(dest / "reference_run.md", gpu_minutes.markdown())
     return out
 
 
