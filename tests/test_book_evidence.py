@@ -144,3 +144,24 @@ def test_verdict_values_come_from_the_evidence(tmp_path):
     ev = verdict.evidence("demo", FRESH, profile="smoke", device="cpu", reference=ref)
     values = verdict.verdict_values(ev, "demo", lambda t: {"demo_fused_ms": t["median_ms"].min()})
     assert values == {"demo_fused_ms": 0.30, "demo_source": ev.source}
+
+
+def test_a_gpu_run_saved_into_the_reference_folder_is_compared_with_what_it_replaces(tmp_path, monkeypatch, shown):
+    """`make book` on a GPU writes results/ itself: the page diffs against the committed result it overwrote."""
+    from sparsefuse.book import provenance
+
+    monkeypatch.setenv("SPARSEFUSE_RESULTS", str(tmp_path))
+    monkeypatch.setenv("SPARSEFUSE_REFERENCE", str(tmp_path))
+    monkeypatch.setattr(provenance, "device_tag", lambda device: "cuda-h200")
+    monkeypatch.setattr(verdict, "_gpu_words", lambda device: "NVIDIA H200")
+    _reference(tmp_path, commit="0ld0000aaa", stamp="2026-12-01T00:00:00+00:00")
+    fresh = FRESH.assign(median_ms=[0.31, 2.5])
+    nb._publish("demo", fresh, None, profile="quick", device="cuda")
+    page = next(s for s in shown if isinstance(s, str) and "sparsefuse-result" in s)
+    assert "compared with the committed result it replaces" in page and "0ld0000" in page
+    assert "The committed result this run replaces (commit 0ld0000)" in page
+    assert "Difference from the reference: REGRESSION" in page  # 0.90 -> 2.5 ms against what was committed
+    shown.clear()
+    nb._publish("other", fresh, None, profile="quick", device="cuda")  # nothing committed before
+    page = next(s for s in shown if isinstance(s, str) and "sparsefuse-result" in s)
+    assert "no earlier reference to compare it with" in page and "Difference from" not in page

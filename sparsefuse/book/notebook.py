@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -185,8 +186,22 @@ def _details(summary: str, body: str, open_: bool = False) -> str:
     return f"<details{' open' if open_ else ''}><summary>{html.escape(summary)}</summary>{body}</details>"
 
 
-def comparison_note(fresh_profile: str, fresh_tag: str, ref: results.Result | None, fresh_desc: str) -> tuple[str, bool]:
-    """(note, comparable). Comparable: the same profile, both on a GPU."""
+def comparison_note(fresh_profile: str, fresh_tag: str, ref: results.Result | None, fresh_desc: str,
+                    *, replaces: bool = False) -> tuple[str, bool]:
+    """(note, comparable). Comparable: the same profile, both on a GPU.
+
+    ``replaces``: this run was saved into the reference's own folder (a GPU run of the
+    book writes ``results/``), so it is compared with the committed result it overwrote.
+    """
+    if replaces:
+        if ref is None:
+            return (f"This run: {fresh_desc}. It is the first result of its kind in the reference folder: "
+                    "there is no earlier reference to compare it with.", False)
+        return (f"This run: {fresh_desc}. It was saved into the reference folder itself, so it is compared "
+                f"with the committed result it replaces ({ref.describe()}, commit "
+                f"{str(ref.meta.get('git_commit') or 'unknown')[:7]}): the difference per table below holds each "
+                "number against that result (timings as a ratio, accuracies as a difference) and its tolerance.",
+                True)
     if ref is None:
         return (f"This run: {fresh_desc}. No reference result is committed for this experiment yet.", False)
     if ref.profile == fresh_profile and fresh_tag.startswith("cuda"):
@@ -196,9 +211,28 @@ def comparison_note(fresh_profile: str, fresh_tag: str, ref: results.Result | No
                 "difference) and its tolerance.", True)
     kind = "GPU" if fresh_tag.startswith("cuda") else "CPU"
     return (f"This run: {fresh_desc}. Reference: {ref.describe()}. They differ in kind "
-            f"({kind} {fresh_profile} against GPU {ref.profile}), so the numbers are not comparable"
+            f"({kind} {fresh_profile} against GPU {ref.profile}), so the numbers are not compared"
             + (": a smoke run on CPU only proves that the code path works" if kind == "CPU" else "")
             + ". Read the shape of the reference curves, not the ratio.", False)
+
+
+@dataclass(frozen=True)
+class Replaced:
+    """The committed result a GPU run overwrote in the reference folder, read before the save."""
+
+    ref: results.Result
+    table: pd.DataFrame | None
+    png: bytes | None
+
+    @classmethod
+    def read(cls, ref: results.Result | None) -> "Replaced | None":
+        if ref is None:
+            return None
+        try:
+            table = ref.table()
+        except (OSError, ValueError, pd.errors.ParserError):
+            table = None
+        return cls(ref, table, ref.png.read_bytes() if ref.png is not None else None)
 
 
 def local_run_title(profile: str, device_tag: str) -> str:
@@ -243,21 +277,27 @@ def diff_html(fresh: pd.DataFrame, ref: pd.DataFrame, *, path: str = "", max_row
 
 
 def page_html(ev, fresh: pd.DataFrame, *, fresh_png: bytes | None, fresh_meta: dict, fresh_where: str,
-              ref: results.Result | None, keys: list[str] | None = None, same_folder: bool = False) -> str:
+              ref: results.Result | None, keys: list[str] | None = None, same_folder: bool = False,
+              replaced: Replaced | None = None) -> str:
     """A result as the page shows it: the evidence first, the other run beside it or collapsed.
 
     ``ev`` (:func:`sparsefuse.book.verdict.evidence`) decides. When it is this run (a GPU
     measurement at quick/paper), the reference and the per-table difference follow it;
     otherwise the reference leads and this run sits in a collapsed section titled
     :func:`local_run_title`. The provenance line under the first figure names the
-    GPU and commit of the evidence shown first.
+    GPU and commit of the evidence shown first. When this run was saved into the
+    reference folder (``same_folder``), the difference is taken against ``replaced``,
+    the committed result it overwrote.
     """
     profile = fresh_meta.get("profile", "")
     tag = fresh_meta.get("device_tag", "")
     fresh_desc = f"profile {profile} on {fresh_meta.get('gpu_name') or fresh_meta.get('cpu_model') or tag}"
     parts = []
     if ev.fresh:
-        note, _ = comparison_note(profile, tag, ref, fresh_desc)
+        if same_folder:
+            note, _ = comparison_note(profile, tag, replaced.ref if replaced else None, fresh_desc, replaces=True)
+        else:
+            note, _ = comparison_note(profile, tag, ref, fresh_desc)
         parts.append(f'<p class="sparsefuse-note sparsefuse-evidence" data-evidence="fresh"><strong>Evidence shown '
                      f"first: {html.escape(ev.source)}.</strong> {html.escape(note)}</p>")
         if fresh_png is not None:
@@ -279,6 +319,20 @@ def page_html(ev, fresh: pd.DataFrame, *, fresh_png: bytes | None, fresh_meta: d
             body.append(_provenance_line("Reference", f"results/{ref.profile}/{ref.tag}/{ref.name}.csv", ref.meta))
             parts.append(_details(f"Reference ({ref.describe()}) and the difference per table", "".join(body),
                                   open_=ev.measured))
+        elif same_folder and replaced is not None:
+            old = replaced.ref
+            body = []
+            if replaced.table is not None and ev.measured:
+                body.append(diff_html(fresh, replaced.table, path=f"{old.profile}/{old.tag}/{old.name}.csv"))
+            if replaced.png is not None:
+                body.append(_figure(replaced.png, "Replaced reference — " + old.describe()))
+            if replaced.table is not None:
+                body.append(_details("Table — replaced reference", _table_html(replaced.table)))
+            body.append(_provenance_line("Replaced reference", f"results/{old.profile}/{old.tag}/{old.name}.csv "
+                                         "(as committed before this run)", old.meta))
+            commit = str(old.meta.get("git_commit") or "unknown")[:7]
+            parts.append(_details(f"The committed result this run replaces (commit {commit}) and the difference "
+                                  "per table", "".join(body), open_=ev.measured))
     else:
         rr = ev.reference
         parts.append(f'<p class="sparsefuse-note sparsefuse-evidence" data-evidence="reference"><strong>Evidence '
@@ -319,6 +373,7 @@ def _publish(name: str, df: pd.DataFrame, fig=None, *, profile: str, device: str
     if wall_s is None:
         wall_s = time.perf_counter() - _started
     params = {**df.attrs.get("parameters", {}), **(params or {})}
+    before = Replaced.read(results.reference(name)) if show else None  # the save may overwrite it
     saved = results.save(name, df, fig, profile=profile, device=device, params=params, wall_s=wall_s)
     ref = results.reference(name)
     ev = verdict.evidence(name, df, profile=profile, device=device, reference=ref)
@@ -328,9 +383,11 @@ def _publish(name: str, df: pd.DataFrame, fig=None, *, profile: str, device: str
 
     meta = json.loads(saved.json.read_text())
     where = f"{profile}/{meta['device_tag']}/{saved.csv.name}"
+    same = ref is not None and ref.folder.resolve() == saved.json.parent.resolve()
+    replaced = before if same and before is not None and before.ref.folder.resolve() == ref.folder.resolve() else None
     display(HTML(page_html(ev, df, fresh_png=saved.png.read_bytes() if saved.png is not None else None,
-                           fresh_meta=meta, fresh_where=where, ref=ref, keys=keys,
-                           same_folder=ref is not None and ref.folder.resolve() == saved.json.parent.resolve())))
+                           fresh_meta=meta, fresh_where=where, ref=ref, keys=keys, same_folder=same,
+                           replaced=replaced)))
     if fig is not None:
         import matplotlib.pyplot as plt
 
