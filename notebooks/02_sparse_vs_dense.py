@@ -27,13 +27,12 @@
 #
 # **Verdict here**, from {glue:text}`sparse_vs_dense_source`, forward pass: the fused kernel
 # was {glue:text}`sd_cmp_lo` at $G$ = {glue:text}`sd_g_lo:.0f` and {glue:text}`sd_cmp_hi` at
-# $G$ = {glue:text}`sd_g_hi:.0f`; at its worst grid size its automatic choice took
-# {glue:text}`sd_auto_gap:.2f`× the time of the faster forced strategy (1.00: it always
-# picked the faster one). The structured `gather` path {glue:text}`sd_gather_text`, and CSR built from
+# $G$ = {glue:text}`sd_g_hi:.0f`. Its automatic choice {glue:text}`sd_auto_text`.
+# The structured `gather` path {glue:text}`sd_gather_text`, and CSR built from
 # the active indices on every call {glue:text}`sd_csr_text`. With the matrix pre-built (the
-# synthetic sweep), CSR {glue:text}`sd_syn_text`: the format only pays at low densities.
-# These are the numbers of one GPU and one layer shape; read the crossover, not the exact
-# factors.
+# synthetic sweep), CSR {glue:text}`sd_syn_text`. These are the numbers of one GPU and one
+# layer shape, listed point by point: on this GPU the faster method changes more than once
+# along the sweep, so there is no single crossover density.
 #
 # ## The question
 #
@@ -101,7 +100,7 @@ df = nb.experiment(exp, profile, device, keys=["sweep", "method", "mode", "grid_
 # %%
 from sparsefuse.book.tables import show
 
-show(exp.headline(df), caption="forward time per call (ms); last row: density")
+show(exp.headline(df), caption="forward time per call (ms); last row: the grid sizes where each method beat dense")
 
 # %% [markdown]
 # ## Explore the sweep

@@ -199,14 +199,31 @@ def test_sparse_vs_dense_status_rows_and_explorer():
     assert ex.points() == [3, 200]
 
 
-def test_crossover_is_the_largest_density_where_the_method_wins():
-    rows = [dict(sweep="spline", mode="forward", method=m, density=d, median_ms=t, status="ok")
-            for m, d, t in [("dense", 0.1, 5.0), ("dense", 0.5, 1.0), ("dense", 0.9, 1.0),
-                            ("gather", 0.1, 1.0), ("gather", 0.5, 0.9), ("gather", 0.9, 3.0),
-                            ("csr", 0.1, 9.0), ("csr", 0.5, 9.0), ("csr", 0.9, 9.0)]]
+def test_wins_are_listed_point_by_point():
+    rows = [dict(sweep="spline", mode="forward", method=m, density=d, grid_size=g, spline_order=3, median_ms=t,
+                 status="ok")
+            for m, d, g, t in [("dense", 0.1, 30, 5.0), ("dense", 0.5, 5, 1.0), ("dense", 0.9, 1, 1.0),
+                               ("gather", 0.1, 30, 6.0), ("gather", 0.5, 5, 0.9), ("gather", 0.9, 1, 3.0),
+                               ("csr", 0.1, 30, 9.0), ("csr", 0.5, 5, 9.0), ("csr", 0.9, 1, 9.0)]]
     df = pd.DataFrame(rows)
-    assert sparse_vs_dense.crossover(df, "gather") == pytest.approx(0.5)
-    assert pd.isna(sparse_vs_dense.crossover(df, "csr"))
+    assert sparse_vs_dense.wins(df, "gather") == {1.0: False, 5.0: True, 30.0: False}
+    assert sparse_vs_dense.wins(df, "gather", by="density") == {0.1: False, 0.5: True, 0.9: False}
+    v = sparse_vs_dense.verdict_numbers(df)
+    # a win at G=5 between losses is not "up to density 0.5"
+    assert v["sd_gather_text"] == "beat the dense GEMM at G = 5, not at 1 and 30"
+    assert v["sd_csr_text"] == "beat the dense GEMM at no G measured (1, 5 or 30)"
+    assert sparse_vs_dense.headline(df).loc["G where it beat dense"].to_dict() == {
+        "csr": "none", "dense": "—", "gather": "5"}
+
+
+def test_sparse_vs_dense_verdict_on_the_h200_reference():
+    from sparsefuse.book import results
+
+    v = sparse_vs_dense.verdict_numbers(results.reference(sparse_vs_dense.NAME).table())
+    # the automatic choice was slower than both forced strategies at small G: said, not hidden
+    assert "does not hold" in v["sd_auto_text"] and "slower than both forced strategies at G = 1, 3, 10 and 30" in v["sd_auto_text"]
+    assert v["sd_gather_text"] == "beat the dense GEMM at G = 30 and 300, not at 1, 3, 10 and 100"
+    assert v["sd_csr_text"] == "beat the dense GEMM at G = 1, 30 and 300, not at 3, 10 and 100"
 
 
 def test_matrixkan_time_budget_skips_every_point():

@@ -178,3 +178,28 @@ def less(ratio: float, noun: str = "memory", than: str = "") -> str:
     if ratio > 1:
         return f"{times(ratio)} less {noun} than{tail}"
     return f"{times(1.0 / ratio)} more {noun} than{tail}"
+
+
+def joined(items, last: str = "and") -> str:
+    """``a, b and c`` (``—`` for none)."""
+    items = [str(i) for i in items]
+    if not items:
+        return "—"
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {last} {items[-1]}"
+
+
+def where_wins(wins: dict, label: str, fmt: str = "{:g}") -> str:
+    """Words for a per-point win/loss map ``{point: bool}``: "at every G", "at no G", "at G = 30 and 300 (not at 1, 3)".
+
+    A range such as "up to density 0.3" would claim every point below it; this lists the points.
+    """
+    pts = sorted(wins)
+    if not pts:
+        return f"at no {label} measured"
+    won = [fmt.format(p) for p in pts if wins[p]]
+    lost = [fmt.format(p) for p in pts if not wins[p]]
+    if not lost:
+        return f"at every {label} measured ({joined(won)})" if len(won) > 1 else f"at the one {label} measured ({won[0]})"
+    if not won:
+        return f"at no {label} measured ({joined(lost, 'or')})"
+    return f"at {label} = {joined(won)}, not at {joined(lost)}"
