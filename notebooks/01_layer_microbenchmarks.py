@@ -27,7 +27,7 @@
 #
 # **Verdict here**, from {glue:text}`layer_microbench_source`: from $G$ = {glue:text}`lm_g_lo:.0f`
 # to $G$ = {glue:text}`lm_g_hi:.0f` the training step (forward+backward) of the fused path
-# grew {glue:text}`lm_fused_growth:.2f`×, the reference's {glue:text}`lm_ref_growth:.2f`×,
+# grew {glue:text}`lm_fused_growth:.2f`× and the reference's {glue:text}`lm_ref_growth:.2f`×:
 # {glue:text}`lm_flat`. The fused path was {glue:text}`lm_cmp_lo` at
 # $G$ = {glue:text}`lm_g_lo:.0f` and {glue:text}`lm_cmp_hi` at $G$ = {glue:text}`lm_g_hi:.0f`.
 # A KAN layer is still no linear layer: at $G$ = {glue:text}`lm_g_hi:.0f` the fused step took

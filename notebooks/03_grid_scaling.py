@@ -27,12 +27,13 @@
 #
 # **Verdict here**, from {glue:text}`grid_scaling_source`, {glue:text}`gs_mode`: from
 # $G$ = {glue:text}`gs_g_lo:.0f` to $G$ = {glue:text}`gs_g_hi:.0f` the fused path's time grew
-# {glue:text}`gs_growth_text` and the efficient-kan reference's {glue:text}`gs_ref_growth_text`;
-# at $G$ = {glue:text}`gs_g_hi:.0f` fused was {glue:text}`gs_cmp_hi` and used
-# {glue:text}`gs_mem_hi`. Implementations that ran out of memory: {glue:text}`gs_oom`. The
-# fastest layer at $G$ = {glue:text}`gs_g_hi:.0f` was {glue:text}`gs_fastest_text`; the least
-# memory there took {glue:text}`gs_lowest_mem_text`. The flat-in-$G$ part of the claim is what
-# this sweep can confirm; which package is fastest depends on the layer shape (see the
+# {glue:text}`gs_growth_text` and the efficient-kan reference's {glue:text}`gs_ref_growth_text`:
+# {glue:text}`gs_flat`. Its peak memory grew {glue:text}`gs_fused_mem_growth:.3g`×:
+# {glue:text}`gs_mem_flat`. At $G$ = {glue:text}`gs_g_hi:.0f` fused was {glue:text}`gs_cmp_hi`
+# and used {glue:text}`gs_mem_hi`. Implementations that ran out of memory:
+# {glue:text}`gs_oom_text`. {glue:text}`gs_peers_text`; the least memory at
+# $G$ = {glue:text}`gs_g_hi:.0f` took {glue:text}`gs_lowest_mem_text`. Left out:
+# {glue:text}`gs_not_run_text`. Which package is fastest depends on the layer shape (see the
 # [kernel benchmark page](../kernel_benchmark.md) for the side-by-side runs).
 #
 # ## The question

@@ -229,3 +229,22 @@ def test_sparse_vs_dense_verdict_on_the_h200_reference():
 def test_matrixkan_time_budget_skips_every_point():
     df = matrixkan.run(progress=False, degrees=[1], n=4, in_features=1, grid_size=3, time_budget_s=0.0, **TINY)
     assert (df["status"] == S.SKIPPED).all() and df["max_abs_err"].notna().all()
+
+
+def test_grid_scaling_verdict_names_the_peers_that_beat_fused():
+    from sparsefuse.book import results
+    from sparsefuse.experiments import grid_scaling
+
+    v = grid_scaling.verdict_numbers(results.reference(grid_scaling.NAME).table())
+    assert "as the paper claims" in v["gs_flat"]  # 1.51x from G=3 to 1000
+    assert "does not hold" in v["gs_mem_flat"]  # peak memory grew 8.6x
+    assert "kanditioned at G = 10, 30, 100, 300 and 1000, not at 3" in v["gs_peers_text"]
+    assert "flashkan (skipped" in v["gs_not_run_text"] and "pykan (skipped" in v["gs_not_run_text"]
+    assert v["gs_oom_text"].startswith("none, so the out-of-memory part of the claim is not reached")
+
+    rows = [dict(impl=i, mode="forward+backward", grid_size=g, median_ms=t, peak_mib=10.0, status="ok", note=None)
+            for i, g, t in [("fused", 3, 1.0), ("fused", 30, 1.1), ("reference", 3, 2.0), ("reference", 30, 20.0),
+                            ("kanditioned", 3, 1.5), ("kanditioned", 30, 2.0)]]
+    v = grid_scaling.verdict_numbers(pd.DataFrame(rows))
+    assert v["gs_peers_text"].startswith("No other implementation was faster")
+    assert v["gs_not_run_text"] == "every implementation was measured"

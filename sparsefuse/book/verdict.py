@@ -203,3 +203,23 @@ def where_wins(wins: dict, label: str, fmt: str = "{:g}") -> str:
     if not won:
         return f"at no {label} measured ({joined(lost, 'or')})"
     return f"at {label} = {joined(won)}, not at {joined(lost)}"
+
+
+FLAT_GROWTH = 2.0  # "nearly the same at every G": grew by at most this factor over a chapter's whole G sweep
+
+
+def flat_in_g(growth: float, ref_growth: float, what: str = "time") -> str:
+    """Whether the fused path's ``what`` stayed nearly flat in G (the paper's claim), from its growth and the
+    reference's; the sentence around it quotes the two growths."""
+    rule = f"at most {FLAT_GROWTH:g}× over the sweep counts as flat"
+    if growth is None or not math.isfinite(growth):
+        return f"the fused {what}'s growth could not be measured"
+    if growth <= FLAT_GROWTH:
+        return f"the fused {what} is nearly flat in G ({rule}), as the paper claims"
+    if ref_growth is not None and math.isfinite(ref_growth) and growth < 0.5 * ref_growth:
+        tail = ", though it grew less than half as much as the reference's"
+    elif ref_growth is not None and math.isfinite(ref_growth):
+        tail = ", and it grew about as much as the reference's"
+    else:
+        tail = ""
+    return f"the claim of a nearly G-independent {what} does not hold here ({rule}){tail}"

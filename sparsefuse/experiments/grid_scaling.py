@@ -134,9 +134,40 @@ def plot(df):
     return fig
 
 
+def _peers_vs_fused(t) -> str:
+    """Which other implementation beat the fused path where, point by point (ratio range in brackets)."""
+    from ..book.verdict import joined, where_wins
+
+    if "fused" not in t.columns:
+        return "the fused path did not run"
+    parts = []
+    for impl in [c for c in t.columns if c != "fused"]:
+        both = t[["fused", impl]].dropna()
+        won = {g: bool(r[impl] < r["fused"]) for g, r in both.iterrows()}
+        if not any(won.values()):
+            continue
+        ratios = [r["fused"] / r[impl] for g, r in both.iterrows() if won[g]]
+        parts.append(f"{impl} {where_wins(won, 'G')} (by {min(ratios):.2f}–{max(ratios):.2f}×)"
+                     if len(ratios) > 1 else f"{impl} {where_wins(won, 'G')} (by {ratios[0]:.2f}×)")
+    if not parts:
+        return "No other implementation was faster than the fused path at any G measured"
+    return "The fused path is not the fastest layer at this shape: faster than it were " + joined(parts)
+
+
+def _not_run(df) -> str:
+    """Implementations that were not measured at any G, with the table's reason."""
+    out = []
+    for impl, rows in df.groupby("impl", sort=True):
+        if not (rows["status"] == S.OK).any():
+            note = rows["note"].dropna().astype(str)
+            out.append(f"{impl} ({rows['status'].iloc[0]}: {note.iloc[0]})" if len(note) else
+                       f"{impl} ({rows['status'].iloc[0]})")
+    return ("not measured at any G in this run: " + "; ".join(out)) if out else "every implementation was measured"
+
+
 def verdict_numbers(df) -> dict:
     """The chapter's verdict: growth of time and memory from the smallest to the largest G, per implementation."""
-    from ..book.verdict import faster, less, times
+    from ..book.verdict import faster, flat_in_g, less, times
 
     nan = float("nan")
     mode = "forward+backward" if "forward+backward" in set(df["mode"]) else (df["mode"].iloc[0] if len(df) else "")
@@ -170,6 +201,15 @@ def verdict_numbers(df) -> dict:
     out["gs_mem_hi"] = less(out["gs_mem_ratio_hi"], "memory", "the reference")
     out["gs_growth_text"] = times(out["gs_fused_growth"])
     out["gs_ref_growth_text"] = times(out["gs_ref_growth"])
+    out["gs_flat"] = flat_in_g(out["gs_fused_growth"], out["gs_ref_growth"], "time")
+    mem_growth = nan
+    if "fused" in m.columns and m["fused"].notna().sum() >= 2:
+        fm = m["fused"].dropna()
+        mem_growth = fm[fm.index.max()] / fm[fm.index.min()]
+    out["gs_fused_mem_growth"] = mem_growth
+    out["gs_mem_flat"] = flat_in_g(mem_growth, nan, "peak memory")
+    out["gs_peers_text"] = _peers_vs_fused(t)
+    out["gs_not_run_text"] = _not_run(df)
     out["gs_fastest_text"] = ("the fused path itself" if fastest_hi == "fused" else
                               f"{fastest_hi} ({fastest_ms:.3g} ms against fused's {out['gs_fused_ms_hi']:.3g} ms): "
                               "on this shape the fused path is not the fastest layer" if fastest_hi != "—" else "—")
@@ -178,4 +218,9 @@ def verdict_numbers(df) -> dict:
                                  "not measured (no peak memory on CPU)")
     dropped = sorted(set(df[df["status"] == S.OOM]["impl"]))
     out["gs_oom"] = ", ".join(dropped) if dropped else "none"
+    ref_mib = m.loc[out["gs_g_hi"], "reference"] if "reference" in m.columns and out["gs_g_hi"] in m.index else nan
+    out["gs_oom_text"] = (", ".join(dropped) if dropped else
+                          "none, so the out-of-memory part of the claim is not reached in this sweep"
+                          + (f" (the reference peaked at {ref_mib:,.0f} MiB at G = {out['gs_g_hi']:g})"
+                             if ref_mib == ref_mib else ""))
     return out

@@ -103,7 +103,7 @@ def explorer(df: pd.DataFrame):
 
 def verdict_numbers(df: pd.DataFrame) -> dict:
     """The chapter's verdict: how the training-step time of ``fused`` and ``reference`` grows with G."""
-    from ..book.verdict import faster, times
+    from ..book.verdict import faster, flat_in_g, times
 
     out = dict(lm_g_lo=float("nan"), lm_g_hi=float("nan"), lm_fused_growth=float("nan"),
                lm_ref_growth=float("nan"), lm_speedup_lo=float("nan"), lm_speedup_hi=float("nan"),
@@ -125,20 +125,5 @@ def verdict_numbers(df: pd.DataFrame) -> dict:
     out["lm_cmp_lo"] = faster(out["lm_speedup_lo"], "the reference")
     out["lm_cmp_hi"] = faster(out["lm_speedup_hi"], "the reference")
     out["lm_vs_linear_text"] = times(out["lm_vs_linear_hi"])
-    out["lm_flat"] = flat_words(out["lm_fused_growth"], out["lm_ref_growth"])
+    out["lm_flat"] = flat_in_g(out["lm_fused_growth"], out["lm_ref_growth"], "training-step time")
     return out
-
-
-FLAT = 1.5  # "nearly the same at every G": the cost grows by at most this factor over the sweep
-
-
-def flat_words(growth: float, ref_growth: float) -> str:
-    """Whether the fused cost is nearly flat in G (the paper's claim), in words that follow from the two growths."""
-    if growth != growth:
-        return "could not be measured"
-    if growth <= FLAT:
-        return f"so the fused cost is nearly flat in G (at most {FLAT:g}× over the sweep), as the paper claims"
-    tail = ("; it grew less than half as much as the reference's" if growth < 0.5 * ref_growth else
-            "; it grew about as much as the reference's")
-    return (f"so the claim of a nearly G-independent cost does not hold at this shape: the fused step grew "
-            f"{growth:.3g}×, well beyond the {FLAT:g}× that would count as flat{tail}")
