@@ -29,9 +29,8 @@
 # KAN stack: in eager mode the fused path was {glue:text}`cc_cmp_eager`; compiled,
 # {glue:text}`cc_cmp_compile`; checkpointed, {glue:text}`cc_cmp_ckpt`; compiled and
 # checkpointed, {glue:text}`cc_cmp_both`. The fastest compiled path was
-# {glue:text}`cc_best_compile`. The retention claim {glue:text}`cc_claim`. The fused path
-# itself compiles with {glue:text}`cc_fused_breaks:.0f` graph breaks, so it does not split
-# the compiled graph; what it loses is speed, not compatibility.
+# {glue:text}`cc_best_compile`. The retention claim {glue:text}`cc_claim`. As for the fused path
+# itself, {glue:text}`cc_breaks_text`.
 #
 # ## The question
 #

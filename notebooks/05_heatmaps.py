@@ -30,6 +30,7 @@
 # {glue:text}`hm_speedup_min:.2f`× at {glue:text}`hm_worst_shape` to
 # {glue:text}`hm_speedup_max:.2f`× at {glue:text}`hm_best_shape` (median
 # {glue:text}`hm_speedup_median:.2f`×), and {glue:text}`hm_mem_text`. {glue:text}`hm_loss_text`
+# {glue:text}`hm_growth_text`
 #
 # ## The question
 #

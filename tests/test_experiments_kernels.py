@@ -248,3 +248,26 @@ def test_grid_scaling_verdict_names_the_peers_that_beat_fused():
     v = grid_scaling.verdict_numbers(pd.DataFrame(rows))
     assert v["gs_peers_text"].startswith("No other implementation was faster")
     assert v["gs_not_run_text"] == "every implementation was measured"
+
+
+def test_compile_checkpoint_verdict_says_slower_when_slower():
+    from sparsefuse.book import results
+    from sparsefuse.experiments import compile_checkpoint
+
+    v = compile_checkpoint.verdict_numbers(results.reference(compile_checkpoint.NAME).table())
+    assert "the fused path 1.83× slower" in v["cc_claim"] and "0.5" not in v["cc_claim"]
+    assert v["cc_cmp_compile"].endswith("slower than the reference")
+    assert "speed, not compatibility" in v["cc_breaks_text"]
+
+
+def test_heatmaps_verdict_says_whether_the_gain_grows_with_g():
+    from sparsefuse.book import results
+
+    v = heatmaps.verdict_numbers(results.reference(heatmaps.NAME).table())
+    assert "not step by step at widths 64 and 1024" in v["hm_growth_text"]
+    rows = [dict(plane="G×width", n=64, width=8, grid_size=g, impl=i, median_ms=t, peak_mib=1.0, status="ok")
+            for g, tr, tf in [(5, 2.0, 1.0), (20, 2.0, 2.0)] for i, t in (("reference", tr), ("fused", tf))]
+    df = pd.DataFrame(rows)
+    df.attrs.update(target="fused", baseline="reference")
+    assert "did not grow with G at width 8, so that part of the claim does not hold" in \
+        heatmaps.verdict_numbers(df)["hm_growth_text"]

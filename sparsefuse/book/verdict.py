@@ -223,3 +223,12 @@ def flat_in_g(growth: float, ref_growth: float, what: str = "time") -> str:
     else:
         tail = ""
     return f"the claim of a nearly G-independent {what} does not hold here ({rule}){tail}"
+
+
+def speed_change(ratio: float) -> str:
+    """``ratio`` = time before / time after, as "3.74× faster", "1.83× slower" or "about as fast"."""
+    if ratio is None or not math.isfinite(ratio) or ratio <= 0:
+        return "not measured"
+    if abs(ratio - 1.0) < 0.02:
+        return "about as fast"
+    return f"{times(ratio)} faster" if ratio > 1 else f"{times(1.0 / ratio)} slower"

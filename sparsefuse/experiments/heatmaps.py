@@ -144,6 +144,32 @@ def plot(df):
     return fig
 
 
+def _growth_with_g(r) -> str:
+    """Does the time ratio grow with G at each width of the G×width plane? Ends, and whether it dipped between."""
+    from ..book.verdict import joined
+
+    plane = r[(r["plane"] == "G×width") & r["speedup"].notna()]
+    if plane.empty or plane["grid_size"].nunique() < 2:
+        return "Whether the gain grows with G was not measured (no G×width plane with two grid sizes)."
+    ends, dipped, fell = [], [], []
+    for width, rows in plane.sort_values("grid_size").groupby("width"):
+        sp = rows["speedup"].to_numpy()
+        g = rows["grid_size"].to_numpy()
+        ends.append(f"width {int(width)}: {sp[0]:.2f}× at G={int(g[0])} → {sp[-1]:.2f}× at G={int(g[-1])}")
+        if sp[-1] <= sp[0]:
+            fell.append(str(int(width)))
+        elif (np.diff(sp) < 0).any():
+            dipped.append(str(int(width)))
+    if fell:
+        head = f"The gain did not grow with G at width{'s' if len(fell) > 1 else ''} {joined(fell)}, so that part of the claim does not hold there"
+    elif dipped:
+        head = (f"The gain grew with G from the smallest to the largest grid at every width, though not step by "
+                f"step at width{'s' if len(dipped) > 1 else ''} {joined(dipped)} (it dipped in between)")
+    else:
+        head = "The gain grew with G at every width, step by step, as the paper claims"
+    return f"{head}: {'; '.join(ends)}."
+
+
 def verdict_numbers(df) -> dict:
     """The chapter's verdict: over how many shapes the target wins, and by how much at the extremes."""
     r = ratios(df)
@@ -167,6 +193,7 @@ def verdict_numbers(df) -> dict:
     out["hm_mem_text"] = ("peak memory was not measured (CPU)" if lo != lo else
                           f"it needed {lo:.3g}× to {hi:.3g}× less peak memory" if lo >= 1 else
                           f"its peak memory ranged from {1 / lo:.3g}× more to {hi:.3g}× less than the baseline's")
+    out["hm_growth_text"] = _growth_with_g(r)
     out["hm_loss_text"] = ("No shape was a loss." if len(sp) and out["hm_wins"] == len(sp) else
                            f"Where the ratio is below 1× the target lost; the worst case was {worst}, "
                            f"at {out['hm_speedup_min']:.2f}×." if len(sp) else "")
