@@ -30,7 +30,7 @@
 # to {glue:text}`cb_nb_hi:.0f` the fused B-spline layer's forward+backward time grew
 # {glue:text}`cb_fused_growth_text`, the Chebyshev layer's {glue:text}`cb_cheb_growth_text`; at
 # $n_b$ = {glue:text}`cb_nb_hi:.0f` the Chebyshev layer took {glue:text}`cb_fused_vs_cheb_text`
-# the fused B-spline's time. Accuracy is another matter: the most accurate basis in the 1D
+# the fused B-spline's time. {glue:text}`cb_cheaper_text` Accuracy is another matter: the most accurate basis in the 1D
 # least-squares fit at $n_b$ = {glue:text}`cb_fit_nb:.0f` was {glue:text}`cb_acc_text`. The
 # 2D trained errors depend on the optimiser as much as on the basis (see below).
 #

@@ -271,3 +271,13 @@ def test_heatmaps_verdict_says_whether_the_gain_grows_with_g():
     df.attrs.update(target="fused", baseline="reference")
     assert "did not grow with G at width 8, so that part of the claim does not hold" in \
         heatmaps.verdict_numbers(df)["hm_growth_text"]
+
+
+def test_cross_basis_and_matrixkan_verdicts_on_the_h200_reference():
+    from sparsefuse.book import results
+
+    v = cross_basis.verdict_numbers(results.reference(cross_basis.NAME).table())
+    assert "fourier at n_b = 6 and 12" in v["cb_cheaper_text"] and "from n_b = 24 on" in v["cb_cheaper_text"]
+    v = matrixkan.verdict_numbers(results.reference(matrixkan.NAME).table())
+    assert "as the paper claims" in v["mk_speed_text"]
+    assert "less accurate" in v["mk_acc_text"] and "at degrees 1, 2, 3, 4 and 7" in v["mk_acc_text"]

@@ -287,6 +287,27 @@ def plot(df):
     return fig
 
 
+def _cheaper_than_fused(cost) -> str:
+    """Which other basis layers cost less than the fused B-spline, at which n_b."""
+    from ..book.verdict import joined
+
+    if "bspline-fused" not in cost.columns:
+        return "The fused B-spline layer was not measured."
+    parts, where = [], set()
+    for series in [c for c in cost.columns if c != "bspline-fused"]:
+        both = cost[["bspline-fused", series]].dropna()
+        pts = [nb for nb, r in both.iterrows() if r[series] < r["bspline-fused"]]
+        if pts:
+            parts.append(f"{series} at n_b = {joined(f'{p:g}' for p in pts)}")
+            where.update(pts)
+    if not parts:
+        return "The fused B-spline layer was the cheapest at every n_b measured."
+    rest = [nb for nb in cost.index if nb > max(where) and cost.loc[nb].notna().sum() > 1]
+    tail = (f"; from n_b = {min(rest):g} on the fused B-spline was the cheapest" if rest and all(
+        cost.loc[nb, "bspline-fused"] <= cost.loc[nb].dropna().min() for nb in rest) else "")
+    return f"Not every size favours it: cheaper than the fused B-spline were {joined(parts)}{tail}."
+
+
 def verdict_numbers(df) -> dict:
     """The chapter's verdict: cost growth of each basis over the n_b sweep, and the best 1D fit at the largest n_b."""
     from ..book.verdict import times
@@ -322,6 +343,7 @@ def verdict_numbers(df) -> dict:
                           f"{best} (test RMSE {r:.2g}, against the B-spline's {b:.2g}): on a smooth target a global "
                           "basis converges faster per basis function, so the B-spline's advantage here is its cost, "
                           "not its accuracy" if best != "—" and b == b else "not measured")
+    out["cb_cheaper_text"] = _cheaper_than_fused(cost)
     out["cb_fused_growth_text"] = times(out["cb_fused_growth"])
     out["cb_cheb_growth_text"] = times(out["cb_cheb_growth"])
     out["cb_fused_vs_cheb_text"] = times(out["cb_fused_vs_cheb_hi"])

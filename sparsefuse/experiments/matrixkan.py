@@ -178,6 +178,41 @@ def plot(df):
     return fig
 
 
+ERR_SLACK = 2.0  # "no less accurate": float32 error at most this multiple of the recursion's
+
+
+def _fastest_everywhere(t) -> str:
+    """Was the local form faster than both other methods at every degree?"""
+    from ..book.verdict import where_wins
+
+    if "local" not in t.columns:
+        return "The local form was not measured."
+    others = [c for c in ("cox-de-boor", "power-dense") if c in t.columns]
+    won = {k: bool(all(t.loc[k, "local"] < t.loc[k, o] for o in others)) for k in t.index
+           if t.loc[k, ["local", *others]].notna().all()}
+    if won and all(won.values()):
+        return "It was the fastest of the three at every degree measured, as the paper claims."
+    return f"It was the fastest of the three {where_wins(won, 'degree')}: the speed claim does not hold at every degree."
+
+
+def _accuracy_words(ok) -> str:
+    """The local form's float32 error against the recursion's, degree by degree (the "no less accurate" claim)."""
+    from ..book.verdict import joined
+
+    err = ok.pivot_table(index="degree", columns="method", values="max_abs_err")
+    if not {"local", "cox-de-boor"} <= set(err.columns):
+        return "Its accuracy was not compared with the recursion's."
+    ratio = (err["local"] / err["cox-de-boor"]).dropna()
+    worse = ratio[ratio > ERR_SLACK]
+    if worse.empty:
+        return (f"Its float32 error stayed within {ERR_SLACK:g}× the recursion's at every degree "
+                f"(at most {ratio.max():.2g}×): no less accurate, as the paper claims.")
+    return (f"But it is less accurate: its float32 error was {worse.min():.2g}–{worse.max():.2g}× the recursion's "
+            f"at degree{'s' if len(worse) > 1 else ''} {joined(f'{k:g}' for k in worse.index)} (more than {ERR_SLACK:g}× counts as less "
+            f"accurate), so the 'no less accurate' part of the claim does not hold; every error stayed below "
+            f"{err['local'].max():.2g}.")
+
+
 def verdict_numbers(df) -> dict:
     """The chapter's verdict: the local matrix form against the recursion and the dense power form, at k=3."""
     from ..book.verdict import faster
@@ -201,6 +236,8 @@ def verdict_numbers(df) -> dict:
             out["mk_local_vs_cdb_hi"] = t.loc[khi, "cox-de-boor"] / t.loc[khi, "local"]
     if "max_abs_err" in df.columns and df["max_abs_err"].notna().any():
         out["mk_err_max"] = float(df["max_abs_err"].max())
+    out["mk_speed_text"] = _fastest_everywhere(t)
+    out["mk_acc_text"] = _accuracy_words(ok)
     out["mk_cmp_cdb"] = faster(out["mk_local_vs_cdb"], "the Cox–de Boor recursion")
     out["mk_cmp_power"] = faster(out["mk_local_vs_power"], "the dense power form")
     out["mk_cmp_cdb_hi"] = faster(out["mk_local_vs_cdb_hi"], "the recursion")
