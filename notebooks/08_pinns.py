@@ -34,8 +34,8 @@
 # {glue:text}`pn_ad_best`). On the 1D multiscale problem {glue:text}`pn_p1_text`; Fourier
 # features, which fix it in Wang, Wang & Perdikaris (2021), {glue:text}`pn_p1_ff_text`
 # (relative error {glue:text}`pn_p1_ff:.3g`). The runs were budgeted in time as well as in
-# steps: {glue:text}`pn_budget_text`. Failed runs: {glue:text}`pn_failed_text`. Where the
-# best network is not a KAN, the accuracy part of the claim does not hold at this budget.
+# steps: {glue:text}`pn_budget_text`. Failed runs: {glue:text}`pn_failed_text`.
+# {glue:text}`pn_acc_text`
 #
 # ## The problems
 #

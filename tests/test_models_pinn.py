@@ -122,3 +122,16 @@ def test_mlp_baselines():
         FourierFeatures(2, 3, sigma=-1.0)
     with pytest.raises(ValueError, match="activation"):
         MLP(2, [3], 1, activation="swish")
+
+
+def test_pinn_accuracy_claim_in_plain_words():
+    from sparsefuse.book import results
+    from sparsefuse.experiments import pinns
+
+    v = pinns.verdict_numbers(results.reference(pinns.NAME).table())
+    assert v["pn_acc_text"].startswith("The accuracy claim does not hold on any of the 3 problems")
+    assert "5.73× the Fourier-feature MLP's" in v["pn_acc_text"]
+    assert "after 390 of 400 steps and kan_reference on poisson2d after 325 of 400 steps" in v["pn_budget_text"]
+    good = dict(v, pn_p1_kan=0.01, pn_p1_mlp=0.5, pn_p1_ff=0.012, pn_p2_kan=0.01, pn_p2_ff=0.02, pn_ad_kan=0.02,
+                pn_ad_ff=0.015)
+    assert pinns._accuracy_claim(good).startswith("The accuracy claim holds on every problem")

@@ -308,9 +308,11 @@ def verdict_numbers(df: pd.DataFrame) -> dict:
     cut = df[df["status"] == S.TIME_BUDGET]
     planned = df["steps"].max() if "steps" in df.columns and df["steps"].notna().any() else nan
     if len(cut):
-        parts = [f"{r.model} on {r.problem} after {int(r.steps)}" for r in cut.itertuples()]
-        out["pn_budget_text"] = ("not every run trained for the same number of steps: the time budget stopped "
-                                 + "; ".join(parts) + f" of {int(planned)} steps")
+        from ..book.verdict import joined
+
+        parts = [f"{r.model} on {r.problem} after {int(r.steps)} of {int(planned)} steps" for r in cut.itertuples()]
+        out["pn_budget_text"] = "not every run trained for the same number of steps: the time budget stopped " + \
+            joined(parts)
     else:
         out["pn_budget_text"] = (f"every run trained for its {int(planned)} steps" if planned == planned
                                  else "no run was stopped by the time budget")
@@ -323,4 +325,38 @@ def verdict_numbers(df: pd.DataFrame) -> dict:
     solved = [m for m in _SHORT_MODELS.values() if out[f"pn_p1_{m}"] == out[f"pn_p1_{m}"] and out[f"pn_p1_{m}"] < 0.1]
     out["pn_p1_text"] = ("no network solved it (every relative L2 error at or above 0.1)" if not solved else
                          "it was solved (relative L2 below 0.1) by " + ", ".join(solved))
+    out["pn_acc_text"] = _accuracy_claim(out)
     return out
+
+
+SOLVED = 0.1  # relative L2 error below which a problem counts as solved
+COMPETITIVE = 2.0  # the KAN is "competitive" when its error is at most this multiple of the best MLP's
+
+
+def _accuracy_claim(v: dict) -> str:
+    """Does the fused KAN reach errors competitive with the MLP baselines, problem by problem?"""
+    from ..book.verdict import joined
+
+    names = {"p1": "the 1D multiscale problem", "p2": "2D Poisson", "ad": "advection–diffusion"}
+    held, failed = [], []
+    for p, name in names.items():
+        kan, mlps = v[f"pn_{p}_kan"], {"tanh MLP": v[f"pn_{p}_mlp"], "Fourier-feature MLP": v[f"pn_{p}_ff"]}
+        mlps = {k: e for k, e in mlps.items() if e == e}
+        if kan != kan or not mlps:
+            continue
+        best_name, best = min(mlps.items(), key=lambda kv: kv[1])
+        if kan < SOLVED and kan <= COMPETITIVE * best:
+            held.append(name)
+        elif kan >= SOLVED and best >= SOLVED:
+            failed.append(f"on {name} no network got below {SOLVED:g}, the KAN included ({kan:.3g})")
+        else:
+            worse = [k for k, e in mlps.items() if e < kan]
+            failed.append(f"on {name} the KAN's error was {kan / best:.3g}× the {best_name}'s"
+                          + (f" and above the {worse[0]}'s as well" if len(worse) > 1 else ""))
+    rule = (f"(competitive: solved, relative error below {SOLVED:g}, and at most {COMPETITIVE:g}× the best MLP's)")
+    if not failed and held:
+        return f"The accuracy claim holds on every problem {rule}."
+    if not held:
+        return (f"The accuracy claim does not hold on any of the {len(failed)} problems at this budget {rule}: "
+                + "; ".join(failed) + ".")
+    return (f"The accuracy claim holds on {joined(held)} but not elsewhere {rule}: " + "; ".join(failed) + ".")
