@@ -30,10 +30,8 @@
 # *Fixed budget at Scale-A:* the fused KAN model trained {glue:text}`mg_cmp_ref` with
 # {glue:text}`mg_mem_ref`; validation loss
 # {glue:text}`mg_val_fused:.3f` nats/char against the MLP model's {glue:text}`mg_val_mlp:.3f`.
-# *Sequence length:* the longest sequence that trained was $T$ = {glue:text}`mg_tmax_fused:.0f`
-# for the fused KAN model, {glue:text}`mg_tmax_ref:.0f` for the reference path and
-# {glue:text}`mg_tmax_mlp:.0f` for the MLP model (nan: none ran). Feasibility is the claim,
-# not parity with the MLP: {glue:text}`mg_tradeoff`.
+# {glue:text}`mg_oom_text` *Sequence length:* {glue:text}`mg_seq_text`. Feasibility is the
+# claim, not parity with the MLP: {glue:text}`mg_tradeoff`.
 #
 # ## The model and the measurements
 #
@@ -113,11 +111,13 @@ show(exp.summary(df))
 # ```
 #
 # The per-rank batch is fixed (weak scaling), so ideal tokens/s grows linearly
-# with the number of GPUs. Below is the committed scaling table when there is
-# one; a world size the measuring host did not have is listed as `skipped`.
+# with the number of GPUs and the scaling efficiency (speed-up ÷ GPUs) is at most 1.
+# Below is the committed scaling table when there is one — a separate `torchrun` run, not
+# part of the book's reference run — with what it shows; a world size the measuring host
+# did not have is listed as `skipped`.
 
 # %%
 from sparsefuse.experiments import minigpt_distributed as dist_exp
 
 nb.show_committed(dist_exp.SCALING_NAME, columns=dist_exp.SCALING_COLUMNS, plot=dist_exp.plot_scaling,
-                  missing=dist_exp.NO_SCALING)
+                  missing=dist_exp.NO_SCALING, describe=dist_exp.describe_scaling)

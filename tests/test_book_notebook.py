@@ -101,3 +101,29 @@ def test_experiment_publishes_the_parameters_it_ran_with(tmp_path, monkeypatch, 
     assert meta["parameters"]["N"] == exp.PROFILES["smoke"]["N"]  # None keeps the profile's value
     side = json.loads((tmp_path / "smoke" / "cpu" / f"{exp.NAME}_fast.json").read_text())
     assert side["rows"] == 1 and side["parameters"]["grid_sizes"] == [3]
+
+
+def test_show_committed_says_missing_only_when_nothing_is_committed(tmp_path, monkeypatch, shown):
+    monkeypatch.setenv("SPARSEFUSE_REFERENCE", str(tmp_path))
+    nb.show_committed("demo", missing="Nothing committed yet.")
+    assert "Nothing committed yet." in str(shown[-1])
+    _gpu_reference(tmp_path)
+    shown.clear()
+    nb.show_committed("demo", missing="Nothing committed yet.", note="Ran elsewhere.",
+                      describe=lambda table, meta: f"{len(table)} row from {meta['gpu_name']}.")
+    words = str(shown[0])
+    assert "Nothing committed yet." not in words
+    assert "Ran elsewhere." in words and "commit unknown" in words and "1 row from NVIDIA H100 80GB HBM3." in words
+    assert "nan" not in str(shown[1]).lower()
+
+
+def test_scaling_table_is_read_honestly():
+    from sparsefuse.experiments import minigpt_distributed as dist
+
+    df = pd.DataFrame({"strategy": ["ddp", "ddp", "ddp"], "world_size": [1, 2, 4],
+                       "speedup_vs_1": [1.0, 2.2, float("nan")], "scaling_efficiency": [1.0, 1.1, float("nan")],
+                       "status": ["ok", "ok", "skipped"], "note": [None, None, "needs 4 GPUs, 2 here"]})
+    words = dist.describe_scaling(df, {"git_commit": None, "parameters": {"steps": 30}})
+    assert "ddp on 2 GPUs: 2.2×" in words and "above 1, which weak scaling cannot exceed" in words
+    assert "4 GPUs: skipped (needs 4 GPUs, 2 here)" in words and "names no commit" in words
+    assert "Note" not in dist.describe_scaling(df.iloc[:1], {"git_commit": "abc"})

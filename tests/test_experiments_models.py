@@ -130,3 +130,13 @@ def test_scaling_plot_handles_ok_and_skipped_rows():
                        dict(strategy="fsdp", world_size=4, tokens_per_s=float("nan"), status="skipped")])
     fig = MD.plot_scaling(df)
     assert isinstance(fig, matplotlib.figure.Figure)
+
+
+def test_minigpt_verdict_says_the_oom_claim_does_not_reproduce_on_the_h200():
+    from sparsefuse.book import results
+    from sparsefuse.experiments import minigpt
+
+    v = minigpt.verdict_numbers(results.reference(minigpt.NAME).table())
+    assert v["mg_oom_text"].startswith("The out-of-memory part of the claim does not reproduce on this GPU")
+    assert "121,046 MiB" in v["mg_oom_text"] and "8.11× less" in v["mg_oom_text"]
+    assert "nothing ran out of memory" in v["mg_seq_text"] and "nan" not in v["mg_seq_text"]

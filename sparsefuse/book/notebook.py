@@ -83,7 +83,7 @@ def experiment(exp, profile: str, device: str = "auto", *, keys: list[str] | Non
     dev = use_device(device)
     df = exp.run(profile=profile, device=dev, **{k: v for k, v in overrides.items() if v is not None})
     if only_measured and results.no_row_succeeded(df):
-        show_committed(exp.NAME, missing=f"Not measured in this run ({df['note'].iloc[0]}); no result is saved.")
+        show_committed(exp.NAME, note=f"Not measured in this run ({df['note'].iloc[0]}); no result is saved.")
         if hasattr(exp, "verdict_numbers"):
             glue_all(verdict.verdict_values(verdict.evidence(exp.NAME, df, profile=profile, device=dev),
                                             exp.NAME, exp.verdict_numbers, related=related))
@@ -123,17 +123,28 @@ def evidence_frame(ev, fresh: pd.DataFrame, *, side: list[str] = (), name: str =
     return out
 
 
-def show_committed(name: str, *, columns: list[str] | None = None, plot=None, missing: str = "") -> None:
-    """Show the committed result ``name`` (its table and, with ``plot``, its figure), or say there is none."""
+def show_committed(name: str, *, columns: list[str] | None = None, plot=None, missing: str = "",
+                   note: str = "", describe=None) -> None:
+    """Show the committed result ``name`` (its table and, with ``plot``, its figure), or say there is none.
+
+    ``missing`` is said only when nothing is committed; ``note`` always; ``describe(table, meta) -> str``
+    gives the words that read the committed table (what it shows, what in it is odd).
+    """
     from IPython.display import Markdown, display
+
+    from .tables import show
 
     ref = results.reference(name)
     if ref is None:
-        display(Markdown(" ".join(filter(None, [missing, "No result is committed."]))))
+        display(Markdown(" ".join(filter(None, [note, missing or "No result is committed."]))))
         return
     table = ref.table()
-    display(Markdown(" ".join(filter(None, [missing, f"Committed result: {ref.describe()}."]))))
-    display(table[columns] if columns else table)
+    commit = str(ref.meta.get("git_commit") or "unknown")[:7]
+    when = str(ref.meta.get("timestamp") or "")[:10]
+    head = f"Committed result: {ref.describe()}, commit {commit}" + (f", {when}" if when else "") + "."
+    words = describe(table, ref.meta) if describe is not None else ""
+    display(Markdown(" ".join(filter(None, [note, head, words]))))
+    display(show(table[columns] if columns else table))
     if plot is not None:
         import matplotlib.pyplot as plt
 

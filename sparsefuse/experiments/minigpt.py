@@ -337,6 +337,7 @@ def verdict_numbers(df) -> dict:
     for v, k in (("kan-auto", "fused"), ("kan-reference", "ref"), ("mlp", "mlp")):
         ran = sweep[(sweep["variant"] == v) & (sweep["status"] == S.OK)]["block_size"]
         out[f"mg_tmax_{k}"] = float(ran.max()) if len(ran) else nan
+    out["mg_seq_text"] = _sequence_words(sweep)
     sb = df[df["section"] == "scale_b"]
     if sb.empty:
         out["mg_scale_b"] = "Scale-B was not run"
@@ -344,7 +345,51 @@ def verdict_numbers(df) -> dict:
         out["mg_scale_b"] = "; ".join(
             f"{r.label}: " + (f"trained ({r.tokens_per_s:,.0f} tokens/s, {r.peak_mib:,.0f} MiB)"
                               if r.status == S.OK else str(r.status)) for r in sb.itertuples())
+    out["mg_oom_text"] = oom_words(sb, "variant", "at Scale-B")
     return out
+
+
+def oom_words(rows, key: str, where: str) -> str:
+    """The out-of-memory half of a feasibility claim: did the reference path run out of memory where the fused one
+    trained, and if not, does the memory ratio the claim rests on still hold? (Shared by the ViT chapter.)"""
+    ok = rows[rows["status"] == S.OK].set_index(key)
+    ref = next((v for v in ok.index if "reference" in str(v)), None)
+    fused = next((v for v in ok.index if str(v) in ("kan-auto", "kan")), None)
+    if (rows["status"] == S.OOM).any() and ref is None:
+        return (f"The reference path ran out of memory {where} where the fused model trained: the out-of-memory "
+                "part of the claim holds on this GPU.")
+    if ref is None or fused is None:
+        return f"The out-of-memory part of the claim was not tested {where}."
+    r, f = float(ok.loc[ref, "peak_mib"]), float(ok.loc[fused, "peak_mib"])
+    return (f"The out-of-memory part of the claim does not reproduce on this GPU: {where} the reference path "
+            f"trained too, at a peak of {r:,.0f} MiB against the fused model's {f:,.0f} MiB. What holds is the "
+            f"memory ratio behind it ({r / f:.3g}× less for the fused model): a GPU with less memory than the "
+            "reference's peak would run out where the fused model fits.")
+
+
+def _sequence_words(sweep) -> str:
+    """How far each variant got in the sequence-length sweep, and whether anything ran out of memory."""
+    from ..book.verdict import joined
+
+    if sweep.empty:
+        return "the sequence-length sweep was not run"
+    longest = int(sweep["block_size"].max())
+    parts, ooms = [], []
+    for v, rows in sweep.groupby("variant", sort=False):
+        ran = rows[rows["status"] == S.OK]["block_size"]
+        parts.append(f"{v} to T = {int(ran.max())}" if len(ran) else f"{v} at no T")
+        bad = rows[rows["status"] == S.OOM]["block_size"]
+        if len(bad):
+            ooms.append(f"{v} from T = {int(bad.min())}")
+    if not ooms:
+        at = sweep[(sweep["block_size"] == longest) & (sweep["status"] == S.OK)].set_index("variant")["peak_mib"]
+        mem = (f" (at T = {longest} the reference path peaked at {at['kan-reference']:,.0f} MiB, "
+               f"{at['kan-reference'] / at['kan-auto']:.3g}× the fused model's {at['kan-auto']:,.0f} MiB)"
+               if {"kan-reference", "kan-auto"} <= set(at.index) else "")
+        return (f"every variant trained at every length swept, up to T = {longest} ({joined(parts)}): "
+                f"nothing ran out of memory, so the long-sequence half of the claim is not tested at these "
+                f"lengths{mem}")
+    return f"the longest sequences trained were {joined(parts)}; out of memory: {joined(ooms)}"
 
 
 def curve_table_rows(res, variant: str, config: str, **keys) -> list[dict]:

@@ -49,6 +49,34 @@ NO_SCALING = ("No multi-GPU scaling result is committed yet: it needs a host wit
               "(run the `--scaling` command above there).")
 
 
+def describe_scaling(df: pd.DataFrame, meta: dict) -> str:
+    """Read the committed scaling table: the speed-up per strategy and world size, and what in it cannot be taken
+    at face value (an efficiency above 1, world sizes the host did not have, a missing commit)."""
+    from ..book.verdict import joined
+
+    parts, odd = [], []
+    ok = df[df["status"] == S.OK]
+    for strategy, rows in ok.groupby("strategy", sort=False):
+        multi = rows[rows["world_size"] > 1]
+        for r in multi.itertuples():
+            parts.append(f"{strategy} on {int(r.world_size)} GPUs: {r.speedup_vs_1:.3g}× the one-GPU tokens/s "
+                         f"(scaling efficiency {r.scaling_efficiency:.3g})")
+            if r.scaling_efficiency > 1.02:
+                odd.append(f"the {strategy} efficiency of {r.scaling_efficiency:.3g} is above 1, which weak "
+                           "scaling cannot exceed: its one-GPU run was slower per step than each rank of the "
+                           f"{int(r.world_size)}-GPU run (a short run: {meta.get('parameters', {}).get('steps', '?')} "
+                           "steps), so read it as linear scaling, not better")
+    skipped = df[df["status"] == S.SKIPPED]
+    if len(skipped):
+        odd.append(f"{joined(sorted({int(w) for w in skipped['world_size']}))} GPUs: skipped "
+                   f"({skipped['note'].dropna().iloc[0] if skipped['note'].notna().any() else 'not run'})")
+    if str(meta.get("git_commit") or "unknown") == "unknown":
+        odd.append("its provenance names no commit (the run's copy of the repository had no git metadata), "
+                   "so the code it measured is known only by its date")
+    text = ("Measured: " + "; ".join(parts) + ".") if parts else "No multi-GPU row ran."
+    return text + (" Note: " + "; ".join(odd) + "." if odd else "")
+
+
 def train(args) -> dict:
     """One run inside the (possibly single-process) group; returns the summary row on every rank."""
     env = D.setup(args.device)
