@@ -28,8 +28,8 @@
 # **Verdict here**, from {glue:text}`vit_kan_source`. *Feasibility at CIFAR-100 shapes*
 # (synthetic batches of 32×32×3 images, 100 classes): at the larger model
 # ({glue:text}`vt_big`) the fused KAN model trained at {glue:text}`vt_ips_fused:,.0f` images/s
-# with a peak of {glue:text}`vt_mib_fused:,.0f` MiB, {glue:text}`vt_cmp_mlp_big`; the reference
-# path there: {glue:text}`vt_ref_big`. At the smaller model ({glue:text}`vt_small`) the fused
+# with a peak of {glue:text}`vt_mib_fused:,.0f` MiB, {glue:text}`vt_cmp_mlp_big`.
+# {glue:text}`vt_oom_text` At the smaller model ({glue:text}`vt_small`) the fused
 # path was {glue:text}`vt_cmp_small` and used {glue:text}`vt_mem_small`. *Learning* is checked
 # on an offline dataset ({glue:text}`vt_dataset`, upsampled to CIFAR shapes): test accuracy
 # {glue:text}`vt_acc_fused:.3f` for the fused KAN model, {glue:text}`vt_acc_mlp:.3f` for the MLP

@@ -140,3 +140,12 @@ def test_minigpt_verdict_says_the_oom_claim_does_not_reproduce_on_the_h200():
     assert v["mg_oom_text"].startswith("The out-of-memory part of the claim does not reproduce on this GPU")
     assert "121,046 MiB" in v["mg_oom_text"] and "8.11× less" in v["mg_oom_text"]
     assert "nothing ran out of memory" in v["mg_seq_text"] and "nan" not in v["mg_seq_text"]
+
+
+def test_vit_verdict_says_the_oom_claim_does_not_reproduce_on_the_h200():
+    from sparsefuse.book import results
+    from sparsefuse.experiments import vit
+
+    v = vit.verdict_numbers(results.reference(vit.NAME).table())
+    assert "does not reproduce on this GPU: at the larger model (vit-b)" in v["vt_oom_text"]
+    assert "17.2× less" in v["vt_oom_text"]

@@ -267,6 +267,9 @@ def verdict_numbers(df) -> dict:
     out["vt_mib_fused"] = get(ok, "kan-auto", "peak_mib")
     ref = feas[(feas["config"] == big) & (feas["variant"] == "kan-reference")]
     out["vt_ref_big"] = str(ref["status"].iloc[0]) if len(ref) else "not run"
+    from .minigpt import oom_words
+
+    out["vt_oom_text"] = oom_words(feas[feas["config"] == big], "variant", f"at the larger model ({big})")
     small = configs[0] if configs else None
     oks = feas[(feas["status"] == S.OK) & (feas["config"] == small)].set_index("variant")
     out["vt_small"] = small or "—"
