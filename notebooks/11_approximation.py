@@ -28,9 +28,9 @@
 #
 # **Verdict here**, from {glue:text}`approximation_source`: the least-squares fits fell with
 # fitted slopes from {glue:text}`ap_ls_min:.2f` to {glue:text}`ap_ls_max:.2f` against the theory's
-# {glue:text}`ap_theory:.0f` ({glue:text}`ap_ls_n:.0f` targets), {glue:text}`ap_ls_text`. The KANs
-# trained by L-BFGS fell with slopes from {glue:text}`ap_tr_min:.2f` to {glue:text}`ap_tr_max:.2f`
-# up to their best grid, {glue:text}`ap_tr_text` (the table of slopes is below the figure).
+# {glue:text}`ap_theory:.0f` ({glue:text}`ap_ls_n:.0f` targets), {glue:text}`ap_ls_text`.
+# {glue:text}`ap_tr_text` {glue:text}`ap_collapse_text` (The table of slopes is below the
+# figure.)
 #
 # ## The question
 #

@@ -136,3 +136,12 @@ def test_pinns_plot_marks_failed_runs_inside_the_log_axes():
         assert len(marks) == 1
         box, frame = marks[0].get_window_extent(), ax.get_window_extent()
         assert frame.y0 <= box.y0 and box.y1 <= frame.y1, (box, frame)
+
+
+def test_approximation_verdict_on_the_h200_reference():
+    from sparsefuse.book import results
+
+    v = approximation.verdict_numbers(results.reference(approximation.NAME).table())
+    assert "exp_sin_sq (-3.65 on 2 points) rests on too few points" in v["ap_tr_text"]
+    assert "collapsed" in v["ap_collapse_text"] and "exp_sin_sq from 0.0004 at G = 10 to 1.1 at G = 100" in \
+        v["ap_collapse_text"]

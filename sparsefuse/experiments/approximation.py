@@ -318,6 +318,54 @@ def verdict_numbers(df: pd.DataFrame) -> dict:
     out["ap_ls_text"] = ("within 0.5 of the theory for every target" if len(rates) and theory == theory and
                          abs(out["ap_ls_min"] - theory) <= 0.5 and abs(ls_max - theory) <= 0.5 else
                          "not within 0.5 of the theory for every target")
-    out["ap_tr_text"] = ("as steep as the theory" if out["ap_tr_min"] == out["ap_tr_min"] and
-                         out["ap_tr_max"] <= theory + 0.5 else "shallower than the theory")
+    out["ap_tr_text"] = _trained_rate_words(rates, theory)
+    out["ap_collapse_text"] = _collapse_words(df)
     return out
+
+
+MIN_POINTS = 3  # a slope fitted on fewer points is reported but not counted as evidence
+COLLAPSE = 10.0  # a trained KAN "collapses" beyond its best grid when its error grows past this factor
+
+
+def _trained_rate_words(rates: pd.DataFrame, theory) -> str:
+    """The trained curves' slopes, counting only those fitted on enough points, beside the theory."""
+    from ..book.verdict import joined
+
+    tr = rates[rates["method"] == "train"]
+    if tr.empty or theory != theory:
+        return "No trained curve had two points to fit a slope to."
+    solid = tr[tr["n_points"] >= MIN_POINTS]
+    thin = tr[tr["n_points"] < MIN_POINTS]
+    head = ""
+    if len(solid):
+        lo, hi = solid["fitted_rate"].min(), solid["fitted_rate"].max()
+        steep = hi <= theory + 0.5
+        head = (f"The KANs trained by L-BFGS fell, up to their best grid, with slopes from {lo:.2f} to {hi:.2f} "
+                f"({joined(solid['target'])}, fitted on {joined(solid['n_points'].astype(int))} points), "
+                + ("as steep as the theory within 0.5" if steep else "shallower than the theory by more than 0.5"))
+    if len(thin):
+        few = joined(f"{r.target} ({r.fitted_rate:.2f} on {int(r.n_points)} points)" for r in thin.itertuples())
+        head += (("; " if head else "") + f"the slope of {few} rests on too few points to count "
+                 f"(at least {MIN_POINTS} are needed)")
+    return head + "."
+
+
+def _collapse_words(df: pd.DataFrame) -> str:
+    """Trained KANs whose test error grew past COLLAPSE× their best once the grid went beyond the best one."""
+    from ..book.verdict import joined
+
+    tr = df[(df["method"] == "train") & (df["status"] == "ok")].dropna(subset=["test_rmse"])
+    worse = []
+    for target, sub in tr.groupby("target", sort=False):
+        sub = sub.sort_values("G")
+        best = sub.loc[sub["test_rmse"].idxmin()]
+        after = sub[sub["G"] > best["G"]]
+        if len(after) and after["test_rmse"].max() > COLLAPSE * best["test_rmse"]:
+            top = after.loc[after["test_rmse"].idxmax()]
+            worse.append(f"{target} from {best['test_rmse']:.2g} at G = {int(best['G'])} to "
+                         f"{top['test_rmse']:.2g} at G = {int(top['G'])}")
+    if not worse:
+        return (f"No trained KAN lost more than {COLLAPSE:g}× its best error on a finer grid.")
+    return (f"Beyond their best grid some trained KANs did not just stop improving but collapsed (test error "
+            f"more than {COLLAPSE:g}× their best): {joined(worse)}. A trained KAN reaches the rate only up to "
+            "a grid its optimiser and data can still support.")
