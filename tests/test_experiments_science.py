@@ -3,6 +3,7 @@
 
 import matplotlib
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -145,3 +146,12 @@ def test_approximation_verdict_on_the_h200_reference():
     assert "exp_sin_sq (-3.65 on 2 points) rests on too few points" in v["ap_tr_text"]
     assert "collapsed" in v["ap_collapse_text"] and "exp_sin_sq from 0.0004 at G = 10 to 1.1 at G = 100" in \
         v["ap_collapse_text"]
+
+
+def test_tabular_claim_in_plain_words():
+    from sparsefuse.book import results
+
+    ref = results.reference(gest.NAME)
+    v = gest.verdict_numbers(ref.table(), curves=pd.read_csv(ref.folder / f"{gest.NAME}_curves.csv"))
+    assert v["tb_claim_text"].startswith("The tabular part of the claim holds on digits and wine but not on "
+                                         "breast_cancer (0.937 against 0.958)")

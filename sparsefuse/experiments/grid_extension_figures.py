@@ -164,4 +164,24 @@ def verdict_numbers(df: pd.DataFrame, curves: pd.DataFrame | None = None) -> dic
     d = out["tb_diabetes_kan"]
     out["tb_diabetes_text"] = ("below zero, i.e. worse than predicting the mean" if d == d and d < 0 else
                                "above zero" if d == d else "not measured")
+    out["tb_claim_text"] = _tabular_claim(tab)
     return out
+
+
+ON_PAR = 0.01  # "on par": the KAN's test metric (accuracy or R²) at most this far below the MLP's
+
+
+def _tabular_claim(tab: pd.DataFrame) -> str:
+    """Is the KAN on par with the parameter-matched MLP on each tabular set? Said plainly, with the rule."""
+    from ..book.verdict import joined
+
+    if not {"kan", "mlp"} <= set(tab.columns) or tab.empty:
+        return "The tabular comparison was not run."
+    par = [c for c in tab.index if tab.loc[c, "kan"] >= tab.loc[c, "mlp"] - ON_PAR]
+    lost = [f"{c} ({tab.loc[c, 'kan']:.3g} against {tab.loc[c, 'mlp']:.3g})" for c in tab.index if c not in par]
+    rule = f"(on par: the KAN's test metric at most {ON_PAR:g} below the MLP's)"
+    if not lost:
+        return f"The tabular part of the claim holds on every set {rule}."
+    if not par:
+        return f"The tabular part of the claim holds on no set {rule}: the KAN lost on {joined(lost)}."
+    return (f"The tabular part of the claim holds on {joined(par)} but not on {joined(lost)} {rule}.")
