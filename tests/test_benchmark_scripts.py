@@ -77,3 +77,20 @@ def test_gpu_kernel_check_smoke_passes():
     res = _run("benchmarks/gpu_kernel_check.py", "--smoke")
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert "checks passed" in res.stdout and "FAIL" not in res.stdout
+
+
+def test_gpu_report_states_each_target_and_the_commits(tmp_path):
+    """The kernel-benchmark page opens with a verdict generated from the committed table."""
+    import shutil
+
+    folder = tmp_path / "gpu"
+    shutil.copytree(os.path.join(ROOT, "results", "gpu"), folder)
+    res = _run("benchmarks/gpu_report.py", str(folder), timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    text = (folder / "README.md").read_text()
+    verdict = text[text.index("## Verdict"):text.index("How to read the rows")]
+    assert "**Floor, at least the best peer in every row**: met" in verdict
+    for prec in ("fp32-ieee", "tf32", "bf16"):
+        assert f"the best peer in {prec}**: missed" in verdict
+    assert "**≥ 3× at G = 100**: missed" in verdict and "rows come from 2 commits" in verdict
+    assert text == open(os.path.join(ROOT, "results", "gpu", "README.md")).read()  # the committed page is current
