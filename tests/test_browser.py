@@ -211,3 +211,103 @@ def test_evidence_first_and_the_explorer_names_its_data(site, browser_context, s
         assert "reference:" in text and "smoke" not in text, text
     assert not visit.offhost, visit.offhost
     page.close()
+
+
+# ---------------------------------------------------------------- every chapter against its evidence
+
+def _chapter_results() -> dict[str, list]:
+    """stem -> the committed GPU references the notebook published (from their provenance)."""
+    from sparsefuse.book import results
+
+    out: dict[str, list] = {}
+    for r in results.iter_results(results.reference_root()):
+        stem = r.meta.get("notebook")
+        if stem and r.is_gpu:
+            ref = results.reference(r.name)
+            if ref is not None and ref.folder == r.folder:
+                out.setdefault(stem, []).append(ref)
+    return out
+
+
+def _evidence(name: str, side: tuple[str, ...] = ()):
+    """The table a CPU build's page leads with for result ``name``, side tables attached as the notebook does."""
+    import pandas as pd
+
+    from sparsefuse.book import notebook as nb
+    from sparsefuse.book import verdict
+
+    empty = pd.DataFrame({"status": []})
+    ev = verdict.evidence(name, empty, profile="smoke", device="cpu")
+    return nb.evidence_frame(ev, empty, side=list(side), name=name)
+
+
+def _headline(stem: str):
+    """The first table each chapter shows (``tables.show``), rebuilt from the committed reference; None: no table."""
+    from sparsefuse.experiments import (approximation, compile_checkpoint, cross_basis, grid_extension_symbolic_tabular,
+                                        grid_scaling, heatmaps, matrixkan, minigpt, pinns, sparse_vs_dense, vit)
+
+    first = {
+        "02_sparse_vs_dense": lambda: sparse_vs_dense.headline(_evidence(sparse_vs_dense.NAME)),
+        "03_grid_scaling": lambda: grid_scaling.headline(_evidence(grid_scaling.NAME)),
+        "04_compile_checkpoint": lambda: compile_checkpoint.headline(_evidence(compile_checkpoint.NAME)),
+        "05_heatmaps": lambda: heatmaps.headline(_evidence(heatmaps.NAME)),
+        "06_cross_basis": lambda: cross_basis.headline(_evidence(cross_basis.NAME))["cost (ms)"],
+        "07_matrixkan": lambda: matrixkan.headline(_evidence(matrixkan.NAME)),
+        "08_pinns": lambda: pinns.curves(_evidence(pinns.NAME, ("curves",))).groupby(["problem", "model"]).tail(1),
+        "09_minigpt_kan": lambda: minigpt.summary(_evidence(minigpt.NAME)),
+        "10_vit_kan": lambda: vit.summary(_evidence(vit.NAME)),
+        "11_approximation": lambda: approximation.fitted_rates(_evidence(approximation.NAME)),
+        "12_grid_extension_symbolic_tabular": lambda: grid_extension_symbolic_tabular.tables(
+            _evidence(grid_extension_symbolic_tabular.NAME, ("curves",))).get("symbolic"),
+    }
+    return first[stem]() if stem in first else None
+
+
+# figures are saved at 110 dpi with no text below 9 pt (experiments/_page.py): on screen that text stays
+# at 10 px or more as long as the page shows the figure at no less than this share of its natural width
+MIN_FIGURE_SCALE = 10 / (9 * 110 / 72)
+FIGURE_SCALES = """() => [...document.querySelectorAll('.sparsefuse-result img, .cell_output img')]
+  .filter(i => i.naturalWidth > 0 && i.offsetParent !== null)
+  .map(i => [i.getBoundingClientRect().width / i.naturalWidth, (i.alt || '').slice(0, 60)])"""
+
+
+def _chapters() -> list[str]:
+    from sparsefuse.book import layout
+
+    return [p.stem for p in layout.notebooks()]
+
+
+@pytest.mark.parametrize("stem", _chapters())
+def test_every_chapter_leads_with_its_gpu_reference(site, browser_context, stem):
+    """Each chapter at 1280 px: the verdict, the first table and the explorer come from the committed GPU
+    reference the page names, and its figures are shown large enough for 10 px text."""
+    from sparsefuse.book import tables
+
+    refs = _chapter_results().get(stem)
+    assert refs, f"{stem}: no committed GPU reference names this notebook"
+    gpu = refs[0].meta["gpu_name"]
+    commit = str(refs[0].meta["git_commit"])[:7]
+    visit = PageVisit(browser_context, urljoin(site, f"book/executed/{stem}.html"))
+    page = visit.page
+    page.set_viewport_size({"width": 1280, "height": 900})
+    evidence = page.locator(".sparsefuse-evidence").first
+    assert evidence.get_attribute("data-evidence") == "reference", f"{stem}: a CPU build must lead with the reference"
+    assert gpu in evidence.inner_text() and commit in evidence.inner_text()
+    verdict_text = page.locator("p", has_text="Verdict here").first.inner_text()
+    assert f"committed reference run (profile quick on {gpu}, commit {commit})" in verdict_text, verdict_text[:300]
+    assert "nan" not in verdict_text.lower().replace("nanochat", ""), verdict_text
+    expected = _headline(stem)
+    if expected is not None:
+        want = tables.frame(expected)
+        shown = page.locator("table.sf-table").first
+        cells = shown.locator("tbody tr").evaluate_all(
+            "rows => rows.map(r => [...r.querySelectorAll('td')].map(td => td.innerText.trim()))")
+        assert cells == [[str(v) for v in row] for row in want.itertuples(index=False)], \
+            f"{stem}: the first table is not the committed reference's"
+    for source in page.locator(".sf-source").all():
+        assert f"reference: profile quick on {gpu}, commit {commit}" in source.inner_text(), source.inner_text()
+    page.evaluate(IMAGES_LOADED)
+    small = [(round(s, 2), alt) for s, alt in page.evaluate(FIGURE_SCALES) if s < MIN_FIGURE_SCALE]
+    assert not small, f"{stem}: figures shown below {MIN_FIGURE_SCALE:.2f} of their size (text under 10 px): {small}"
+    assert not visit.offhost, visit.offhost
+    page.close()

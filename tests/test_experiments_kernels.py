@@ -221,7 +221,7 @@ def test_sparse_vs_dense_verdict_on_the_h200_reference():
 
     v = sparse_vs_dense.verdict_numbers(results.reference(sparse_vs_dense.NAME).table())
     # the automatic choice was slower than both forced strategies at small G: said, not hidden
-    assert "does not hold" in v["sd_auto_text"] and "slower than both forced strategies at G = 1, 3, 10 and 30" in v["sd_auto_text"]
+    assert "does not hold" in v["sd_auto_text"] and v["sd_auto_text"].startswith("was slower than both forced strategies at G = 1, 3, 10 and 30 (at worst 3.17×")
     assert v["sd_gather_text"] == "beat the dense GEMM at G = 30 and 300, not at 1, 3, 10 and 100"
     assert v["sd_csr_text"] == "beat the dense GEMM at G = 1, 30 and 300, not at 3, 10 and 100"
 
