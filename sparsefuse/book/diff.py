@@ -129,11 +129,6 @@ def _row_label(keys: list[str], row) -> str:
     return " ".join(parts) or "(single row)"
 
 
-def _failed(status) -> bool:
-    s = str(status).strip().lower()
-    return s not in ("", "nan", "ok") and not s.startswith("ok") and not any(s.startswith(x) for x in SOFT_STATUSES)
-
-
 def _soft(status) -> bool:
     s = str(status).strip().lower()
     return any(s.startswith(x) for x in SOFT_STATUSES)

@@ -11,7 +11,6 @@ import base64
 import html
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass
 
@@ -21,10 +20,6 @@ from . import results
 from .layout import check_profile, resolve_device
 
 _started = time.perf_counter()
-
-
-def in_colab() -> bool:
-    return "google.colab" in sys.modules
 
 
 def use_device(device: str = "auto") -> str:

@@ -15,17 +15,6 @@ STYLE = {name: dict(color=color, marker=marker) for name, color, marker in [
 ]}
 
 
-def annotate_missing(ax, df, label_cols: list[str]) -> None:
-    """List what did not run (OOM, unsupported, missing peer) under the axes so a gap is never silent."""
-    bad = df[df["status"] != OK]
-    if bad.empty:
-        return
-    groups = bad.groupby([*label_cols, "status"], dropna=False).size().reset_index()
-    parts = [" ".join(str(v) for v in row[:-1]) for row in groups.itertuples(index=False)]
-    text = "not run: " + "; ".join(parts[:6]) + (" …" if len(parts) > 6 else "")
-    ax.text(0.0, -0.22, text, transform=ax.transAxes, fontsize=7, color="#666666", va="top", wrap=True)
-
-
 def status_pivot(df, index: str, columns: str, value: str, digits: int = 3):
     """A readable pivot: the value where the row ran, its status (``oom``, ``peer-missing``, …) where not."""
     import pandas as pd

@@ -76,11 +76,6 @@ def make_basis(name: str, num_basis: int, spline_order: int = 3, in_features: in
     raise ValueError(f"basis must be one of {BASES}, got {name!r}")
 
 
-def size_label(name: str) -> str:
-    return {"bspline": "G", "power": "G", "chebyshev": "degree", "rbf": "centres", "fourier": "frequencies"}.get(
-        name.split("-")[0], "G")
-
-
 class BasisLayer(torch.nn.Module):
     """``y[n, o] = Σ_i Σ_b φ_b(x[n, i]) · coeff[o, i, b] + bias[o]`` for any basis (the naive dense form)."""
 
