@@ -46,10 +46,12 @@ instead of rebuilding them every call; under autocast also their low-precision
 copies, which autocast and the fused kernel would otherwise make on every call.
 (``c`` is used wherever KANLinear reads ``scaled_spline_weight``; a KAN kernel that
 applies ``spline_scaler`` on the fly has nothing to reuse there.)
-The cache is keyed on each source parameter's identity and in-place version
-counter, so an optimizer step, ``load_state_dict``, ``nn.init`` or a replaced
-parameter invalidates it, and ``.to()``/``.cuda()``/``.double()`` drop it; writes
-through ``.data`` bypass version counters (call :meth:`invalidate` after those).
+The cache is keyed on each source parameter's identity, in-place version counter
+and storage, so an optimizer step, ``load_state_dict``, ``nn.init``, a replaced
+parameter, ``extend_grid`` or a storage swapped in through ``.data``
+(``vector_to_parameters``) invalidates it, and ``.to()``/``.cuda()``/``.double()``
+drop it; only an in-place write through ``.data`` (``p.data.add_(1)``) goes unseen
+(call :meth:`invalidate` after those).
 Both paths run the same operations on the same values, so their outputs are
 bitwise equal. Under ``torch.compile`` the cache is bypassed: the compiled graph
 computes the weights itself.
@@ -325,12 +327,14 @@ class SparseFuseJHCG(nn.Module):
         """The cache entry for these parameters (identity and version checked), rebuilt when stale."""
         hit = self._cache
         if hit is not None and len(hit[0]) == len(src) and all(
-                a is b and a._version == v for a, b, v in zip(src, hit[0], hit[1])):
+                a is b and a._version == v and a.data_ptr() == h.data_ptr()
+                for a, b, v, h in zip(src, hit[0], hit[1], hit[3])):
             return hit[2]
         with torch.no_grad():
             w_in, b_in = self.merged_input()
             values = {None: (w_in, b_in, self.kan._scaled().contiguous())}
-        self._cache = (tuple(src), tuple(p._version for p in src), values)
+        # the aliases keep each source's storage alive, so a storage swapped in later cannot reuse its address
+        self._cache = (tuple(src), tuple(p._version for p in src), values, tuple(p.detach() for p in src))
         return values
 
     def _cached_for(self, x2: torch.Tensor):

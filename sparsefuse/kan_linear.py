@@ -272,7 +272,7 @@ class KANLinear(torch.nn.Module):
         old = list(self.spline_weight.shape)
         self.grid = grid
         self.grid_size = grid.shape[1] - 2 * self.spline_order - 1
-        self.spline_weight.data = weight
+        self.spline_weight.set_(weight)  # in place: bumps the version counter caches are keyed on
         self.spline_weight.grad = None
         return [f"{name} {old} -> {list(weight.shape)}"] if old != list(weight.shape) else []
 

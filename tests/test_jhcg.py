@@ -196,6 +196,28 @@ def test_cache_invalidated_when_a_parameter_changes(change):
     assert torch.equal(cached, uncached)
 
 
+@pytest.mark.parametrize("write", ["extend_grid", "update_grid", "vector_to_parameters"])
+def test_library_writes_never_leave_the_cache_stale(write):
+    """Issue 22.1: extend_grid wrote spline_weight through .data (no version bump), so the next
+    cached forward raised ``coeff: expected [out, 16, 13], got (16, 16, 8)``; torch's own
+    ``.data`` writes (``vector_to_parameters``) bypass the counter too."""
+    m = _block().eval()
+    x = torch.randn(4, 8)
+    with torch.no_grad():
+        m(x)
+        if write == "extend_grid":
+            m.kan.extend_grid(10)
+        elif write == "update_grid":
+            m.kan.update_grid(torch.randn(64, m.kan.in_features) * 3)
+        else:
+            vec = torch.nn.utils.parameters_to_vector(m.parameters())
+            torch.nn.utils.vector_to_parameters(vec * 1.5, m.parameters())
+        cached = m(x)
+        m.cache_enabled = False
+        fresh = m(x)
+    assert torch.equal(cached, fresh)
+
+
 def test_optimizer_step_in_eval_mode_invalidates_without_asking():
     m = _block().eval()
     x = torch.randn(4, 8)
