@@ -254,10 +254,13 @@ class KANLinear(torch.nn.Module):
         self.spline_weight.copy_(weight)
 
     def extend_grid(self, new_grid_size: int, num_samples: int | None = None) -> float:
-        """Re-grid to ``new_grid_size`` uniform intervals over the current range ``[t_k, t_{G+k}]``.
+        """Re-grid to ``new_grid_size`` uniform intervals over ``[t_k, t_{G+k}]``, keeping the ``k`` outer knots.
 
-        The finer spline is the least-squares fit of the current one on ``num_samples``
-        points per feature; returns the max abs error of the fit on those points.
+        The spline then spans the same support ``[t_0, t_{G+2k}]``: the finer one is the
+        least-squares fit of the current one over all of it, so values outside the grid
+        range (where hidden layers are used) are kept too. Returns the largest change of
+        any edge function anywhere, sampled at about ``num_samples`` points per feature.
+        The grid is then no longer uniform (as after ``update_grid``).
         ``spline_weight`` keeps its Parameter object (optimizers still hold it) but
         changes shape, so optimizer state kept for it no longer fits: a
         :class:`GridResizeWarning` says so; build the optimizer again.

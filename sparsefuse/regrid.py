@@ -67,19 +67,33 @@ def updated(layer, x: torch.Tensor, margin: float):
     return grid, weight
 
 
+def support_samples(old: torch.Tensor, new: torch.Tensor, per_interval: int) -> torch.Tensor:
+    """``[S, in]``: every knot of both grids and ``per_interval - 1`` more points evenly inside each
+    interval of ``new``; with the two grids' outer knots equal these cover the whole support."""
+    left, width = new[:, :-1].unsqueeze(-1), new.diff(dim=1).unsqueeze(-1)
+    frac = torch.arange(per_interval, dtype=new.dtype, device=new.device) / per_interval
+    return torch.cat([(left + width * frac).flatten(1), new[:, -1:], old], dim=1).T.contiguous()
+
+
 @torch.no_grad()
 def extended(layer, new_grid_size: int, num_samples: int | None):
-    """``(grid, spline_weight, max fit error)`` of ``layer.extend_grid(new_grid_size, num_samples)``."""
+    """``(grid, spline_weight, error)`` of ``layer.extend_grid(new_grid_size, num_samples)``.
+
+    The new grid keeps the outer knots (:func:`refined_grid`), so both splines vanish beyond
+    ``[t_0, t_{G+2k}]``; fit and error are taken over all of it, and ``error`` is the largest
+    change of any edge function anywhere, sampled at about ``num_samples`` points per feature
+    (every knot among them; default 8 per interval of the new grid, at least 256).
+    """
     check_positive_int("new_grid_size", new_grid_size)
     if num_samples is not None:
         check_positive_int("num_samples", num_samples)
     k = layer.spline_order
     g, old_coeff = _work(layer)
-    s = num_samples if num_samples is not None else max(8 * (new_grid_size + k), 256)
-    frac = torch.linspace(0, 1, s, dtype=g.dtype, device=g.device).unsqueeze(1)
-    xs = g[:, k] + (g[:, -k - 1] - g[:, k]) * frac  # [S, in] over [t_k, t_{G+k}]
-    old = edge_values(cox_de_boor(xs, g, k), old_coeff)
     grid = refined_grid(g, k, new_grid_size).to(layer.grid.dtype)
+    intervals = new_grid_size + 2 * k
+    s = num_samples if num_samples is not None else max(8 * intervals, 256)
+    xs = support_samples(g, grid.to(g.dtype), max(1, math.ceil(s / intervals)))
+    old = edge_values(cox_de_boor(xs, g, k), old_coeff)
     bases = cox_de_boor(xs, grid.to(g.dtype), k)
     coeff = fit(bases, old)
     err = float((edge_values(bases, coeff) - old).abs().max()) if old.numel() else 0.0
