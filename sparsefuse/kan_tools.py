@@ -14,6 +14,7 @@ import math
 
 import torch
 
+from .checks import check_samples
 from .regrid import edge_values
 from .training import TrainResult, train_loop
 
@@ -111,7 +112,7 @@ def plot_layer(layer, x=None, edges=None, n: int = 200, max_panels: int = 64, pa
     _check_panels(len(pairs), max_panels)
     rows = math.ceil(len(pairs) / cols)
     fig = Figure(figsize=(panel_size * cols + 0.5, panel_size * rows + 0.5), layout="constrained")
-    _draw(fig, layer, None if x is None else x.reshape(-1, layer.in_features), pairs, cols, n)
+    _draw(fig, layer, None if x is None else check_samples(layer, x, "plot"), pairs, cols, n)
     return fig
 
 
@@ -129,7 +130,7 @@ def plot_kan(model, x=None, n: int = 200, max_panels: int = 64, panel_size: floa
     fig = Figure(figsize=(panel_size * width + 0.5, panel_size * sum(rows) + 0.6 * len(layers)),
                  layout="constrained")
     subs = fig.subfigures(len(layers), 1, height_ratios=rows, squeeze=False)[:, 0]
-    h = None if x is None else x.reshape(-1, layers[0].in_features)
+    h = None if x is None else check_samples(layers[0], x, "plot")
     for li, (sub, layer) in enumerate(zip(subs, layers)):
         pairs, cols = _layout(layer, None, width)
         _draw(sub, layer, h, pairs, cols, n, title=f"layer {li}: {layer.in_features} → {layer.out_features}")
@@ -163,8 +164,7 @@ def prune(model, threshold: float, x: torch.Tensor):
     """
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold < math.inf:
         raise ValueError(f"threshold: expected a finite number >= 0, got {threshold!r}")
-    model.layers[0]._check_x(x)
-    scores = edge_scores(model, x)
+    scores = edge_scores(model, check_samples(model.layers[0], x, "prune"))
     keep = [torch.arange(model.layers[0].in_features)]
     for s_in, s_out in zip(scores, scores[1:]):  # hidden neurons: outputs of s_in, inputs of s_out
         strength = torch.minimum(s_in.amax(1), s_out.amax(0)).cpu()

@@ -14,6 +14,7 @@ import warnings
 import torch
 
 from .basis.bspline import cox_de_boor
+from .checks import check_samples
 from .grid import adaptive_grid, refined_grid
 
 
@@ -46,15 +47,11 @@ def check_positive_int(name: str, v) -> None:
 @torch.no_grad()
 def updated(layer, x: torch.Tensor, margin: float):
     """``(grid, spline_weight)`` of ``layer.update_grid(x, margin)``."""
-    layer._check_x(x)
+    x = check_samples(layer, x, "update_grid")
     if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin < math.inf:
         raise ValueError(f"margin: expected a finite number >= 0, got {margin!r}")
     old_grid, coeff = _work(layer)
-    x = x.reshape(-1, layer.in_features).to(old_grid.dtype)
-    if x.shape[0] == 0:
-        raise ValueError("x: update_grid needs at least one sample")
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError("x: update_grid needs finite samples, got NaN or Inf")
+    x = x.to(old_grid.dtype)
     k = layer.spline_order
     grid = adaptive_grid(x, layer.grid_size, k, layer.grid_eps, margin).to(layer.grid.dtype)
     if not bool((grid[:, 1:] > grid[:, :-1]).all()):
