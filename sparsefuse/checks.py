@@ -6,7 +6,16 @@ made: a ``ValueError`` whose message starts with the argument's name.
 
 from __future__ import annotations
 
+import numbers
+
 import torch
+
+
+def check_int(name: str, v, least: int = 1) -> int:
+    """``v`` as a Python int: a Python or NumPy integer (not a bool) of at least ``least``."""
+    if isinstance(v, (bool, torch.Tensor)) or not isinstance(v, numbers.Integral) or v < least:
+        raise ValueError(f"{name}: expected an integer >= {least}, got {v!r}")
+    return int(v)
 
 
 def check_samples(layer, x, what: str) -> torch.Tensor:

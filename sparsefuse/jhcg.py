@@ -31,7 +31,8 @@ on the expanded hidden width (``U: (r, d)`` expands, the KAN projects back). At
 on CUDA) on the grid ``[-2, 2]``, which holds most of a LayerNorm output ``x`` and of
 ``U x`` (``U`` is initialised for unit variance); the spline input is kept in the
 parameters' precision (under bf16 autocast a rounded input would land up to 1/256
-of its value away from its place between the knots).
+of its value away from its place between the knots), and the output in the dtype
+``nn.Linear`` would give (under autocast the autocast dtype).
 
 Parameters (the KAN layer's own three tensors hold ``r d (G + k + 2)`` numbers)::
 
@@ -66,6 +67,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checks import check_int
 from .kan_linear import IMPLS, KANLinear
 
 __all__ = ["SparseFuseJHCG", "VARIANTS", "kan_width", "param_count", "mlp_param_count", "matched_mlp_hidden",
@@ -76,12 +78,6 @@ ABLATIONS = (None, "mlp", "kan")
 
 
 # ------------------------------------------------------------------ sizes and parameter counts
-
-def _check_int(name: str, v, least: int = 1) -> int:
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < least:
-        raise ValueError(f"{name}: expected an integer >= {least}, got {v!r}")
-    return int(v)
-
 
 def _check_rho(rho) -> float:
     if isinstance(rho, bool) or not isinstance(rho, numbers.Real) or not math.isfinite(rho) or not 0 < rho <= 1:
@@ -96,12 +92,12 @@ def _check_variant(variant) -> str:
 
 
 def _hidden(d: int, hidden) -> int:
-    return 4 * d if hidden is None else _check_int("hidden", hidden)
+    return 4 * d if hidden is None else check_int("hidden", hidden)
 
 
 def kan_width(d: int, rho: float, variant: str, hidden: int | None = None) -> int:
     """``r``: the KAN path's share of the hidden width ``h``, ``round(rho * h)`` in [1, h] (both variants)."""
-    d, rho = _check_int("d", d), _check_rho(rho)
+    d, rho = check_int("d", d), _check_rho(rho)
     _check_variant(variant)
     h = _hidden(d, hidden)
     return max(1, min(h, math.floor(rho * h + 0.5)))
@@ -110,7 +106,7 @@ def kan_width(d: int, rho: float, variant: str, hidden: int | None = None) -> in
 def param_count(d: int, rho: float, grid_size: int, variant: str, spline_order: int = 3,
                 hidden: int | None = None) -> int:
     """Trainable parameters of ``SparseFuseJHCG(d, rho, grid_size, variant, ...)`` (the module docstring's P)."""
-    g, k = _check_int("grid_size", grid_size), _check_int("spline_order", spline_order)
+    g, k = check_int("grid_size", grid_size), check_int("spline_order", spline_order)
     r = kan_width(d, rho, variant, hidden)
     h = _hidden(d, hidden)
     return (h + d) * (d + 1) + d * (h + 1) + r * d * (g + k + 1) - (r if variant == "compact" else 0)
@@ -118,7 +114,7 @@ def param_count(d: int, rho: float, grid_size: int, variant: str, spline_order: 
 
 def mlp_param_count(d: int, hidden: int) -> int:
     """Parameters of the MLP FFN ``Linear(d, hidden) -> GELU -> Linear(hidden, d)`` (biases included)."""
-    return _check_int("hidden", hidden) * (2 * _check_int("d", d) + 1) + d
+    return check_int("hidden", hidden) * (2 * check_int("d", d) + 1) + d
 
 
 def matched_mlp_hidden(d: int, rho: float, grid_size: int, variant: str, spline_order: int = 3,
@@ -155,11 +151,11 @@ class SparseFuseJHCG(nn.Module):
                  hidden: int | None = None, spline_order: int = 3, grid_range=(-2.0, 2.0), impl: str = "auto",
                  dropout: float = 0.0, device=None, dtype=None):
         super().__init__()
-        self.d = _check_int("d", d)
+        self.d = check_int("d", d)
         self.rho = _check_rho(rho)
-        self.grid_size = _check_int("grid_size", grid_size)
+        self.grid_size = check_int("grid_size", grid_size)
         self.variant = _check_variant(variant)
-        self.spline_order = _check_int("spline_order", spline_order)
+        self.spline_order = check_int("spline_order", spline_order)
         self.hidden = _hidden(self.d, hidden)
         if impl not in IMPLS:
             raise ValueError(f"impl: expected one of {IMPLS}, got {impl!r}")
@@ -242,7 +238,9 @@ class SparseFuseJHCG(nn.Module):
             m = torch.zeros_like(m)
         elif self.ablate == "kan":
             k = torch.zeros_like(k)
-        y = m + g * (k - m) + self.out_bias
+        # in m's dtype, the one nn.Linear gives (under autocast the autocast dtype): the float32
+        # output bias, or a spline result kept in float32, would otherwise promote y back
+        y = m + g * (k.to(m.dtype) - m) + self.out_bias.to(m.dtype)
         return {"u": u, "g": g, "m": m, "k": k, "y": y}
 
     def _check_x(self, x) -> None:

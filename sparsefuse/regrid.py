@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 import warnings
+import weakref
 
 import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from .basis.bspline import cox_de_boor
-from .checks import check_samples
+from .checks import check_int, check_samples
 from .grid import adaptive_grid, refined_grid
 
 
@@ -37,11 +39,6 @@ def _work(layer):
     """``(grid, scaled coefficients)`` in at least float32: lstsq has no half-precision kernels."""
     dtype = torch.promote_types(layer.grid.dtype, torch.float32)
     return layer.grid.to(dtype), layer.scaled_spline_weight.detach().to(dtype)
-
-
-def check_positive_int(name: str, v) -> None:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"{name}: expected an integer >= 1, got {v!r}")
 
 
 @torch.no_grad()
@@ -81,9 +78,9 @@ def extended(layer, new_grid_size: int, num_samples: int | None):
     change of any edge function anywhere, sampled at about ``num_samples`` points per feature
     (every knot among them; default 8 per interval of the new grid, at least 256).
     """
-    check_positive_int("new_grid_size", new_grid_size)
+    new_grid_size = check_int("new_grid_size", new_grid_size)
     if num_samples is not None:
-        check_positive_int("num_samples", num_samples)
+        num_samples = check_int("num_samples", num_samples)
     k = layer.spline_order
     g, old_coeff = _work(layer)
     grid = refined_grid(g, k, new_grid_size).to(layer.grid.dtype)
@@ -95,6 +92,19 @@ def extended(layer, new_grid_size: int, num_samples: int | None):
     coeff = fit(bases, old)
     err = float((edge_values(bases, coeff) - old).abs().max()) if old.numel() else 0.0
     return grid, layer._unscale(coeff).to(layer.spline_weight.dtype), err
+
+
+# Optimizers that have taken a step: only their state can stop fitting a resized weight. Weak,
+# so an optimizer that is gone no longer counts; a global hook, since a parameter does not
+# know which optimizers hold it.
+_STEPPED = weakref.WeakSet()
+register_optimizer_step_post_hook(lambda opt, args, kwargs: _STEPPED.add(opt))
+
+
+def has_optimizer_state(p: torch.Tensor) -> bool:
+    """Whether a live optimizer holds ``p`` and keeps state (per parameter, or L-BFGS's history)."""
+    return any(opt.state and any(q is p for group in opt.param_groups for q in group["params"])
+               for opt in list(_STEPPED))
 
 
 def warn_resized(changes: list[str]) -> None:

@@ -87,3 +87,45 @@ def test_the_interior_is_refined_and_the_outer_knots_kept():
     _quiet_extend(lay, 5)  # back to the original size: the original uniform grid
     torch.testing.assert_close(lay.grid, old)
     assert lay._grid_uniform()
+
+
+def _resize_warnings(call):
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        call()
+    return [w for w in seen if issubclass(w.category, GridResizeWarning)]
+
+
+def test_resize_warning_only_when_an_optimizer_holds_state_for_the_weight():
+    """It warned on every extend_grid, with no optimizer anywhere."""
+    x = torch.rand(32, 3) * 2 - 1
+    lay = KANLinear(3, 2)
+    assert not _resize_warnings(lambda: lay.extend_grid(7))  # no optimizer at all
+    opt = torch.optim.Adam(lay.parameters())
+    assert not _resize_warnings(lambda: lay.extend_grid(8))  # an optimizer without state yet: nothing to misfit
+    lay(x).sum().backward()
+    opt.step()
+    seen = _resize_warnings(lambda: lay.extend_grid(9))
+    assert len(seen) == 1 and "spline_weight [2, 3, 11] -> [2, 3, 12]" in str(seen[0].message)
+    other = KANLinear(3, 2)  # Adam's state for lay does not concern a layer it does not hold
+    assert not _resize_warnings(lambda: other.extend_grid(9))
+    del opt
+    assert not _resize_warnings(lambda: lay.extend_grid(10))  # the optimizer is gone
+    model = KAN([3, 2, 1])
+    sgd = torch.optim.SGD(model.layers[1].parameters(), lr=0.1, momentum=0.9)
+    model(x).sum().backward()
+    sgd.step()
+    seen = _resize_warnings(lambda: model.extend_grid(6))
+    assert len(seen) == 1 and "layers.1.spline_weight" in str(seen[0].message)
+    assert "layers.0" not in str(seen[0].message)
+    lbfgs = torch.optim.LBFGS(model.parameters())  # its history is kept on the first parameter only
+
+    def closure():
+        lbfgs.zero_grad()
+        loss = model(x).square().mean()
+        loss.backward()
+        return loss
+
+    lbfgs.step(closure)
+    seen = _resize_warnings(lambda: model.extend_grid(7))
+    assert len(seen) == 1 and "layers.0.spline_weight" in str(seen[0].message)

@@ -306,6 +306,20 @@ def test_autocast_bf16_cpu():
     torch.testing.assert_close(y.float(), m(x), atol=0.1, rtol=0.1)
 
 
+def test_autocast_sets_the_output_dtype_like_nn_linear():
+    """Under bf16 autocast the block returned float32 (its float32 output bias was added last)."""
+    m = _block()
+    x = torch.randn(4, 6, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.nn.Linear(8, 8)(x).dtype == torch.bfloat16
+        assert m(x).dtype == torch.bfloat16
+        m.eval()
+        with torch.no_grad():
+            assert m(x).dtype == torch.bfloat16  # the cached path too
+    assert m(x).dtype == torch.float32
+    assert m.double()(x.double()).dtype == torch.float64
+
+
 def test_activation_checkpointing_gives_the_same_gradients():
     from torch.utils.checkpoint import checkpoint
 

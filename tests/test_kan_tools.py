@@ -142,3 +142,23 @@ def test_data_methods_share_one_rule_for_bad_samples(bad):
             call()
         print(f"{name}: {info.value}")
     assert all(torch.equal(model.state_dict()[k], v) for k, v in state.items())
+
+
+def test_kan_plot_too_many_panels_names_what_exists():
+    """It said ``edges: ... pass a subset of (out, in) pairs``, an option KAN.plot does not have."""
+    model = KAN([8, 16, 1])
+    with pytest.raises(ValueError, match=r"^max_panels: .*model\.layers\[i\]\.plot\(x, edges=") as info:
+        model.plot(torch.rand(10, 8))
+    print(info.value)
+    assert len(_visible_axes(model.plot(max_panels=8 * 16 + 16))) == 8 * 16 + 16
+    with pytest.raises(ValueError, match=r"^edges: .*max_panels"):
+        KANLinear(10, 10).plot()
+
+
+def test_prune_threshold_is_documented_on_its_scale():
+    """The threshold compares with mean |phi| on x (edge_scores): the docstring and README say so."""
+    from pathlib import Path
+
+    assert "edge_scores" in prune.__doc__ and "mean" in prune.__doc__
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert "edge_scores" in readme
