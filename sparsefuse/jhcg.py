@@ -153,7 +153,7 @@ class SparseFuseJHCG(nn.Module):
         super().__init__()
         self.d = check_int("d", d)
         self.rho = _check_rho(rho)
-        self.grid_size = check_int("grid_size", grid_size)
+        grid_size = check_int("grid_size", grid_size)
         self.variant = _check_variant(variant)
         self.spline_order = check_int("spline_order", spline_order)
         self.hidden = _hidden(self.d, hidden)
@@ -177,7 +177,7 @@ class SparseFuseJHCG(nn.Module):
         self.mlp_out_weight = nn.Parameter(torch.empty(d, hm, **fk))
         self.out_bias = nn.Parameter(torch.empty(d, **fk))
         kan_in, kan_out = (r, d) if expanded else (d, r)
-        self.kan = _PinnableKAN(kan_in, kan_out, grid_size=self.grid_size, spline_order=self.spline_order,
+        self.kan = _PinnableKAN(kan_in, kan_out, grid_size=grid_size, spline_order=self.spline_order,
                                 grid_range=list(grid_range), impl=impl, **fk)
         self.drop = nn.Dropout(dropout)
         self.gate_override: float | None = None  # attribution: force g to this value
@@ -205,6 +205,11 @@ class SparseFuseJHCG(nn.Module):
             self.gate_bias.zero_()  # g = 1/2 at the start: both paths contribute
             self.out_bias.zero_()
         self.kan.reset_parameters()
+
+    @property
+    def grid_size(self) -> int:
+        """The KAN layer's, read from it: ``self.kan.extend_grid`` changes it."""
+        return self.kan.grid_size
 
     def extra_repr(self) -> str:
         return (f"d={self.d}, rho={self.rho}, grid_size={self.grid_size}, variant={self.variant!r}, "

@@ -207,6 +207,7 @@ def test_library_writes_never_leave_the_cache_stale(write):
         m(x)
         if write == "extend_grid":
             m.kan.extend_grid(10)
+            assert m.grid_size == 10 and n_params(m) == J.param_count(8, 0.5, 10, "expanded", hidden=24)
         elif write == "update_grid":
             m.kan.update_grid(torch.randn(64, m.kan.in_features) * 3)
         else:
