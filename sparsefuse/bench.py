@@ -20,6 +20,7 @@ from typing import Callable
 
 import torch
 
+from .checks import check_int
 from .status import OK, OOM, is_oom
 
 __all__ = ["BenchResult", "benchmark", "try_benchmark", "is_oom", "PRECISIONS", "precision", "autocast"]
@@ -74,13 +75,6 @@ def _quantile(sorted_values: list[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
-def _check_counts(warmup: int, rep: int) -> None:
-    if not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"warmup must be a non-negative int, got {warmup!r}")
-    if not isinstance(rep, int) or rep < 1:
-        raise ValueError(f"rep must be a positive int, got {rep!r}")
-
-
 def _cpu_times(fn: Callable[[], object], warmup: int, rep: int) -> list[float]:
     for _ in range(warmup):
         fn()
@@ -129,7 +123,7 @@ def benchmark(
     ``triton.testing.do_bench`` they are passed as its time budgets in ms
     (warm-up 25 ms / 100 ms at the least), which is how that function works.
     """
-    _check_counts(warmup, rep)
+    warmup, rep = check_int("warmup", warmup, 0), check_int("rep", rep)
     dev = torch.device(device)
     if dev.type == "cpu":
         times = sorted(_cpu_times(fn, warmup, rep))

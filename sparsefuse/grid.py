@@ -100,8 +100,15 @@ def adaptive_grid(x: torch.Tensor, grid_size: int, spline_order: int, grid_eps: 
 
 
 def refined_grid(grid: torch.Tensor, spline_order: int, new_grid_size: int) -> torch.Tensor:
-    """Uniform grid of ``new_grid_size`` intervals over each row's ``[t_k, t_{G+k}]``."""
-    k = spline_order
-    lo, hi = grid[:, k : k + 1], grid[:, -k - 1 : grid.shape[1] - k]
-    j = torch.arange(-k, new_grid_size + k + 1, dtype=grid.dtype, device=grid.device)
-    return (lo + (hi - lo) / new_grid_size * j).contiguous()
+    """``new_grid_size`` uniform intervals over each row's ``[t_k, t_{G+k}]``; the ``k`` outer knots
+    on each side are kept.
+
+    With them the finer spline spans the same support ``[t_0, t_{G+2k}]`` as the coarser one, so it
+    can keep the layer's function outside ``[t_k, t_{G+k}]`` too (outer knots at the finer spacing
+    would end the support at ``t_k - k h'``, and hidden layers are used there). The grid is then
+    uniform only when ``new_grid_size`` is the old size of a uniform grid.
+    """
+    k, n = spline_order, grid.shape[1]
+    lo, hi = grid[:, k : k + 1], grid[:, n - k - 1 : n - k]
+    w = torch.arange(new_grid_size + 1, dtype=grid.dtype, device=grid.device) / new_grid_size
+    return torch.cat([grid[:, :k], torch.lerp(lo, hi, w), grid[:, n - k :]], dim=1).contiguous()

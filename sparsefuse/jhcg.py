@@ -31,7 +31,8 @@ on the expanded hidden width (``U: (r, d)`` expands, the KAN projects back). At
 on CUDA) on the grid ``[-2, 2]``, which holds most of a LayerNorm output ``x`` and of
 ``U x`` (``U`` is initialised for unit variance); the spline input is kept in the
 parameters' precision (under bf16 autocast a rounded input would land up to 1/256
-of its value away from its place between the knots).
+of its value away from its place between the knots), and the output in the dtype
+``nn.Linear`` would give (under autocast the autocast dtype).
 
 Parameters (the KAN layer's own three tensors hold ``r d (G + k + 2)`` numbers)::
 
@@ -46,10 +47,12 @@ instead of rebuilding them every call; under autocast also their low-precision
 copies, which autocast and the fused kernel would otherwise make on every call.
 (``c`` is used wherever KANLinear reads ``scaled_spline_weight``; a KAN kernel that
 applies ``spline_scaler`` on the fly has nothing to reuse there.)
-The cache is keyed on each source parameter's identity and in-place version
-counter, so an optimizer step, ``load_state_dict``, ``nn.init`` or a replaced
-parameter invalidates it, and ``.to()``/``.cuda()``/``.double()`` drop it; writes
-through ``.data`` bypass version counters (call :meth:`invalidate` after those).
+The cache is keyed on each source parameter's identity, in-place version counter
+and storage, so an optimizer step, ``load_state_dict``, ``nn.init``, a replaced
+parameter, ``extend_grid`` or a storage swapped in through ``.data``
+(``vector_to_parameters``) invalidates it, and ``.to()``/``.cuda()``/``.double()``
+drop it; only an in-place write through ``.data`` (``p.data.add_(1)``) goes unseen
+(call :meth:`invalidate` after those).
 Both paths run the same operations on the same values, so their outputs are
 bitwise equal. Under ``torch.compile`` the cache is bypassed: the compiled graph
 computes the weights itself.
@@ -64,6 +67,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checks import check_int
 from .kan_linear import IMPLS, KANLinear
 
 __all__ = ["SparseFuseJHCG", "VARIANTS", "kan_width", "param_count", "mlp_param_count", "matched_mlp_hidden",
@@ -74,12 +78,6 @@ ABLATIONS = (None, "mlp", "kan")
 
 
 # ------------------------------------------------------------------ sizes and parameter counts
-
-def _check_int(name: str, v, least: int = 1) -> int:
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < least:
-        raise ValueError(f"{name}: expected an integer >= {least}, got {v!r}")
-    return int(v)
-
 
 def _check_rho(rho) -> float:
     if isinstance(rho, bool) or not isinstance(rho, numbers.Real) or not math.isfinite(rho) or not 0 < rho <= 1:
@@ -94,12 +92,12 @@ def _check_variant(variant) -> str:
 
 
 def _hidden(d: int, hidden) -> int:
-    return 4 * d if hidden is None else _check_int("hidden", hidden)
+    return 4 * d if hidden is None else check_int("hidden", hidden)
 
 
 def kan_width(d: int, rho: float, variant: str, hidden: int | None = None) -> int:
     """``r``: the KAN path's share of the hidden width ``h``, ``round(rho * h)`` in [1, h] (both variants)."""
-    d, rho = _check_int("d", d), _check_rho(rho)
+    d, rho = check_int("d", d), _check_rho(rho)
     _check_variant(variant)
     h = _hidden(d, hidden)
     return max(1, min(h, math.floor(rho * h + 0.5)))
@@ -108,7 +106,7 @@ def kan_width(d: int, rho: float, variant: str, hidden: int | None = None) -> in
 def param_count(d: int, rho: float, grid_size: int, variant: str, spline_order: int = 3,
                 hidden: int | None = None) -> int:
     """Trainable parameters of ``SparseFuseJHCG(d, rho, grid_size, variant, ...)`` (the module docstring's P)."""
-    g, k = _check_int("grid_size", grid_size), _check_int("spline_order", spline_order)
+    g, k = check_int("grid_size", grid_size), check_int("spline_order", spline_order)
     r = kan_width(d, rho, variant, hidden)
     h = _hidden(d, hidden)
     return (h + d) * (d + 1) + d * (h + 1) + r * d * (g + k + 1) - (r if variant == "compact" else 0)
@@ -116,7 +114,7 @@ def param_count(d: int, rho: float, grid_size: int, variant: str, spline_order: 
 
 def mlp_param_count(d: int, hidden: int) -> int:
     """Parameters of the MLP FFN ``Linear(d, hidden) -> GELU -> Linear(hidden, d)`` (biases included)."""
-    return _check_int("hidden", hidden) * (2 * _check_int("d", d) + 1) + d
+    return check_int("hidden", hidden) * (2 * check_int("d", d) + 1) + d
 
 
 def matched_mlp_hidden(d: int, rho: float, grid_size: int, variant: str, spline_order: int = 3,
@@ -153,11 +151,11 @@ class SparseFuseJHCG(nn.Module):
                  hidden: int | None = None, spline_order: int = 3, grid_range=(-2.0, 2.0), impl: str = "auto",
                  dropout: float = 0.0, device=None, dtype=None):
         super().__init__()
-        self.d = _check_int("d", d)
+        self.d = check_int("d", d)
         self.rho = _check_rho(rho)
-        self.grid_size = _check_int("grid_size", grid_size)
+        grid_size = check_int("grid_size", grid_size)
         self.variant = _check_variant(variant)
-        self.spline_order = _check_int("spline_order", spline_order)
+        self.spline_order = check_int("spline_order", spline_order)
         self.hidden = _hidden(self.d, hidden)
         if impl not in IMPLS:
             raise ValueError(f"impl: expected one of {IMPLS}, got {impl!r}")
@@ -179,7 +177,7 @@ class SparseFuseJHCG(nn.Module):
         self.mlp_out_weight = nn.Parameter(torch.empty(d, hm, **fk))
         self.out_bias = nn.Parameter(torch.empty(d, **fk))
         kan_in, kan_out = (r, d) if expanded else (d, r)
-        self.kan = _PinnableKAN(kan_in, kan_out, grid_size=self.grid_size, spline_order=self.spline_order,
+        self.kan = _PinnableKAN(kan_in, kan_out, grid_size=grid_size, spline_order=self.spline_order,
                                 grid_range=list(grid_range), impl=impl, **fk)
         self.drop = nn.Dropout(dropout)
         self.gate_override: float | None = None  # attribution: force g to this value
@@ -207,6 +205,11 @@ class SparseFuseJHCG(nn.Module):
             self.gate_bias.zero_()  # g = 1/2 at the start: both paths contribute
             self.out_bias.zero_()
         self.kan.reset_parameters()
+
+    @property
+    def grid_size(self) -> int:
+        """The KAN layer's, read from it: ``self.kan.extend_grid`` changes it."""
+        return self.kan.grid_size
 
     def extra_repr(self) -> str:
         return (f"d={self.d}, rho={self.rho}, grid_size={self.grid_size}, variant={self.variant!r}, "
@@ -240,7 +243,9 @@ class SparseFuseJHCG(nn.Module):
             m = torch.zeros_like(m)
         elif self.ablate == "kan":
             k = torch.zeros_like(k)
-        y = m + g * (k - m) + self.out_bias
+        # in m's dtype, the one nn.Linear gives (under autocast the autocast dtype): the float32
+        # output bias, or a spline result kept in float32, would otherwise promote y back
+        y = m + g * (k.to(m.dtype) - m) + self.out_bias.to(m.dtype)
         return {"u": u, "g": g, "m": m, "k": k, "y": y}
 
     def _check_x(self, x) -> None:
@@ -325,12 +330,14 @@ class SparseFuseJHCG(nn.Module):
         """The cache entry for these parameters (identity and version checked), rebuilt when stale."""
         hit = self._cache
         if hit is not None and len(hit[0]) == len(src) and all(
-                a is b and a._version == v for a, b, v in zip(src, hit[0], hit[1])):
+                a is b and a._version == v and a.data_ptr() == h.data_ptr()
+                for a, b, v, h in zip(src, hit[0], hit[1], hit[3])):
             return hit[2]
         with torch.no_grad():
             w_in, b_in = self.merged_input()
             values = {None: (w_in, b_in, self.kan._scaled().contiguous())}
-        self._cache = (tuple(src), tuple(p._version for p in src), values)
+        # the aliases keep each source's storage alive, so a storage swapped in later cannot reuse its address
+        self._cache = (tuple(src), tuple(p._version for p in src), values, tuple(p.detach() for p in src))
         return values
 
     def _cached_for(self, x2: torch.Tensor):

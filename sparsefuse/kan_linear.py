@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from . import regrid
 from .basis.bspline import cox_de_boor
+from .checks import check_int
 from .grid import is_uniform, uniform_flag, uniform_grid
 from .paths import get_path
 from .paths.fused import unavailable as fused_unavailable
@@ -69,10 +70,8 @@ class KANLinear(torch.nn.Module):
                  base_activation=torch.nn.SiLU, grid_eps=0.02, grid_range=[-1, 1], impl="auto",
                  *, device=None, dtype=None):
         super().__init__()
-        for name, v, lo in (("in_features", in_features, 1), ("out_features", out_features, 1),
-                            ("grid_size", grid_size, 1), ("spline_order", spline_order, 1)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-                raise ValueError(f"{name}: expected an integer >= {lo}, got {v!r}")
+        in_features, out_features = check_int("in_features", in_features), check_int("out_features", out_features)
+        grid_size, spline_order = check_int("grid_size", grid_size), check_int("spline_order", spline_order)
         try:
             lo_r, hi_r = (float(v) for v in grid_range)
         except (TypeError, ValueError):
@@ -254,13 +253,16 @@ class KANLinear(torch.nn.Module):
         self.spline_weight.copy_(weight)
 
     def extend_grid(self, new_grid_size: int, num_samples: int | None = None) -> float:
-        """Re-grid to ``new_grid_size`` uniform intervals over the current range ``[t_k, t_{G+k}]``.
+        """Re-grid to ``new_grid_size`` uniform intervals over ``[t_k, t_{G+k}]``, keeping the ``k`` outer knots.
 
-        The finer spline is the least-squares fit of the current one on ``num_samples``
-        points per feature; returns the max abs error of the fit on those points.
+        The spline then spans the same support ``[t_0, t_{G+2k}]``: the finer one is the
+        least-squares fit of the current one over all of it, so values outside the grid
+        range (where hidden layers are used) are kept too. Returns the largest change of
+        any edge function anywhere, sampled at about ``num_samples`` points per feature.
+        The grid is then no longer uniform (as after ``update_grid``).
         ``spline_weight`` keeps its Parameter object (optimizers still hold it) but
-        changes shape, so optimizer state kept for it no longer fits: a
-        :class:`GridResizeWarning` says so; build the optimizer again.
+        changes shape, so optimizer state kept for it no longer fits: where an optimizer
+        keeps state for it, a :class:`GridResizeWarning` says so; build the optimizer again.
         """
         grid, weight, err = regrid.extended(self, new_grid_size, num_samples)
         regrid.warn_resized(self._install_grid(grid, weight))
@@ -268,13 +270,15 @@ class KANLinear(torch.nn.Module):
 
     @torch.no_grad()
     def _install_grid(self, grid, weight, name="spline_weight") -> list[str]:
-        """Write a re-gridded spline, resizing ``spline_weight`` in place; returns the shape change, if any."""
+        """Write a re-gridded spline, resizing ``spline_weight`` in place; returns the shape change
+        where it matters (an optimizer keeps state for it), else nothing."""
         old = list(self.spline_weight.shape)
         self.grid = grid
         self.grid_size = grid.shape[1] - 2 * self.spline_order - 1
-        self.spline_weight.data = weight
+        self.spline_weight.set_(weight)  # in place: bumps the version counter caches are keyed on
         self.spline_weight.grad = None
-        return [f"{name} {old} -> {list(weight.shape)}"] if old != list(weight.shape) else []
+        stale = old != list(weight.shape) and regrid.has_optimizer_state(self.spline_weight)
+        return [f"{name} {old} -> {list(weight.shape)}"] if stale else []
 
     def regularization_loss(self, regularize_activation=1.0, regularize_entropy=1.0):
         """efficient-kan's proxy, on ``scaled_spline_weight``: L1 of mean |coefficient| per edge plus the entropy.
@@ -305,8 +309,7 @@ class KAN(torch.nn.Module):
         layers_hidden = list(layers_hidden)
         if len(layers_hidden) < 2:
             raise ValueError(f"layers_hidden: expected at least two widths, got {layers_hidden!r}")
-        self.grid_size = grid_size
-        self.spline_order = spline_order
+        self.grid_size, self.spline_order = check_int("grid_size", grid_size), check_int("spline_order", spline_order)
         self.layers = torch.nn.ModuleList(
             KANLinear(i, o, grid_size=grid_size, spline_order=spline_order, scale_noise=scale_noise,
                       scale_base=scale_base, scale_spline=scale_spline,
@@ -355,7 +358,7 @@ class KAN(torch.nn.Module):
         plans = [regrid.extended(layer, new_grid_size, num_samples) for layer in self.layers]
         changes = [c for i, (layer, (grid, weight, _)) in enumerate(zip(self.layers, plans))
                    for c in layer._install_grid(grid, weight, f"layers.{i}.spline_weight")]
-        self.grid_size = new_grid_size
+        self.grid_size = int(new_grid_size)
         regrid.warn_resized(changes)
         return max(err for *_, err in plans)
 

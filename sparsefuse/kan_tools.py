@@ -14,6 +14,7 @@ import math
 
 import torch
 
+from .checks import check_int, check_samples
 from .regrid import edge_values
 from .training import TrainResult, train_loop
 
@@ -93,12 +94,6 @@ def _check_edges(layer, edges):
     return pairs
 
 
-def _check_panels(count, max_panels):
-    if count > max_panels:
-        raise ValueError(f"edges: {count} panels exceed max_panels={max_panels}; pass a subset of (out, in) "
-                         "pairs, or raise max_panels")
-
-
 def plot_layer(layer, x=None, edges=None, n: int = 200, max_panels: int = 64, panel_size: float = 1.6):
     """The learned edges of a ``KANLinear``, one panel each (``edges``: a subset of ``(out, in)``).
 
@@ -107,11 +102,14 @@ def plot_layer(layer, x=None, edges=None, n: int = 200, max_panels: int = 64, pa
     """
     from matplotlib.figure import Figure
 
+    n, max_panels = check_int("n", n, 2), check_int("max_panels", max_panels)
     pairs, cols = _layout(layer, _check_edges(layer, edges))
-    _check_panels(len(pairs), max_panels)
+    if len(pairs) > max_panels:
+        raise ValueError(f"edges: {len(pairs)} panels exceed max_panels={max_panels}; pass a subset of "
+                         "(out, in) pairs, or raise max_panels")
     rows = math.ceil(len(pairs) / cols)
     fig = Figure(figsize=(panel_size * cols + 0.5, panel_size * rows + 0.5), layout="constrained")
-    _draw(fig, layer, None if x is None else x.reshape(-1, layer.in_features), pairs, cols, n)
+    _draw(fig, layer, None if x is None else check_samples(layer, x, "plot"), pairs, cols, n)
     return fig
 
 
@@ -122,14 +120,18 @@ def plot_kan(model, x=None, n: int = 200, max_panels: int = 64, panel_size: floa
     """
     from matplotlib.figure import Figure
 
+    n, max_panels = check_int("n", n, 2), check_int("max_panels", max_panels)
     layers = list(model.layers)
-    _check_panels(sum(m.in_features * m.out_features for m in layers), max_panels)
+    count = sum(m.in_features * m.out_features for m in layers)
+    if count > max_panels:
+        raise ValueError(f"max_panels: the model has {count} edges, more than max_panels={max_panels}; raise it, "
+                         "or draw chosen edges of one layer with model.layers[i].plot(x, edges=[(out, in), ...])")
     rows = [m.out_features for m in layers]
     width = max(m.in_features for m in layers)
     fig = Figure(figsize=(panel_size * width + 0.5, panel_size * sum(rows) + 0.6 * len(layers)),
                  layout="constrained")
     subs = fig.subfigures(len(layers), 1, height_ratios=rows, squeeze=False)[:, 0]
-    h = None if x is None else x.reshape(-1, layers[0].in_features)
+    h = None if x is None else check_samples(layers[0], x, "plot")
     for li, (sub, layer) in enumerate(zip(subs, layers)):
         pairs, cols = _layout(layer, None, width)
         _draw(sub, layer, h, pairs, cols, n, title=f"layer {li}: {layer.in_features} → {layer.out_features}")
@@ -160,11 +162,15 @@ def prune(model, threshold: float, x: torch.Tensor):
     at most ``threshold`` are removed (their layers get fewer in/out features), and the remaining
     edges that weak are zeroed. Inputs and outputs are kept; so is the most active neuron of a
     hidden layer that would otherwise be empty. ``model`` is not changed.
+
+    ``threshold`` is absolute, in the units of the edge outputs: an edge's score is the mean
+    of ``|phi|`` over ``x`` (pykan's L1 norm), and ``edge_scores(model, x)`` lists them, one
+    ``[out, in]`` tensor per layer. pykan's default 1e-2 assumes data of order one; for other
+    scales look at the scores first (a quantile of them is a threshold that follows the data).
     """
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold < math.inf:
         raise ValueError(f"threshold: expected a finite number >= 0, got {threshold!r}")
-    model.layers[0]._check_x(x)
-    scores = edge_scores(model, x)
+    scores = edge_scores(model, check_samples(model.layers[0], x, "prune"))
     keep = [torch.arange(model.layers[0].in_features)]
     for s_in, s_out in zip(scores, scores[1:]):  # hidden neurons: outputs of s_in, inputs of s_out
         strength = torch.minimum(s_in.amax(1), s_out.amax(0)).cpu()
@@ -204,10 +210,8 @@ def fit(model, data, steps: int, *, optimizer="adam", lr: float | None = None, l
     (``status="diverged"``).
     """
     x, y, test = _split(data)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps: expected an integer >= 0, got {steps!r}")
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
-        raise ValueError(f"batch_size: expected None or an integer >= 1, got {batch_size!r}")
+    steps, log_every = check_int("steps", steps, 0), check_int("log_every", log_every)
+    batch_size = None if batch_size is None else check_int("batch_size", batch_size)
     loss_fn = loss_fn or torch.nn.functional.mse_loss
     params = [p for p in model.parameters() if p.requires_grad]
     if isinstance(optimizer, torch.optim.Optimizer):

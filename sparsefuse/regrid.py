@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import math
 import warnings
+import weakref
 
 import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from .basis.bspline import cox_de_boor
+from .checks import check_int, check_samples
 from .grid import adaptive_grid, refined_grid
 
 
@@ -38,23 +41,14 @@ def _work(layer):
     return layer.grid.to(dtype), layer.scaled_spline_weight.detach().to(dtype)
 
 
-def check_positive_int(name: str, v) -> None:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"{name}: expected an integer >= 1, got {v!r}")
-
-
 @torch.no_grad()
 def updated(layer, x: torch.Tensor, margin: float):
     """``(grid, spline_weight)`` of ``layer.update_grid(x, margin)``."""
-    layer._check_x(x)
+    x = check_samples(layer, x, "update_grid")
     if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin < math.inf:
         raise ValueError(f"margin: expected a finite number >= 0, got {margin!r}")
     old_grid, coeff = _work(layer)
-    x = x.reshape(-1, layer.in_features).to(old_grid.dtype)
-    if x.shape[0] == 0:
-        raise ValueError("x: update_grid needs at least one sample")
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError("x: update_grid needs finite samples, got NaN or Inf")
+    x = x.to(old_grid.dtype)
     k = layer.spline_order
     grid = adaptive_grid(x, layer.grid_size, k, layer.grid_eps, margin).to(layer.grid.dtype)
     if not bool((grid[:, 1:] > grid[:, :-1]).all()):
@@ -67,23 +61,50 @@ def updated(layer, x: torch.Tensor, margin: float):
     return grid, weight
 
 
+def support_samples(old: torch.Tensor, new: torch.Tensor, per_interval: int) -> torch.Tensor:
+    """``[S, in]``: every knot of both grids and ``per_interval - 1`` more points evenly inside each
+    interval of ``new``; with the two grids' outer knots equal these cover the whole support."""
+    left, width = new[:, :-1].unsqueeze(-1), new.diff(dim=1).unsqueeze(-1)
+    frac = torch.arange(per_interval, dtype=new.dtype, device=new.device) / per_interval
+    return torch.cat([(left + width * frac).flatten(1), new[:, -1:], old], dim=1).T.contiguous()
+
+
 @torch.no_grad()
 def extended(layer, new_grid_size: int, num_samples: int | None):
-    """``(grid, spline_weight, max fit error)`` of ``layer.extend_grid(new_grid_size, num_samples)``."""
-    check_positive_int("new_grid_size", new_grid_size)
+    """``(grid, spline_weight, error)`` of ``layer.extend_grid(new_grid_size, num_samples)``.
+
+    The new grid keeps the outer knots (:func:`refined_grid`), so both splines vanish beyond
+    ``[t_0, t_{G+2k}]``; fit and error are taken over all of it, and ``error`` is the largest
+    change of any edge function anywhere, sampled at about ``num_samples`` points per feature
+    (every knot among them; default 8 per interval of the new grid, at least 256).
+    """
+    new_grid_size = check_int("new_grid_size", new_grid_size)
     if num_samples is not None:
-        check_positive_int("num_samples", num_samples)
+        num_samples = check_int("num_samples", num_samples)
     k = layer.spline_order
     g, old_coeff = _work(layer)
-    s = num_samples if num_samples is not None else max(8 * (new_grid_size + k), 256)
-    frac = torch.linspace(0, 1, s, dtype=g.dtype, device=g.device).unsqueeze(1)
-    xs = g[:, k] + (g[:, -k - 1] - g[:, k]) * frac  # [S, in] over [t_k, t_{G+k}]
-    old = edge_values(cox_de_boor(xs, g, k), old_coeff)
     grid = refined_grid(g, k, new_grid_size).to(layer.grid.dtype)
+    intervals = new_grid_size + 2 * k
+    s = num_samples if num_samples is not None else max(8 * intervals, 256)
+    xs = support_samples(g, grid.to(g.dtype), max(1, math.ceil(s / intervals)))
+    old = edge_values(cox_de_boor(xs, g, k), old_coeff)
     bases = cox_de_boor(xs, grid.to(g.dtype), k)
     coeff = fit(bases, old)
     err = float((edge_values(bases, coeff) - old).abs().max()) if old.numel() else 0.0
     return grid, layer._unscale(coeff).to(layer.spline_weight.dtype), err
+
+
+# Optimizers that have taken a step: only their state can stop fitting a resized weight. Weak,
+# so an optimizer that is gone no longer counts; a global hook, since a parameter does not
+# know which optimizers hold it.
+_STEPPED = weakref.WeakSet()
+register_optimizer_step_post_hook(lambda opt, args, kwargs: _STEPPED.add(opt))
+
+
+def has_optimizer_state(p: torch.Tensor) -> bool:
+    """Whether a live optimizer holds ``p`` and keeps state (per parameter, or L-BFGS's history)."""
+    return any(opt.state and any(q is p for group in opt.param_groups for q in group["params"])
+               for opt in list(_STEPPED))
 
 
 def warn_resized(changes: list[str]) -> None:

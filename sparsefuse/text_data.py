@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .checks import check_int
+
 #: Files looked for under ``DATA_ROOT`` (first hit wins).
 CORPUS_CANDIDATES = (
     "text/corpus.txt",
@@ -59,8 +61,7 @@ def load_corpus(data_root: str | None = None, max_chars: int | None = None) -> t
     set but holds no corpus, one warning names the files looked for and the
     stdlib default is used.
     """
-    if max_chars is not None and (not isinstance(max_chars, int) or max_chars < 0):
-        raise ValueError(f"max_chars must be a non-negative int or None, got {max_chars!r}")
+    max_chars = None if max_chars is None else check_int("max_chars", max_chars, 0)
     root = data_root if data_root is not None else os.environ.get("DATA_ROOT")
     if root:
         for rel in CORPUS_CANDIDATES:

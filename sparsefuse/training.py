@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .checks import check_int
 from .status import DIVERGED, OK, TIME_BUDGET
 
 __all__ = [
@@ -58,8 +59,7 @@ def cpu_threads(n: int | None):
     if n is None:
         yield
         return
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer or None, got {n!r}")
+    n = check_int("n", n)
     old = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
@@ -161,10 +161,7 @@ def train_loop(
     once that many seconds have passed and is marked ``"time budget"`` (the steps
     done are in the result).
     """
-    if not isinstance(n_steps, int) or n_steps < 0:
-        raise ValueError(f"n_steps must be a non-negative integer, got {n_steps!r}")
-    if not isinstance(log_every, int) or log_every < 1:
-        raise ValueError(f"log_every must be a positive integer, got {log_every!r}")
+    n_steps, log_every = check_int("n_steps", n_steps, 0), check_int("log_every", log_every)
     if time_budget_s is not None and not time_budget_s > 0:
         raise ValueError(f"time_budget_s must be None or a positive number of seconds, got {time_budget_s!r}")
     from tqdm.auto import tqdm

@@ -196,6 +196,29 @@ def test_cache_invalidated_when_a_parameter_changes(change):
     assert torch.equal(cached, uncached)
 
 
+@pytest.mark.parametrize("write", ["extend_grid", "update_grid", "vector_to_parameters"])
+def test_library_writes_never_leave_the_cache_stale(write):
+    """Issue 22.1: extend_grid wrote spline_weight through .data (no version bump), so the next
+    cached forward raised ``coeff: expected [out, 16, 13], got (16, 16, 8)``; torch's own
+    ``.data`` writes (``vector_to_parameters``) bypass the counter too."""
+    m = _block().eval()
+    x = torch.randn(4, 8)
+    with torch.no_grad():
+        m(x)
+        if write == "extend_grid":
+            m.kan.extend_grid(10)
+            assert m.grid_size == 10 and n_params(m) == J.param_count(8, 0.5, 10, "expanded", hidden=24)
+        elif write == "update_grid":
+            m.kan.update_grid(torch.randn(64, m.kan.in_features) * 3)
+        else:
+            vec = torch.nn.utils.parameters_to_vector(m.parameters())
+            torch.nn.utils.vector_to_parameters(vec * 1.5, m.parameters())
+        cached = m(x)
+        m.cache_enabled = False
+        fresh = m(x)
+    assert torch.equal(cached, fresh)
+
+
 def test_optimizer_step_in_eval_mode_invalidates_without_asking():
     m = _block().eval()
     x = torch.randn(4, 8)
@@ -282,6 +305,20 @@ def test_autocast_bf16_cpu():
         y = m(x)
     assert y.shape == x.shape and torch.isfinite(y).all()
     torch.testing.assert_close(y.float(), m(x), atol=0.1, rtol=0.1)
+
+
+def test_autocast_sets_the_output_dtype_like_nn_linear():
+    """Under bf16 autocast the block returned float32 (its float32 output bias was added last)."""
+    m = _block()
+    x = torch.randn(4, 6, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.nn.Linear(8, 8)(x).dtype == torch.bfloat16
+        assert m(x).dtype == torch.bfloat16
+        m.eval()
+        with torch.no_grad():
+            assert m(x).dtype == torch.bfloat16  # the cached path too
+    assert m(x).dtype == torch.float32
+    assert m.double()(x.double()).dtype == torch.float64
 
 
 def test_activation_checkpointing_gives_the_same_gradients():

@@ -121,3 +121,44 @@ def test_prune_by_function_and_method_agree():
     x = torch.rand(50, 3, dtype=D)
     a, b = prune(model, 1e-9, x), model.prune(1e-9, x)
     assert all(torch.equal(a.state_dict()[k], v) for k, v in b.state_dict().items())
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), "empty"])
+def test_data_methods_share_one_rule_for_bad_samples(bad):
+    """Issue 22.6: prune and plot took NaN silently (prune cut a model to one neuron, plot titled
+    its panels |φ|=nan) while update_grid refused it; now each raises the same ValueError on x."""
+    model = _with_dead_neurons()
+    x = torch.rand(20, 3, dtype=D) * 2 - 1
+    if bad == "empty":
+        x = x[:0]
+    else:
+        x[3, 1] = bad
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    calls = {"prune": lambda: model.prune(0.01, x), "KAN.plot": lambda: model.plot(x),
+             "KANLinear.plot": lambda: model.layers[0].plot(x), "update_grid": lambda: model.layers[0].update_grid(x),
+             "KAN(update_grid=True)": lambda: model(x, update_grid=True)}
+    for name, call in calls.items():
+        with pytest.raises(ValueError, match=r"^x: .*(finite samples|at least one sample)") as info:
+            call()
+        print(f"{name}: {info.value}")
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in state.items())
+
+
+def test_kan_plot_too_many_panels_names_what_exists():
+    """It said ``edges: ... pass a subset of (out, in) pairs``, an option KAN.plot does not have."""
+    model = KAN([8, 16, 1])
+    with pytest.raises(ValueError, match=r"^max_panels: .*model\.layers\[i\]\.plot\(x, edges=") as info:
+        model.plot(torch.rand(10, 8))
+    print(info.value)
+    assert len(_visible_axes(model.plot(max_panels=8 * 16 + 16))) == 8 * 16 + 16
+    with pytest.raises(ValueError, match=r"^edges: .*max_panels"):
+        KANLinear(10, 10).plot()
+
+
+def test_prune_threshold_is_documented_on_its_scale():
+    """The threshold compares with mean |phi| on x (edge_scores): the docstring and README say so."""
+    from pathlib import Path
+
+    assert "edge_scores" in prune.__doc__ and "mean" in prune.__doc__
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert "edge_scores" in readme

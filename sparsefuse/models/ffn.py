@@ -24,6 +24,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..checks import check_int
+
 FFN_KINDS = ("mlp", "kan", "gated_kan", "jhcg")
 IMPLS = ("auto", "reference", "dense", "sparse", "fused")
 
@@ -95,9 +97,7 @@ def build_ffn(kind: str, d_model: int, d_hidden: int, *, impl: str = "auto", gri
     """
     if kind not in FFN_KINDS:
         raise ValueError(f"kind must be one of {FFN_KINDS}, got {kind!r}")
-    for name, value in (("d_model", d_model), ("d_hidden", d_hidden)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    d_model, d_hidden = check_int("d_model", d_model), check_int("d_hidden", d_hidden)
     if kind == "mlp":
         return MLPFFN(d_model, d_hidden, dropout)
     if impl not in IMPLS:

@@ -13,6 +13,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from ..checks import check_int
+
 __all__ = ["MLP", "FourierFeatures", "FourierMLP", "mlp_param_count", "matched_mlp_width"]
 
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "silu": nn.SiLU, "gelu": nn.GELU}
@@ -27,9 +29,7 @@ def _activation(name):
 
 
 def _check_width(name: str, v) -> int:
-    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-        raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    return v
+    return check_int(name, v)
 
 
 class MLP(nn.Sequential):
@@ -94,8 +94,7 @@ def mlp_param_count(in_features: int, width: int, depth: int, out_features: int)
 def matched_mlp_width(in_features: int, out_features: int, target_params: int, depth: int = 2) -> int:
     """Hidden width whose MLP parameter count is closest to ``target_params`` (a fair baseline)."""
     _check_width("depth", depth)
-    if not isinstance(target_params, int) or target_params < 1:
-        raise ValueError(f"target_params must be a positive integer, got {target_params!r}")
+    target_params = check_int("target_params", target_params)
     w = 1
     while mlp_param_count(in_features, w, depth, out_features) < target_params:
         w += 1
