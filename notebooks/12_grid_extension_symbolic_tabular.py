@@ -29,7 +29,7 @@
 # **Verdict here**, from {glue:text}`grid_extension_symbolic_tabular_source`. *Grid extension:*
 # after the last stage ($G$ = {glue:text}`ge_g_hi:.0f`) the extended KAN's test RMSE was
 # {glue:text}`ge_ext_rmse:.3g`, {glue:text}`ge_vs_fixed` the {glue:text}`ge_fixed_rmse:.3g` of the same
-# grid trained from scratch, {glue:text}`ge_overfit_text`. {glue:text}`ge_jump_text`. *Symbolic recovery:* the expected form was
+# grid trained from scratch, {glue:text}`ge_overfit_text`. {glue:text}`ge_jump_text`.{glue:text}`ge_refit_text` *Symbolic recovery:* the expected form was
 # recovered on {glue:text}`sy_recovered:.0f` of {glue:text}`sy_edges:.0f` edges. *Tabular:* test
 # accuracy KAN / MLP was {glue:text}`tb_breast_cancer_kan:.3f` / {glue:text}`tb_breast_cancer_mlp:.3f`
 # (breast_cancer), {glue:text}`tb_wine_kan:.3f` / {glue:text}`tb_wine_mlp:.3f` (wine) and

@@ -155,3 +155,14 @@ def test_tabular_claim_in_plain_words():
     v = gest.verdict_numbers(ref.table(), curves=pd.read_csv(ref.folder / f"{gest.NAME}_curves.csv"))
     assert v["tb_claim_text"].startswith("The tabular part of the claim holds on digits and wine but not on "
                                          "breast_cancer (0.937 against 0.958)")
+
+
+def test_grid_extension_page_says_when_the_reference_predates_the_whole_support_refit():
+    from sparsefuse.book import results
+    from sparsefuse.experiments import grid_extension_figures as figs
+
+    ref = results.reference(gest.NAME)
+    table, curves = ref.table(), pd.read_csv(ref.folder / f"{gest.NAME}_curves.csv")
+    assert gest.verdict_numbers(table, curves=curves)["ge_refit_text"].startswith(" This reference predates")
+    new = table.assign(note=table["note"].where(table["note"].isna(), table["note"] + " " + gest.WHOLE_SUPPORT))
+    assert figs.verdict_numbers(new, curves=curves)["ge_refit_text"] == ""

@@ -143,6 +143,15 @@ def verdict_numbers(df: pd.DataFrame, curves: pd.DataFrame | None = None) -> dic
             prev = float(s["loss"].iloc[-1])
     out["ge_jump_median"] = float(np.median(jumps)) if jumps else nan
     out["ge_jump_max"] = float(np.max(jumps)) if jumps else nan
+    notes = ext["note"].dropna().astype(str) if "note" in ext.columns else pd.Series(dtype=str)
+    old = len(notes) and not notes.str.contains("whole support", regex=False).any()
+    out["ge_refit_text"] = (
+        " This reference predates the extension that keeps the spline's outer knots: its extend_grid refit the "
+        "finer spline on the old grid's interior only and measured the refit error there (at most "
+        f"{notes.str.extract(r'error ([0-9.e+-]+)')[0].astype(float).max():.2g} in the notes), so those errors do "
+        "not show how much the function changed outside the interior, and part of each jump may be the "
+        "extension itself rather than training; a run at a later commit measures it over the whole support."
+        if old and jumps and max(jumps) >= 2 else "")
     out["ge_jump_text"] = ("After each extension the training loss continued close to where the coarser grid "
                            "ended" if jumps and max(jumps) < 2 else
                            f"After an extension the first recorded training loss was {np.median(jumps):.3g}× "
