@@ -246,3 +246,137 @@ def test_nanochat_measurement_against_a_checkout(tmp_path, monkeypatch):
     assert list(df["mlps_swapped"]) == [0, cfg["n_layer"]]
     assert df["params"].iloc[1] > df["params"].iloc[0] and df["val_loss"].notna().all()
     assert (df["steps"] == cfg["steps"]).all()
+
+
+# ----------------------------------------------------------------------------- words that follow the numbers
+#
+# Every word of a JHCG verdict that turns on a number ("faster"/"slower", "within noise", "of the same
+# order", "lower"/"higher") is made by a ``verdict_numbers``; these tests hold those words against the
+# committed H200 tables and against crafted tables (a loss, a gain, a mixed case).
+
+import re  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pandas as pd  # noqa: E402
+
+from sparsefuse.book import results as R  # noqa: E402
+from sparsefuse.book.layout import REPO_ROOT  # noqa: E402
+from sparsefuse.experiments import _jhcg_words as W  # noqa: E402
+
+H200 = REPO_ROOT / "results" / "quick" / "cuda-h200"
+NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("13_jhcg_*.py"))
+
+
+def h200(name: str) -> pd.DataFrame:
+    path = H200 / f"{name}.csv"
+    if not path.exists():
+        pytest.skip(f"no committed H200 result {path.name}")
+    return pd.read_csv(path)
+
+
+def words_follow_ratios(values: dict) -> None:
+    """No "0.9× faster", no "factor 0.84": a ratio before "faster"/"slower"/"less"/"more"/"smaller" is above 1."""
+    for key, text in values.items():
+        if not isinstance(text, str):
+            continue
+        for num, word in re.findall(r"([\d.]+)× (faster|slower|less|more|smaller|larger)", text):
+            assert float(num) >= 1.0, (key, text)
+        assert not re.search(r"factor (of )?0\.", text), (key, text)
+
+
+def test_spread_and_effect_words():
+    assert W.spread([1.2, 1.1, 1.06])["kind"] == "faster"
+    loss = W.spread([0.9, 0.8, 0.94])
+    assert loss["kind"] == "slower" and loss["below"] == 3 and "3 of 3 below 1×" in loss["words"]
+    assert "slower" in W.effect(loss["kind"])
+    mixed = W.spread([0.9, 1.2, 1.02, 0.99])
+    assert mixed["kind"] == "mixed" and mixed["below"] == 2 and "no consistent speed-up" in W.effect("mixed")
+    assert W.spread([1.002, 1.006, 0.999])["kind"] == "none"
+    assert W.spread([1.02, 1.3])["kind"] == "small"
+    assert W.spread([])["kind"] == "missing"
+    assert W.ratio(1.0018) == "1.002×" and W.signed(-0.0673) == "−0.0673" and W.signed(0.0288) == "+0.0288"
+
+
+def test_order_words_compare_magnitudes_honestly():
+    assert W.order(0.000218, 0.0732, "JHCG", "the MLP's")["kind"] == "smaller"  # the audit's "same order" case
+    assert "336× smaller" in W.order(0.000218, 0.0732, "JHCG", "the MLP's")["words"]
+    assert W.order(0.05, 0.0732, "a", "b")["kind"] == "same"
+    assert W.order(0.9, 0.0732, "a", "b")["kind"] == "larger"
+    assert W.order(float("nan"), 1.0, "a", "b")["kind"] == "missing"
+    assert W.moved(0.5, 0.54) == "rose from 0.500 to 0.540" and W.moved(0.63, 0.52, "{:.1%}").startswith("fell")
+
+
+# --- module boundary (13_jhcg_1)
+
+def test_microbench_words_on_the_h200_reference():
+    df = h200("jhcg_microbench")
+    k, v = jhcg_microbench.key_numbers(df), jhcg_microbench.verdict_numbers(df)
+    words_follow_ratios(v)
+    assert ("slower" in v["jv_mb_vs_mlp"]) == (k["mb_time_vs_mlp"] > 1)
+    assert ("faster" in v["jv_mb_vs_kan"]) == (k["mb_time_vs_kan"] < 1)
+    assert ("slower" in v["jv_mb_compile"]) == (k["mb_compile_speedup"] < 1)  # 0.85 on the H200: slower
+    assert ("more peak memory" in v["jv_mb_mem_vs_mlp"]) == (k["mb_mem_vs_mlp"] > 1)
+    ok = df[(df["status"] == "ok") & (df["pass"] == "forward+backward") & (df["mode"] == "eager")]
+    kan = ok.loc[ok["module"] == "kan", "median_ms"].iloc[0]
+    shares = ok[(ok["family"] == "jhcg") & (ok["impl"] == "auto")]["median_ms"] / kan
+    n, over = len(shares), int((shares > jhcg_microbench.KAN_SHARE).sum())
+    assert (f"holds for {n - over} of {n}" in v["jv_mb_claim"]) if 0 < over < n else v["jv_mb_claim"].startswith(
+        "holds here" if not over else "does not hold")
+
+
+def _bench(jhcg_ms: float, compiled_ms: float, spread: float = 0.01) -> pd.DataFrame:
+    rows = []
+    for module, family, impl, mode, ms in (("mlp", "mlp", "-", "eager", 1.0), ("kan", "kan", "auto", "eager", 10.0),
+                                           ("jhcg-expanded-0.25", "jhcg", "auto", "eager", jhcg_ms),
+                                           ("jhcg-expanded-0.25", "jhcg", "reference", "eager", 3 * jhcg_ms),
+                                           ("jhcg-expanded-0.25", "jhcg", "auto", "compiled", compiled_ms)):
+        for pass_ in jhcg_microbench.PASSES:
+            rows.append(dict(module=module, label=module, family=family, impl=impl, mode=mode, **{"pass": pass_},
+                             params=1, median_ms=ms, q20_ms=ms * (1 - spread), q80_ms=ms * (1 + spread),
+                             peak_mib=ms, status="ok"))
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("jhcg_ms, compiled_ms, compile_word, claim", [
+    (2.0, 2.0 / 0.9, "slower than the eager block", "holds here"),  # a loss: eager ÷ compiled = 0.9
+    (6.0, 6.0 / 1.2, "faster than the eager block", "does not hold"),  # a gain under compile; 0.6 of the KAN FFN
+    (2.0, 2.01, "within noise of the eager block", "holds here"),  # q20-q80 ranges overlap
+])
+def test_microbench_words_on_crafted_tables(jhcg_ms, compiled_ms, compile_word, claim):
+    v = jhcg_microbench.verdict_numbers(_bench(jhcg_ms, compiled_ms))
+    words_follow_ratios(v)
+    assert compile_word in v["jv_mb_compile"] and v["jv_mb_claim"].startswith(claim)
+    assert "slower than the MLP FFN" in v["jv_mb_vs_mlp"] and "faster than the KAN FFN" in v["jv_mb_vs_kan"]
+    assert "faster than its reference KAN path" in v["jv_mb_fused"]
+
+
+def test_fastpath_words_on_the_h200_reference():
+    df = h200("jhcg_fastpath")
+    v = jhcg_fastpath.verdict_numbers(df)
+    words_follow_ratios(v)
+    small = df[df["tokens"] == df["tokens"].min()]["speedup"]
+    below = int((small < 1).sum())
+    assert v["fp_small_below"] == below and v["fp_small_n"] == len(small)
+    assert (f"{below} of {len(small)} below 1×" if below else "none below 1×") in v["jv_fp_small"]
+    if below:  # a set of points with losses among them is never called a speed-up
+        assert "no consistent" in v["jv_fp_small_effect"] and "does not reproduce" in v["jv_fp_claim"]
+
+
+def _fast(speedups_small, speedups_large=(1.001, 1.003)) -> pd.DataFrame:
+    rows = [dict(variant="expanded", rho=0.25 * (i + 1), tokens=t, speedup=s, max_abs_diff=0.0, bitwise_equal=True,
+                 invalidation_ok=True, status="ok")
+            for t, sps in ((8, speedups_small), (8192, speedups_large)) for i, s in enumerate(sps)]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("small, kind, claim", [
+    ((0.9, 0.85, 0.92), "a consistent loss", "does not reproduce"),
+    ((1.2, 1.1, 1.3), "a consistent speed-up", "holds"),
+    ((0.9, 1.2, 1.02), "no consistent speed-up", "does not reproduce"),
+])
+def test_fastpath_words_on_crafted_tables(small, kind, claim):
+    v = jhcg_fastpath.verdict_numbers(_fast(small))
+    words_follow_ratios(v)
+    assert v["jv_fp_small_effect"].startswith(kind) and claim in v["jv_fp_claim"]
+    assert "no measurable effect" in v["jv_fp_large_effect"]
+    assert v["jv_fp_point"].endswith("slower than uncached") == (small[0] < 0.98)
