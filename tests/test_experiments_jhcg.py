@@ -80,7 +80,7 @@ def test_audit_matrix(lm_runs):
     p = m.set_index("variant")["params"]
     for name in L.jhcg_names(cfg["jhcg"]):
         assert abs(p[L.matched_name(name)] - p[name]) <= 2 * 32 + 1
-    assert math.isclose(m.set_index("variant").loc["mlp", "vs_mlp"], 0.0)
+    assert math.isclose(m.set_index("variant").loc["mlp", "gain_vs_mlp"], 0.0)
     assert lm_runs.attrs["corpus"]["source"] and isinstance(jhcg_audit.plot(lm_runs), Figure)
 
 
@@ -380,3 +380,60 @@ def test_fastpath_words_on_crafted_tables(small, kind, claim):
     assert v["jv_fp_small_effect"].startswith(kind) and claim in v["jv_fp_claim"]
     assert "no measurable effect" in v["jv_fp_large_effect"]
     assert v["jv_fp_point"].endswith("slower than uncached") == (small[0] < 0.98)
+
+
+# --- Transformer (13_jhcg_2)
+
+def test_audit_and_attribution_words_on_the_h200_reference():
+    df, at = h200("jhcg_audit"), h200("jhcg_attribution")
+    m = jhcg_audit.matrix(df)
+    v, va = jhcg_audit.verdict_numbers(df), jhcg_attribution.verdict_numbers(at)
+    jh = m[m["variant"].str.startswith("jhcg-")]
+    assert v["jv_au_count"] == len(jh)
+    for r in jh.itertuples():  # every variant is quoted, with the matrix table's sign
+        assert r.label in v["jv_au_variants"] and f"gain of {W.signed(r.gain_vs_matched_mlp)}" in v["jv_au_variants"]
+        assert r.label in va["jv_at_changes"] and r.label in va["jv_at_seeds"]
+        assert ("JHCG lower" if r.gain_vs_matched_mlp > 0 else "JHCG higher") in v["jv_au_variants"].split(
+            r.label)[1].split(";")[0]
+    # the attribution table's mean gain is the audit's, with the same sign
+    summ = jhcg_attribution.summary(at)
+    for r in jh.itertuples():
+        assert summ.loc[r.label, "gain vs matched MLP (mean)"] == pytest.approx(r.gain_vs_matched_mlp, abs=1e-6)
+    assert jhcg_attribution.key_numbers(at)["at_gain"] == pytest.approx(jhcg_audit.key_numbers(df)["au_gain"],
+                                                                         abs=1e-6)
+    for label, row in summ.iterrows():  # each loss change quoted with the table's sign
+        for col in [c for c in summ.columns if c.startswith("Δ loss, ")]:
+            assert W.signed(row[col]) in va["jv_at_changes"]
+
+
+def _audit(jhcg_mean: float, jhcg_std: float) -> pd.DataFrame:
+    rows = []
+    for variant, label, mean, std in (("mlp", "MLP", 2.5, 0.01), ("mlp-matched-expanded-0.25", "matched", 2.3, 0.01),
+                                      ("jhcg-expanded-0.25", "JHCG expanded ρ=0.25", jhcg_mean, jhcg_std)):
+        for seed, off in enumerate((-1, 0, 1)):
+            rows.append(dict(section="run", variant=variant, label=label, params=1, seed=seed, steps=10,
+                             val_loss=mean + off * std, tokens_per_s=100.0, peak_mib=1.0, status="ok"))
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("mean, std, word", [
+    (2.1, 0.01, "lower than its parameter-matched MLP by more than the spread"),  # a gain
+    (2.5, 0.01, "higher than its parameter-matched MLP by more than the spread"),  # a loss
+    (2.28, 0.05, "within the spread over seeds"),  # within noise
+])
+def test_audit_words_on_crafted_tables(mean, std, word):
+    v = jhcg_audit.verdict_numbers(_audit(mean, std))
+    assert word in v["jv_au_variants"]
+    assert f"gain of {W.signed(2.3 - mean)}" in v["jv_au_variants"]
+    assert ("no gain" in v["jv_au_text"]) == (word.startswith("within"))
+    assert v["jv_au_text"][0].isupper()  # a sentence of its own on the page
+
+
+def test_adaptation_words_on_the_h200_reference():
+    df = h200("jhcg_adaptation")
+    v = jhcg_adaptation.verdict_numbers(df)
+    for label, sub in df[df["status"] == "ok"].groupby("label"):
+        first = sub[sub["step"] == sub["step"].min()]["outside_grid"].mean()
+        last = sub[sub["step"] == sub["step"].max()]["outside_grid"].mean()
+        assert label in v["jv_ad_variants"]
+        assert (label in v["jv_ad_outside"]) == (last > first)
