@@ -88,7 +88,9 @@
 # same $d$, $h$, token count $N$ and $G$: the MLP FFN, the KAN FFN and JHCG for both
 # variants and $\rho \in \{0.125, 0.25, 0.5, 1\}$; forward and forward+backward time
 # and peak memory, eager and under `torch.compile`, with the KAN path fused
-# (`auto`) and on the efficient-kan `reference` path. (2) The cached fast path: a
+# (`auto`) and on the efficient-kan `reference` path (at profile `quick` only the
+# baselines and $\rho = 0.25$ are compiled, on the fused path: each compile takes seconds;
+# the headline table shows which points ran). (2) The cached fast path: a
 # JHCG block in `eval()` keeps its merged input weights and scaled spline
 # coefficients until a parameter changes (checked through the parameters' version
 # counters); its latency against the uncached forward, the cost of a cache miss, the

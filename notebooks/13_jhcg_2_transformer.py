@@ -69,7 +69,7 @@
 #
 # The text is character-level, as in the MiniGPT-KAN chapter: a corpus under
 # `DATA_ROOT` when there is one, else the Python standard library's source (the
-# provenance records which).
+# provenance records which; the run shown first used {glue:text}`jv_au_corpus`).
 #
 # ## Run: the controlled audit
 

@@ -201,6 +201,10 @@ def verdict_numbers(df, variant: str = "jhcg-expanded-0.25") -> dict:
         overall = "; ".join(bits)
         overall = overall[0].upper() + overall[1:]
     k = key_numbers(df, variant)
-    return dict(jv_au_variants="; ".join(parts) if parts else "no JHCG variant was measured",
+    corpora = [str(c) for c in dict.fromkeys(df["corpus"].dropna())] if "corpus" in df.columns else []
+    named = {"python-stdlib": "the Python standard library's source"}
+    return dict(jv_au_corpus=W.joined([named.get(c, f"the corpus {c}") for c in corpora]) if corpora
+                else "a corpus the table does not name",
+                jv_au_variants="; ".join(parts) if parts else "no JHCG variant was measured",
                 jv_au_text=overall, jv_au_count=n,
                 jv_au_tps=faster(k["au_tps_ratio"], "the MLP model"))
