@@ -18,6 +18,7 @@ import pandas as pd
 
 from .. import status as S
 from . import _jhcg_lm as L
+from . import _jhcg_words as W
 from ._page import legend_on_top, page_figure, panels
 from . import _sweep as sw
 from . import recorded
@@ -92,3 +93,25 @@ def key_numbers(df, variant: str = "jhcg-expanded-0.25") -> dict:
         means = sub[sub["step"] == step][METRICS].mean()
         out.update({f"ad_{m}_{when}": float(means.get(m, float("nan"))) for m in METRICS})
     return out
+
+
+def verdict_numbers(df) -> dict:
+    """Words for every JHCG variant, from the first to the last probe (means over layers and seeds): which way the
+    gate mean, the KAN path's share and the share of KAN inputs outside the grid moved, and the final drift."""
+    ok = sw.ok_rows(df)
+    parts = []
+    for _, sub in ok.groupby("variant", sort=False):
+        first, last = sub["step"].min(), sub["step"].max()
+        a, b = sub[sub["step"] == first][METRICS].mean(), sub[sub["step"] == last][METRICS].mean()
+        parts.append(f"{sub['label'].iloc[0]}: the gate mean {W.moved(a['gate_mean'], b['gate_mean'])}, the KAN "
+                     f"path's share of the output {W.moved(a['kan_share'], b['kan_share'], '{:.1%}')}, the share of "
+                     f"KAN inputs outside the grid {W.moved(a['outside_grid'], b['outside_grid'], '{:.1%}')}, and the "
+                     f"spline coefficients ended {b['coeff_drift']:.2f} (relative norm) from their initialisation")
+    outside = {sub["label"].iloc[0]: (sub[sub["step"] == sub["step"].max()]["outside_grid"].mean()
+                                      - sub[sub["step"] == sub["step"].min()]["outside_grid"].mean())
+               for _, sub in ok.groupby("variant", sort=False)}
+    rose = [lab for lab, d in outside.items() if d > 0]
+    return dict(jv_ad_variants="; ".join(parts) if parts else "no JHCG model was probed",
+                jv_ad_outside=("was not measured" if not outside else
+                               f"rose for every variant ({W.joined(rose)})" if len(rose) == len(outside) else
+                               f"rose for {W.joined(rose)} only" if rose else "rose for no variant"))

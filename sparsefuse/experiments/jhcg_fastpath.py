@@ -17,7 +17,8 @@ from sparsefuse import jhcg as J
 
 from .. import status as S
 from . import _guard as guard
-from ._page import legend_on_top, page_figure, panels
+from . import _jhcg_words as W
+from ._page import PAGE_WIDTH_IN, legend_on_top, page_figure
 from . import _sweep as sw
 from . import check_choices, recorded
 
@@ -127,41 +128,53 @@ def summary(df):
 
 @page_figure
 def plot(df):
-    """Uncached / cached / miss latency per batch size (2 per row), and the cached speedup against rho."""
+    """Uncached / cached / miss latency per batch size (top), and the cached speedup against rho (bottom, full width).
+
+    The grey band around 1× is :data:`~._jhcg_words.RATIO_TOL`: a point inside it is no measurable effect.
+    """
+    import matplotlib.pyplot as plt
+
     ok = sw.ok_rows(df)
     tokens = sorted(set(ok["tokens"]))
-    fig, axes = panels(len(tokens) + 1, ncols=2, height=2.9)
+    top = [f"t{i}" for i in range(max(1, len(tokens)))]
+    mosaic = [top[i:i + 2] + ([top[i]] if len(top[i:i + 2]) == 1 else []) for i in range(0, len(top), 2)]
+    mosaic.append(["speedup", "speedup"])
+    fig = plt.figure(figsize=(PAGE_WIDTH_IN, 2.9 * len(mosaic)), layout="constrained")
+    ax_of = fig.subplot_mosaic(mosaic)
     rhos = sorted(set(ok["rho"]))
-    for ax, n in zip(axes, tokens):
+
+    def rho_axis(ax):
+        ax.set_xscale("log", base=2)
+        if rhos:
+            ax.set_xticks(rhos, [f"{r:g}" for r in rhos])
+        ax.minorticks_off()
+        ax.set_xlabel("rho")
+        ax.grid(True, alpha=0.3)
+
+    for key, n in zip(top, tokens):
+        ax = ax_of[key]
         for variant, g in ok[ok["tokens"] == n].groupby("variant", sort=False):
             g = g.sort_values("rho")
             for col, style in (("uncached_ms", "--"), ("cached_ms", "-"), ("miss_ms", ":")):
                 ax.plot(g["rho"], g[col], style, marker="o", label=f"{variant} {col[:-3]}")
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(rhos, [f"{r:g}" for r in rhos])
-        ax.minorticks_off()
-        ax.set_xlabel("rho")
+        rho_axis(ax)
         ax.set_ylabel("forward (ms)")
         ax.set_title(f"{n} tokens, no grad")
-        ax.grid(True, alpha=0.3)
-    legend_on_top(fig, axes[:1], ncols=3)
-    ax = axes[-1]
+    legend_on_top(fig, [ax_of[top[0]]], ncols=3)
+    ax = ax_of["speedup"]
+    ax.axhspan(1 - W.RATIO_TOL, 1 + W.RATIO_TOL, color="#dddddd", lw=0,
+               label=f"within {W.RATIO_TOL:.0%} of 1×: no measurable effect")
+    ax.axhline(1.0, color="#888888", lw=0.8)
     for (variant, n), g in ok.groupby(["variant", "tokens"], sort=False):
         g = g.sort_values("rho")
-        ax.plot(g["rho"], g["speedup"], marker="o", label=f"{variant}, {n}")
-    ax.axhline(1.0, color="#888888", lw=0.8)
-    ax.set_xscale("log", base=2)
-    if rhos:
-        ax.set_xticks(rhos, [f"{r:g}" for r in rhos])
-        ax.minorticks_off()
-    ax.set_xlabel("rho")
+        ax.plot(g["rho"], g["speedup"], marker="o", label=f"{variant}, {n} tokens")
+    rho_axis(ax)
     ax.set_ylabel("uncached / cached")
-    ax.set_title("cached speedup (legend: tokens)")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
+    ax.set_title("cached speedup (above 1: the cache is faster)")
+    legend_on_top(fig, [ax], ncols=2, where="lower")
     if len(df):
         r = df.iloc[0]
-        fig.suptitle(f"JHCG in eval(), d={r['d']}, hidden={r['hidden']}, G={r['grid_size']}", x=0.02, ha="left")
+        ax.set_xlabel(f"rho\n(JHCG in eval(), d={r['d']}, hidden={r['hidden']}, G={r['grid_size']})")
     return fig
 
 
@@ -181,9 +194,36 @@ def key_numbers(df, variant: str = "expanded", rho: float = 0.25) -> dict:
 
 
 def verdict_numbers(df, variant: str = "expanded", rho: float = 0.25) -> dict:
-    """Words for the chapter's verdict: is the cache exact, and is it seen to go stale?"""
+    """Words for the chapter's verdict, from every point, not the best one: how the cache's speedups sit around 1×
+    at the smallest and the largest batch (:func:`~._jhcg_words.spread`), is the cache exact, is it seen to go stale.
+    """
+    from ..book.verdict import faster
+
     k = key_numbers(df, variant, rho)
+    ok = sw.ok_rows(df)
     n, eq, inv = k["fp_points"], k["fp_equal"], k["fp_invalidated"]
-    return dict(jv_fp_exact=("bitwise equal at every point" if n and eq == n else
-                             f"bitwise equal at {eq} of {n} points (largest difference {k['fp_max_diff']:.3g})"),
-                jv_fp_invalidated=("at every point" if n and inv == n else f"at {inv} of {n} points"))
+    out = dict(jv_fp_exact=("bitwise equal at every point" if n and eq == n else
+                            f"bitwise equal at {eq} of {n} points (largest difference {k['fp_max_diff']:.3g})"),
+               jv_fp_invalidated=("at every point" if n and inv == n else f"at {inv} of {n} points"))
+    tokens = sorted(set(ok["tokens"]))
+    for key, t in (("small", tokens[0] if tokens else None), ("large", tokens[-1] if tokens else None)):
+        sp = W.spread(ok.loc[ok["tokens"] == t, "speedup"] if t is not None else [], what="block")
+        out[f"fp_{key}_n"] = sp["n"]
+        out[f"fp_{key}_below"] = sp["below"]
+        out[f"jv_fp_{key}"] = (f"at {t} tokens the cache's speedup (uncached ÷ cached) ran {sp['words']}"
+                               + (" (there the cached call was slower)" if sp["below"] else "")
+                               if t is not None else "nothing was measured")
+        out[f"jv_fp_{key}_effect"] = W.effect(sp["kind"])
+        out[f"fp_{key}_kind"] = sp["kind"]
+    if not tokens:
+        claim = "could not be tested: no point was measured"
+    elif out["fp_small_kind"] == "faster":
+        claim = "the claim that the cache makes small-batch inference faster holds here"
+    else:
+        claim = (f"the claim that the cache makes small-batch inference faster does not reproduce here "
+                 f"({out['fp_small_below']} of {out['fp_small_n']} points at {tokens[0]} tokens below 1×)")
+    out["jv_fp_claim"] = claim
+    out["jv_fp_point"] = (faster(k["fp_speedup_small"], "uncached") if k["fp_points"] else "not measured")
+    out["jv_fp_point_large"] = (faster(k["fp_speedup_large"], "uncached") if k["fp_points"] else "not measured")
+    out["fp_ratio_tol"] = W.RATIO_TOL
+    return out

@@ -21,6 +21,7 @@ from sparsefuse.models.ffn import KANFFN, MLPFFN
 
 from .. import status as S
 from . import _guard as guard
+from . import _jhcg_words as W
 from . import _plotting as viz
 from ._page import legend_on_top, log_ticks, page_figure, panels
 from . import _sweep as sw
@@ -150,14 +151,21 @@ def run(cfg: dict, device="cpu", progress: bool = True):
 
 
 def headline(df):
-    """Median ms per block (rows) and KAN path / mode / pass (columns); cells that did not run show their status."""
+    """Median ms per block (rows) and pass / KAN path / mode (columns); cells that did not run show their status.
+
+    The MLP has no KAN path, so its numbers repeat under every path; a column in which only the MLP ran
+    (a path that was not compiled, say) is left out instead of showing one number and a column of dashes.
+    """
     import pandas as pd
 
     impls = [i for i in dict.fromkeys(df["impl"]) if i != "-"] or ["-"]
     mlp = df[df["impl"] == "-"]  # the MLP has no KAN path: the same number under every path's column
-    d = pd.concat([df[df["impl"] != "-"]] + [mlp.assign(impl=i) for i in impls], ignore_index=True)
+    kan = df[df["impl"] != "-"]
+    d = pd.concat([kan] + [mlp.assign(impl=i) for i in impls], ignore_index=True)
     d = d.assign(column=d["pass"] + " · " + d["impl"] + " · " + d["mode"])
     piv = viz.status_pivot(d, "label", "column", "median_ms")
+    planned = set(kan["pass"] + " · " + kan["impl"] + " · " + kan["mode"]) if len(kan) else set(piv.columns)
+    piv = piv[[c for c in piv.columns if c in planned]]
     order = list(dict.fromkeys(df["label"]))
     piv = piv.reindex(order)
     piv.insert(0, "params", df.groupby("label")["params"].max().reindex(order).astype("Int64"))
@@ -240,11 +248,60 @@ def key_numbers(df, module: str = "jhcg-expanded-0.25") -> dict:
                 mb_compile_speedup=val(module) / val(module, mode="compiled"))
 
 
-def verdict_numbers(df, module: str = "jhcg-expanded-0.25") -> dict:
-    """Words for the chapter's verdict (the numbers themselves are :func:`key_numbers`)."""
+#: the claim's "costs far less than a full KAN FFN", as a test: at most this share of the KAN FFN's time
+KAN_SHARE = 0.5
+
+
+def _row(ok, mod, impl="auto", mode="eager", pass_="forward+backward"):
+    sel = ok[(ok["module"] == mod) & (ok["mode"] == mode) & (ok["pass"] == pass_)
+             & ok["impl"].isin(["-"] if mod == "mlp" else [impl])]
+    return sel.iloc[0] if len(sel) else None
+
+
+def compare(a, b, than: str) -> str:
+    """Row ``a`` against row ``b`` (median times) as words: "within noise of" when their q20-q80 ranges overlap."""
     from ..book.verdict import faster
 
+    if a is None or b is None:
+        return f"not measured against {than}"
+    ranges = [a.get("q20_ms"), a.get("q80_ms"), b.get("q20_ms"), b.get("q80_ms")]
+    if all(W.finite(v) for v in ranges) and ranges[0] <= ranges[3] and ranges[2] <= ranges[1]:
+        return f"within noise of {than} (their q20–q80 time ranges overlap)"
+    return faster(float(b["median_ms"]) / float(a["median_ms"]), than)
+
+
+def verdict_numbers(df, module: str = "jhcg-expanded-0.25") -> dict:
+    """Words for the chapter's verdict: speed and memory of ``module`` against the baselines, every JHCG block
+    against the KAN FFN (:data:`KAN_SHARE`), the fused path and ``torch.compile``; computed from the numbers."""
+    from ..book.verdict import less
+
     k = key_numbers(df, module)
-    return dict(jv_mb_vs_mlp=faster(1.0 / k["mb_time_vs_mlp"], "the MLP FFN"),
-                jv_mb_vs_kan=faster(1.0 / k["mb_time_vs_kan"], "the KAN FFN"),
-                jv_mb_fused=faster(k["mb_fused_speedup"], "the reference KAN path"))
+    ok = sw.ok_rows(df)
+    row = _row(ok, module)
+    out = dict(jv_mb_vs_mlp=compare(row, _row(ok, "mlp"), "the MLP FFN"),
+               jv_mb_vs_kan=compare(row, _row(ok, "kan"), "the KAN FFN"),
+               jv_mb_mem_vs_kan=less(1.0 / k["mb_mem_vs_kan"], "peak memory", "the KAN FFN"),
+               jv_mb_mem_vs_mlp=less(1.0 / k["mb_mem_vs_mlp"], "peak memory", "the MLP FFN"),
+               jv_mb_fused=compare(row, _row(ok, module, impl="reference"), "its reference KAN path"),
+               jv_mb_compile=compare(_row(ok, module, mode="compiled"), row, "the eager block"))
+    kan = _row(ok, "kan")
+    shares = {}
+    for mod in dict.fromkeys(ok.loc[ok["family"] == "jhcg", "module"]):
+        r = _row(ok, mod)
+        if r is not None and kan is not None:
+            shares[str(r["label"])] = float(r["median_ms"]) / float(kan["median_ms"])
+    if not shares:
+        claim = "could not be tested: no JHCG block and KAN FFN were both measured"
+    else:
+        over = [lab for lab, v in shares.items() if v > KAN_SHARE]
+        rng = (f"from {min(shares.values()):.2f}× to {max(shares.values()):.2f}× the KAN FFN's time over the "
+               f"{len(shares)} JHCG blocks measured")
+        if not over:
+            claim = f"holds here: every JHCG block cost at most {KAN_SHARE:g}× the KAN FFN's time ({rng})"
+        elif len(over) == len(shares):
+            claim = f"does not hold here: every JHCG block cost more than {KAN_SHARE:g}× the KAN FFN's time ({rng})"
+        else:
+            claim = (f"holds for {len(shares) - len(over)} of {len(shares)} JHCG blocks ({rng}); it does not hold "
+                     f"for {W.joined(over)}, which cost more than {KAN_SHARE:g}× the KAN FFN's time")
+    out.update(jv_mb_claim=claim, mb_kan_share=KAN_SHARE)
+    return out

@@ -29,6 +29,7 @@ from .. import status as S
 from ..training import count_parameters, PeakMemory, seed_everything, synchronize
 from . import _guard as guard
 from . import _jhcg_lm as L
+from . import _jhcg_words as W
 from . import _sweep as sw
 from . import minigpt as LM
 from . import recorded
@@ -192,7 +193,9 @@ def _rows(cfg: dict, dev, root: str | None, progress: bool):
 
 
 def verdict_numbers(df) -> dict:
-    """Words for the chapter's verdict: did the scout run, and how did the swapped model fare?"""
+    """Words for the chapter's verdict: did the scout run, and how did the swapped model fare (words from ratios)?"""
+    from ..book.verdict import faster
+
     ok = df[df["status"] == S.OK] if "status" in df.columns else df.iloc[0:0]
     if ok.empty:
         note = str(df["note"].iloc[0]) if len(df) and "note" in df.columns else ""
@@ -201,6 +204,8 @@ def verdict_numbers(df) -> dict:
     base, swap = rows.get("mlp"), next((r for v, r in rows.items() if v != "mlp"), None)
     if base is None or swap is None:
         return dict(jv_nc_text="ran for only one of the two models")
-    return dict(jv_nc_text=(f"ran: with {int(swap.mlps_swapped)} MLP blocks swapped for JHCG the model trained at "
-                            f"{swap.tokens_per_s / base.tokens_per_s:.3g}× nanochat's own tokens/s and reached a "
-                            f"validation loss of {swap.val_loss:.4f} against {base.val_loss:.4f}"))
+    diff = swap.val_loss - base.val_loss
+    return dict(jv_nc_text=(f"ran: with {int(swap.mlps_swapped)} MLP blocks swapped for JHCG the model trained "
+                            f"{faster(swap.tokens_per_s / base.tokens_per_s, 'with nanochat’s own MLP')} and "
+                            f"reached a validation loss of {swap.val_loss:.4f} against {base.val_loss:.4f} "
+                            f"({W.signed(diff)}, {W.higher_lower(diff)})"))
