@@ -83,10 +83,13 @@ def test_evidence_prefers_the_reference_over_a_cpu_smoke_run():
 
 
 def test_faster_words():
-    assert verdict.faster(2.0, "the reference") == "2× faster than the reference"
-    assert verdict.faster(0.5) == "2× slower than"
+    # three significant figures as the tables print them (1.0953 reads 1.10, not 1.1)
+    assert verdict.faster(2.0, "the reference") == "2.00× faster than the reference"
+    assert verdict.faster(0.5) == "2.00× slower than"
+    assert verdict.faster(1 / 1.0953) == "1.10× slower than"
     assert verdict.faster(float("nan"), "x") == "not measured against x"
-    assert verdict.less(4.0, "memory", "y") == "4× less memory than y"
+    assert verdict.less(4.0, "memory", "y") == "4.00× less memory than y"
+    assert verdict.times(1234.5) == "1,234×" and verdict.times(100.0) == "100×"
 
 
 def test_tables_show_units_digits_and_no_row_numbers():

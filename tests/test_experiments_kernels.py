@@ -194,7 +194,7 @@ def test_sparse_vs_dense_status_rows_and_explorer():
     syn = df[df["sweep"] == "synthetic"]
     assert set(syn["method"]) == set(sparse_vs_dense.SYNTHETIC_METHODS) and (syn["status"] == S.OK).all()
     _labeled(sparse_vs_dense.plot(df))
-    assert "beats dense below density" in sparse_vs_dense.headline(df).index
+    assert "G where it beat dense" in sparse_vs_dense.headline(df).index
     ex = sparse_vs_dense.explorer(df)
     assert ex.points() == [3, 200]
 

@@ -62,6 +62,17 @@ def _cmd_site(args) -> int:
     return site.prepare(require_executed=not args.allow_missing)
 
 
+def _cmd_redraw(args) -> int:
+    from . import redraw
+
+    try:
+        for name in args.names:
+            print(f"redrew {redraw.redraw(name)}")
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    return 0
+
+
 def _cmd_execute(args) -> int:
     """Internal: the child process of one notebook run."""
     from .atomic import atomic_write
@@ -104,6 +115,9 @@ def main(argv=None) -> int:
     p = sub.add_parser("diff", help="compare a fresh results folder with the reference, table by table")
     diff.add_arguments(p)
     p.set_defaults(func=diff.run)
+    p = sub.add_parser("redraw", help="redraw committed reference figures from their tables with the current plot()")
+    p.add_argument("names", nargs="+", help="result names, e.g. jhcg_fastpath")
+    p.set_defaults(func=_cmd_redraw)
     p = sub.add_parser("_execute")
     for name in ("src", "out", "report", "params"):
         p.add_argument(name)

@@ -114,6 +114,7 @@ def evidence_frame(ev, fresh: pd.DataFrame, *, side: list[str] = (), name: str =
         if held:
             attach_tables(out, **held)
     out.attrs["evidence"] = ev.source if ev is not None else "this run"
+    out.attrs["evidence_measured"] = bool(ev.measured) if ev is not None else False
     out.attrs["evidence_label"] = ev.label if ev is not None else "this run"
     return out
 

@@ -150,10 +150,13 @@ def verdict_values(ev: Evidence, name: str, numbers: Callable[..., dict], *,
 # ---------------------------------------------------------------- words that turn on the numbers
 
 def times(ratio: float) -> str:
-    """``2.35×`` (three significant figures), ``—`` when the ratio could not be measured."""
+    """``2.35×``, ``1.10×`` (three significant figures, as the tables print them), ``—`` when not measured."""
     if ratio is None or not math.isfinite(ratio):
         return "—"
-    return f"{ratio:.3g}×"
+    if ratio >= 1000:
+        return f"{ratio:,.0f}×"
+    text = f"{ratio:#.3g}"
+    return (text[:-1] if text.endswith(".") else text) + "×"
 
 
 def faster(speedup: float, than: str = "") -> str:
