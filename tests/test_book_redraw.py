@@ -36,3 +36,11 @@ def test_redraw_side_tables_and_bad_names(tmp_path):
         redraw.redraw("no_such_result", root=tmp_path)
     with pytest.raises(ValueError, match="name: no experiment module"):
         redraw.plotter("minigpt_scaling")
+
+
+def test_the_page_names_the_redraw():
+    from sparsefuse.book import notebook as nb
+
+    line = nb._provenance_line("Reference", "quick/cuda-h200/x.csv",
+                               {"git_commit": "c1c5bad", "figure_redrawn": {"commit": "2f73df874a6a"}})
+    assert "commit c1c5bad" in line and "figure redrawn from this table at commit 2f73df874a" in line

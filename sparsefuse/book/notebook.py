@@ -255,9 +255,12 @@ def _provenance_line(what: str, where: str, meta: dict) -> str:
     commit = str(meta.get("git_commit") or "unknown")[:10]
     dirty = " (dirty)" if meta.get("git_dirty") else ""
     wall = f" · wall {meta['wall_s']} s" if meta.get("wall_s") is not None else ""
+    drawn = meta.get("figure_redrawn") or {}
+    redrawn = (f" · figure redrawn from this table at commit {str(drawn.get('commit'))[:10]}"
+               if drawn.get("commit") else "")
     return (f'<p class="sparsefuse-provenance"><small><strong>{html.escape(what)}:</strong> '
             f"{html.escape(where)} · {html.escape(str(hw))} · commit {html.escape(commit)}{dirty} · "
-            f"torch {html.escape(str(meta.get('torch')))}{html.escape(wall)}</small></p>")
+            f"torch {html.escape(str(meta.get('torch')))}{html.escape(wall)}{html.escape(redrawn)}</small></p>")
 
 
 def _figure(data: bytes, caption: str) -> str:
