@@ -94,3 +94,11 @@ def test_gpu_report_states_each_target_and_the_commits(tmp_path):
         assert f"the best peer in {prec}**: missed" in verdict
     assert "**≥ 3× at G = 100**: missed" in verdict and "rows come from 2 commits" in verdict
     assert text == open(os.path.join(ROOT, "results", "gpu", "README.md")).read()  # the committed page is current
+
+
+def test_gpu_uniform_ab_smoke():
+    res = _run("benchmarks/gpu_uniform_ab.py", "--smoke", "--tag", "t", "--header", "--precisions", "fp32-ieee",
+               timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    lines = res.stdout.strip().splitlines()
+    assert lines[0].startswith("tag,round,N") and lines[1].startswith("t,1,64,8,6,5,fp32-ieee,")
