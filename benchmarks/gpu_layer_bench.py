@@ -292,9 +292,9 @@ def _direct(node, dy):
 
 
 def _fused_node(y):
-    """The FusedKANLinear node of y's graph (below the reshape views)."""
+    """The fused layer's node of y's graph (below the reshape views)."""
     fn = y.grad_fn
-    while fn is not None and "FusedKANLinear" not in type(fn).__name__:
+    while fn is not None and "LayerFn" not in type(fn).__name__:
         fn = fn.next_functions[0][0] if fn.next_functions else None
     return fn
 
@@ -427,10 +427,11 @@ def run_crossover(args, device):
     """Dense (streamed basis + cuBLAS) vs sparse per primitive, precision and G, plus the
     dense strategy at several chunk budgets; returns rows and the measured thresholds."""
     from sparsefuse import kernels as sk
-    from sparsefuse.kernels import dispatch, streamed
+    from sparsefuse.kernels import dispatch
     from sparsefuse.kernels import dw as kdw
     from sparsefuse.kernels import dx as kdx
     from sparsefuse.kernels import fwd as kfwd
+    from sparsefuse.kernels.geometry import geometry
 
     if args.smoke:
         N, IN, OUT, gs, orders, budgets = 64, 8, 6, (3, 8), (3,), (1,)
@@ -449,21 +450,22 @@ def run_crossover(args, device):
                 M = G + k
                 grid = (torch.arange(-k, G + k + 1, dtype=torch.float32) * (2 / G) - 1)
                 grid = grid[None].repeat(IN, 1).to(device)
-                t0, ih = sk.geometry(grid, torch.float32)
                 x = (torch.rand(N, IN) * 2 - 1).to(device)
                 C = torch.randn(OUT, IN, M).to(device=device, dtype=wdt)
                 g = torch.randn(N, OUT).to(device=device, dtype=wdt)
+                with precision(mode):
+                    geo = geometry(grid, torch.float32, wdt)
                 prims = {
-                    "fwd": lambda s: kfwd.fwd(x, t0, ih, C, None, k, 0, strategy=s),
-                    "dx": lambda s: kdx.dx(x, t0, ih, C, g, k, 1, strategy=s),
-                    "dw": lambda s: kdw.dw(x, t0, ih, g, None, k, 0, M, strategy=s),
+                    "fwd": lambda s: kfwd.fwd(x, grid, geo, C, None, k, 0, strategy=s),
+                    "dx": lambda s: kdx.dx(x, grid, geo, C, g, k, 1, strategy=s),
+                    "dw": lambda s: kdw.dw(x, grid, geo, g, None, k, 0, M, strategy=s),
                 }
                 with precision(mode):
                     for prim, fn in prims.items():
-                        res = {"sparse": try_benchmark(lambda: fn("sparse"), device=device, **reps).median_ms}
+                        res = {"sparse": try_benchmark(lambda: fn("gather"), device=device, **reps).median_ms}
                         for mib in budgets:
-                            with streamed.chunk_budget(int(mib * 2**20)):
-                                res[f"dense@{mib}"] = try_benchmark(lambda: fn("dense"), device=device,
+                            with sk.chunk_budget(int(mib * 2**20)):
+                                res[f"dense@{mib}"] = try_benchmark(lambda: fn("streamed"), device=device,
                                                                     **reps).median_ms
                         dense = {b: res[f"dense@{b}"] for b in budgets}
                         best_budget = min(dense, key=lambda b: dense[b])
@@ -485,7 +487,7 @@ def run_crossover(args, device):
             suggest[key] = max(best, r["bases"])
     largest = max(r["bases"] for r in rows)
     table = {f"{p}/{c}": (100000 if n == largest else n) for (p, c), n in sorted(suggest.items())}
-    print("\nMeasured dense_max_bases (largest G+k where dense won; 100000 = won everywhere swept):")
+    print("\nMeasured streamed_max_bases (largest G+k where streamed won; 100000 = won everywhere swept):")
     print(json.dumps(table, indent=1, sort_keys=True))
     votes = {}
     for r in rows:
@@ -497,8 +499,8 @@ def run_crossover(args, device):
         measured = (f"{gpu}, {time.strftime('%Y-%m-%d')}: benchmarks/gpu_layer_bench.py --crossover --write "
                     f"(N={N}, {IN}->{OUT}, k in {orders}, G in {gs})")
         path = dispatch.write_gpu_table(gpu, {
-            "dense_max_bases": table,
-            "launch": {"stream/dense": {"chunk_mib": chunk}}},
+            "streamed_max_bases": table,
+            "launch": {"all/streamed": {"chunk_mib": chunk}}},
             measured)
         print(f"wrote {path}")
     return rows

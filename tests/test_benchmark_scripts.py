@@ -30,7 +30,7 @@ def test_gpu_tune_smoke_sweeps_and_writes_only_a_temp_table(tmp_path):
     out = res.stdout
     assert "Best per (entry, precision class)" in out
     table = out[out.index("Best per (entry, precision class)"):].splitlines()[1:]
-    for entry in ("fwd/sparse", "dx/sparse", "dw/sparse", "stream/dense:basis", "stream/dense:reduce"):
+    for entry in ("fwd/gather", "dx/gather", "dw/gather", "all/streamed:basis", "all/streamed:reduce"):
         for cls in ("ieee", "bf16"):  # TF32 is skipped on CPU
             line = next((ln for ln in table if ln.split()[:2] == [entry, cls]), None)
             assert line is not None, (entry, cls, out[-3000:])
@@ -66,7 +66,7 @@ def test_gpu_layer_bench_smoke(tmp_path, extra):
             assert len(kan) == len({r["precision"] for r in rows})
             assert all(r["rounds"] == "2" and float(r["fwdbwd_spread"]) >= 1 for r in kan)
     elif extra == ["--crossover"]:
-        assert "Measured dense_max_bases" in res.stdout
+        assert "Measured streamed_max_bases" in res.stdout
     else:
         assert "host overhead of kan-auto over nn.Linear" in res.stdout
         assert any(",kan-auto," in line and ",ok," in line for line in lines[1:])
