@@ -117,7 +117,7 @@ def plan(layer, x2: torch.Tensor) -> Route:
     impl = check_impl(layer.impl)
     check_dtype(layer, x2)
     if impl in ("fused", "auto") and (impl == "fused" or x2.is_cuda):
-        why = _fused_unavailable(x2.device, compute_dtype(layer, x2))
+        why = _fused_unavailable(x2.device, compute_dtype(layer, x2) if x2.is_cuda else None)
         if why is None:
             return FUSED_LAYER if type(layer.base_activation) is torch.nn.SiLU else ROUTES["fused"]
         if impl == "fused":
