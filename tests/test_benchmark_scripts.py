@@ -45,8 +45,9 @@ def test_gpu_tune_smoke_sweeps_and_writes_only_a_temp_table(tmp_path):
     assert _config_files() == before  # no file under kernels/configs written, changed or added
 
 
-@pytest.mark.parametrize("extra", [[], ["--rounds", "2", "--precision", "bf16"], ["--crossover"], ["--pinn"]],
-                         ids=["table", "table-rounds", "crossover", "pinn"])
+@pytest.mark.parametrize("extra", [[], ["--rounds", "2", "--precision", "bf16"], ["--crossover"], ["--pinn"],
+                                   ["--impls", "kan-auto", "kan-auto-compiled", "kan-reference-compiled", "kan-dense"]],
+                         ids=["table", "table-rounds", "crossover", "pinn", "compiled"])
 def test_gpu_layer_bench_smoke(tmp_path, extra):
     before = _config_files()
     res = _run("benchmarks/gpu_layer_bench.py", "--smoke", "--out", str(tmp_path), *extra)
@@ -56,8 +57,9 @@ def test_gpu_layer_bench_smoke(tmp_path, extra):
     lines = (tmp_path / name).read_text().splitlines()
     assert len(lines) > 1
     if not extra or extra[0] == "--rounds":  # our default path, the forced strategies, the GEMM floor
-        for impl in ("kan-auto", "fused-dense", "fused-sparse", "cublas-floor"):
+        for impl in ("kan-auto", "fused-streamed", "fused-gather", "cublas-floor"):
             assert any(f",{impl}," in line and ",ok," in line for line in lines[1:]), impl
+        assert all(",adaptive," in line for line in lines[1:])  # the smoke layer runs after update_grid
         if extra:  # one row per implementation and precision, the median of two interleaved rounds
             import csv
 
@@ -65,6 +67,9 @@ def test_gpu_layer_bench_smoke(tmp_path, extra):
             kan = [r for r in rows if r["impl"] == "kan-auto"]
             assert len(kan) == len({r["precision"] for r in rows})
             assert all(r["rounds"] == "2" and float(r["fwdbwd_spread"]) >= 1 for r in kan)
+    elif extra[0] == "--impls":  # eager vs compiled rows (aot_eager on CPU)
+        for impl in extra[1:]:
+            assert any(f",{impl}," in line and ",ok," in line for line in lines[1:]), impl
     elif extra == ["--crossover"]:
         assert "Measured streamed_max_bases" in res.stdout
     else:
