@@ -82,3 +82,10 @@ def test_gpu_kernel_check_smoke_passes():
     res = _run("benchmarks/gpu_kernel_check.py", "--smoke")
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert "checks passed" in res.stdout and "FAIL" not in res.stdout
+
+
+def test_every_kernel_launch_compiles_for_the_gpu_offline():
+    # the interpreter accepts Python the GPU compiler may refuse: compile each recorded launch for sm90
+    pytest.importorskip("triton.backends.nvidia")
+    res = _run("benchmarks/compile_offline.py", "--targets", "90", "--orders", "3", timeout=600)
+    assert res.returncode == 0 and ", 0 failed" in res.stdout, res.stdout[-3000:] + res.stderr[-2000:]
