@@ -70,7 +70,7 @@ def uniform_params(grid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def uniform_flag(grid: torch.Tensor) -> torch.Tensor:
     """0-dim bool tensor on ``grid``'s device: every row evenly spaced and increasing.
 
-    No host sync, so compiled code can branch on it with ``torch.cond``. A row is
+    No host sync (a tensor on the grid's device). A row is
     uniform when each knot is within ``UNIFORM_ULPS`` epsilons (of the grid's own
     dtype, relative to the row's largest knot) of the line through its end knots:
     rounding a uniform grid to any dtype, bfloat16 included, stays within that, while

@@ -150,6 +150,7 @@ def test_cuda_graphs_capture_the_layer():
     compiled = torch.compile(lay, mode="reduce-overhead", fullgraph=True)
     x = torch.rand(64, 5, device=DEV) * 2 - 1
     for _ in range(3):  # warm-up, record, replay
+        torch.compiler.cudagraph_mark_step_begin()
         got = _step(compiled, lay, x)
     want = _step(ref, ref, x.double())
     for a, b in zip(got, want):
