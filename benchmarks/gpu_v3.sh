@@ -10,15 +10,21 @@
 #    the adaptive-grid rows (fused after update_grid vs the PyTorch dense path, the uniform
 #    layer of the same shape beside them: the 1.15x target)                        -> adaptive_bf16.csv
 #    eager host overhead, N=1024, 64->64                                            -> host.csv
-# 3. pytest tests/test_kernels*.py tests/test_kan_linear*.py -x -q on CUDA (compiles dominate: it
-#    may be cut by its box; the log says how far it got)                            -> run.log
+# 3. pytest tests/test_kernels*.py tests/test_kan_linear*.py -x -q on CUDA, the layer's files first
+#    (Triton and Inductor compiles dominate: it gets what is left of TOTAL_S and may be cut; the log
+#    says how far it got)                                                            -> run.log
 # Boxes (s), overridable from the environment: CHECK_S 160, TABLE_S 70/45/45, ADAPT_S 50, HOST_S 25,
-# PYTEST_S 90: at most 485 s of steps (~8 min with start-up); expected ~7 min, estimated from the
-# committed H200 run (results/gpu/run.log: the v2 check of 239 cases took ~75 s, mostly Triton
-# compiles; v3's has ~2x the cases and its own compile check) and a ~5-20 s torch.compile per row.
+# TOTAL_S 470 (pytest gets the rest, 60 at least): ~8 min in all. Expected, from the committed H200
+# run (results/gpu/run.log: the v2 check of 239 cases took ~75 s, mostly Triton compiles; v3's has
+# ~2x the cases and a compile check) and ~5-20 s of torch.compile per compiled row: check ~140 s,
+# rows ~170 s, host ~15 s, pytest the remaining ~140 s. Wheels in .whl/ (gpu_wheels.sh) are used.
 set -uo pipefail
 out=${1:?OUT}; mkdir -p "$out"; cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+if [ -d .whl ]; then  # pytest and the peers, where the machine lacks them
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl >/dev/null 2>&1
+  export PYTHONPATH=$PYTHONPATH:/tmp/site
+fi
 log="$out/run.log"
 step() { local t=$1; shift; echo "== $* (limit ${t}s)" | tee -a "$log"; local s=$SECONDS
   timeout -k 10 "$t" "$@" >>"$log" 2>&1; local rc=$?; echo "== rc=$rc in $((SECONDS - s))s" | tee -a "$log"; }
@@ -39,5 +45,8 @@ step "${ADAPT_S:-50}" $bench --set adaptive --impls kan-auto kan-dense --name ad
 step "${HOST_S:-25}" python3 benchmarks/gpu_layer_bench.py --host --out "$out" --name host.csv
 
 grep -hE "fwd\+bwd" "$log" | grep -E "kan-|nn.Linear" | tail -16
-step "${PYTEST_S:-90}" python3 -m pytest tests/test_kernels*.py tests/test_kan_linear*.py -x -q -p no:cacheprovider
+left=$(( ${TOTAL_S:-470} - SECONDS )); [ "$left" -lt 60 ] && left=60
+step "$left" python3 -m pytest tests/test_kernels_layer.py tests/test_kan_linear_fused.py tests/test_kernels.py \
+  tests/test_kernels_compile.py tests/test_kernels_config.py tests/test_kan_linear.py tests/test_kan_linear_random.py \
+  -x -q -p no:cacheprovider
 tail -4 "$log"
