@@ -29,7 +29,7 @@ if [ -z "${NO_CROSSOVER:-}" ]; then
   step "${CROSSOVER_S:-170}" python3 benchmarks/gpu_layer_bench.py --crossover --orders 3 \
     --grids ${GRIDS:-5 8 12 20 28 48 64 100} --budgets ${BUDGETS:-16 32 64} --write --out "$out"
   cp sparsefuse/kernels/configs/*.json "$out/" 2>/dev/null
-  grep -A12 "^Measured dense_max_bases" "$log" | tail -14
+  grep -A12 "^Measured streamed_max_bases" "$log" | tail -14
 fi
 if [ -z "${NO_PROFILE:-}" ]; then
   step 60 python3 benchmarks/gpu_layer_bench.py --profile --out "$out"

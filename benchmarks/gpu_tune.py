@@ -4,19 +4,19 @@ Per launch entry and precision class (fp32-ieee -> ieee, tf32, bf16) it times co
 around the one in force (powers of two) at N=8192, 512->512, k=3, G in (5, 20, 100),
 the strategy forced through the primitives' ``strategy=`` (about 2000 timed launches):
 
-  fwd/dx/dw sparse    block sizes x {1/2, 1, 2}, then num_warps x num_stages at the current blocks;
-  stream/dense basis  BASIS_BLOCK_N x BASIS_BLOCK_I, then basis_warps, timed on fwd + dw;
-  stream/dense reduce REDUCE_BLOCK_N x REDUCE_BLOCK_I, then reduce_warps, timed on dx.
+  fwd/dx/dw gather      block sizes x {1/2, 1, 2}, then num_warps x num_stages at the current blocks;
+  all/streamed basis    BASIS_BLOCK_N x BASIS_BLOCK_I, then basis_warps, timed on fwd + dw;
+  all/streamed reduce   REDUCE_BLOCK_N x REDUCE_BLOCK_I, then reduce_warps, timed on dx.
 
 chunk_mib / dw_accumulate_ratio are left alone (``gpu_layer_bench.py --crossover``).  A
 candidate whose output (NaN-poisoned buffers) differs from the current config's by more
 than TOL, or that fails to compile or run, is rejected.  Per (entry, class) the smallest
 median summed over G (and primitives) wins if --min-gain faster than the current config;
 ``--write`` stores the changed winners as ``<prim>/<strategy>/<class>`` entries of the GPU's
-file via ``dispatch.write_gpu_table`` (stream entries: only the swept keys).
+file via ``dispatch.write_gpu_table`` (streamed entries: only the swept keys).
 
   python benchmarks/gpu_tune.py --out results/gpu --write
-  python benchmarks/gpu_tune.py --entries dx/sparse --precision bf16
+  python benchmarks/gpu_tune.py --entries dx/gather --precision bf16
   python benchmarks/gpu_tune.py --smoke          # CPU, TRITON_INTERPRET=1, nothing written
 """
 
@@ -47,11 +47,11 @@ ORDER, GRIDS = 3, (5, 20, 100)
 DERIV = {"fwd": 0, "dx": 1, "dw": 0}  # derivative order timed per primitive
 # group -> (entry, keys swept as a product, launch keys swept at the current blocks, primitives)
 GROUPS = {
-    "fwd/sparse": (("fwd", "sparse"), ("BLOCK_N", "BLOCK_O"), ("num_warps", "num_stages"), ("fwd",)),
-    "dx/sparse": (("dx", "sparse"), ("BLOCK_N", "BLOCK_I", "BLOCK_O"), ("num_warps", "num_stages"), ("dx",)),
-    "dw/sparse": (("dw", "sparse"), ("BLOCK_N", "BLOCK_O", "WINDOW"), ("num_warps", "num_stages"), ("dw",)),
-    "stream/dense:basis": (("stream", "dense"), ("BASIS_BLOCK_N", "BASIS_BLOCK_I"), ("basis_warps",), ("fwd", "dw")),
-    "stream/dense:reduce": (("stream", "dense"), ("REDUCE_BLOCK_N", "REDUCE_BLOCK_I"), ("reduce_warps",), ("dx",)),
+    "fwd/gather": (("fwd", "gather"), ("BLOCK_N", "BLOCK_O"), ("num_warps", "num_stages"), ("fwd",)),
+    "dx/gather": (("dx", "gather"), ("BLOCK_N", "BLOCK_I", "BLOCK_O"), ("num_warps", "num_stages"), ("dx",)),
+    "dw/gather": (("dw", "gather"), ("BLOCK_N", "BLOCK_O", "WINDOW"), ("num_warps", "num_stages"), ("dw",)),
+    "all/streamed:basis": (("all", "streamed"), ("BASIS_BLOCK_N", "BASIS_BLOCK_I"), ("basis_warps",), ("fwd", "dw")),
+    "all/streamed:reduce": (("all", "streamed"), ("REDUCE_BLOCK_N", "REDUCE_BLOCK_I"), ("reduce_warps",), ("dx",)),
 }
 STAGES = (2, 3, 4)
 MAX_PER_THREAD = 128  # register-tile elements per thread beyond which a launch only spills
@@ -83,23 +83,25 @@ def candidates(group, current):
 
 def problem(mode, G, size, device):
     """{primitive: strategy -> output} launchers of one (precision, G) on fixed random data."""
-    from sparsefuse import kernels as sk
     from sparsefuse.kernels import dw as kdw, dx as kdx, fwd as kfwd
+    from sparsefuse.kernels.geometry import geometry
 
     N, IN, OUT = size
     k, M = ORDER, G + ORDER
     gen = torch.Generator().manual_seed(G)
     grid = (torch.arange(-k, G + k + 1, dtype=torch.float64) * (2.0 / G) - 1.0)[None].repeat(IN, 1)
-    t0, ih = sk.geometry(grid.to(torch.float32).to(device), torch.float32)
+    grid = grid.to(torch.float32).to(device)
     wdt = torch.bfloat16 if mode == "bf16" else torch.float32
+    with precision(mode):
+        geo = geometry(grid, torch.float32, wdt)
     x = (torch.rand(N, IN, generator=gen) * 2 - 1).to(device)
     C = torch.randn(OUT, IN, M, generator=gen).to(device=device, dtype=wdt)
-    Co = kfwd.o_major(C)  # the sparse launches' own layout: time the kernel, not the permute
+    Co = kfwd.o_major(C)  # the gather launches' own layout: time the kernel, not the permute
     g = torch.randn(N, OUT, generator=gen).to(device=device, dtype=wdt)
-    pick = lambda s: C if s == "dense" else Co  # noqa: E731
-    return {"fwd": lambda s: kfwd.fwd(x, t0, ih, pick(s), None, k, DERIV["fwd"], strategy=s),
-            "dx": lambda s: kdx.dx(x, t0, ih, pick(s), g, k, DERIV["dx"], strategy=s),
-            "dw": lambda s: kdw.dw(x, t0, ih, g, None, k, DERIV["dw"], M, strategy=s)}
+    pick = lambda s: C if s == "streamed" else Co  # noqa: E731
+    return {"fwd": lambda s: kfwd.fwd(x, grid, geo, pick(s), None, k, DERIV["fwd"], strategy=s),
+            "dx": lambda s: kdx.dx(x, grid, geo, pick(s), g, k, DERIV["dx"], strategy=s),
+            "dw": lambda s: kdw.dw(x, grid, geo, g, None, k, DERIV["dw"], M, strategy=s)}
 
 
 def time_group(group, mode, cls, args, device, problems, rows):
@@ -146,7 +148,7 @@ def time_group(group, mode, cls, args, device, problems, rows):
 
 
 def gpu_update(results):
-    """{"launch": {"fwd/sparse/bf16": cfg, "stream/dense/bf16": swept keys}} for changed winners."""
+    """{"launch": {"fwd/gather/bf16": cfg, "all/streamed/bf16": swept keys}} for changed winners."""
     launch = {}
     for r in results:
         if r["best"] == r["current"]:
@@ -154,7 +156,7 @@ def gpu_update(results):
         (prim, strat), product, opts, _ = GROUPS[r["group"]]
         key = f"{prim}/{strat}/{r['cls']}"
         launch.setdefault(key, {}).update(
-            r["best"] if prim != "stream" else {k: r["best"][k] for k in product + opts})
+            r["best"] if prim != "all" else {k: r["best"][k] for k in product + opts})
     return {"launch": launch}
 
 
@@ -166,8 +168,8 @@ def prove_write_path(update):
     with tempfile.TemporaryDirectory() as tmp:
         dispatch.CONFIG_DIR = tmp
         try:
-            update = update if update["launch"] else {"launch": {"fwd/sparse/ieee": dict(
-                dispatch.config("fwd", "sparse", "ieee"))}}
+            update = update if update["launch"] else {"launch": {"fwd/gather/ieee": dict(
+                dispatch.config("fwd", "gather", "ieee"))}}
             path = dispatch.write_gpu_table("Smoke GPU", update, "smoke: benchmarks/gpu_tune.py --smoke")
             back = dispatch.load_table(os.path.basename(path))["launch"]
             ok = all(back[tuple(k.split("/"))] == v for k, v in update["launch"].items())

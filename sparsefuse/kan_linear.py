@@ -19,47 +19,15 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 from . import regrid
 from .basis.bspline import cox_de_boor
 from .checks import check_int
-from .grid import is_uniform, uniform_flag, uniform_grid
-from .paths import get_path
-from .paths.fused import unavailable as fused_unavailable
+from .grid import uniform_grid
+from .paths import plan
+from .paths.plan import AUTO_TRAIN_SPARSE_MIN_BASES, IMPLS, auto_without_fused  # noqa: F401  (re-exported)
+from .paths.plan import check_impl as _check_impl
 from .regrid import GridResizeWarning  # noqa: F401  (re-exported: filter it by this name)
-
-IMPLS = ("auto", "reference", "dense", "sparse", "fused")
-
-# CPU rule for impl="auto", from benchmarks/cpu_paths.py (2-core shared CPU, float32,
-# N=1024, 64->64, k=3, best-of timings in ms, dense vs sparse):
-#   forward only:   G=5  12.7 vs 8.0 | G=10 11.7 vs 3.4 | G=50 18.9 vs 2.6 | G=100 29.1 vs 4.7
-#   forward+backward: G=5 88 vs 68 (noisy) | G=50 19.4 vs 29.0 | G=100 36.3 vs 23.5 | G=200 601 vs 337
-#   (4096, 128->128, G=100: 2284 vs 1532; G=5: 549 vs 1887)
-# embedding_bag makes the sparse forward cheapest at every G measured, but its weight
-# gradient sorts all N*in*(k+1) indices, so with gradients dense wins until G+k ~ 64.
-AUTO_TRAIN_SPARSE_MIN_BASES = 64
-
-
-def auto_without_fused(device_type: str, needs_grad: bool, num_bases: int) -> str:
-    """The PyTorch path ``impl="auto"`` takes where the fused kernels cannot run.
-
-    On CUDA (e.g. a non-uniform grid after ``update_grid``) the dense path: measured on an
-    H100 at N=8192, 512->512, fp32 (results/gpu/h100_v1/layer_bench.csv) it took 6.0 / 10.2 ms
-    forward+backward at G=5 / 20 against 66.8 / 69.0 ms for the embedding_bag sparse path,
-    and 3.2 / 4.8 ms forward against 18.5 / 19.2 ms. On CPU the rule measured above.
-    """
-    if device_type == "cuda":
-        return "dense"
-    if needs_grad and num_bases < AUTO_TRAIN_SPARSE_MIN_BASES:
-        return "dense"
-    return "sparse"
-
-
-def _check_impl(impl):
-    if impl not in IMPLS:
-        raise ValueError(f"impl: expected one of {IMPLS}, got {impl!r}")
-    return impl
 
 
 class KANLinear(torch.nn.Module):
@@ -101,7 +69,6 @@ class KANLinear(torch.nn.Module):
         self.enable_standalone_scale_spline = enable_standalone_scale_spline
         self.base_activation = base_activation()
         self.grid_eps = grid_eps
-        self._uniform_memo = None
         self.reset_parameters()
 
     # -- configuration -------------------------------------------------------------------
@@ -166,78 +133,16 @@ class KANLinear(torch.nn.Module):
         return coeff / torch.where(s == 0, torch.ones_like(s), s)
 
     # -- forward -----------------------------------------------------------------------------
-    def _grid_uniform(self) -> bool:
-        """:func:`is_uniform` of ``grid``, derived again whenever the grid changes.
-
-        Keyed on the tensor's storage and version counter, which every in-place write
-        bumps (under ``no_grad`` too); on CPU a compare with a snapshot (free there)
-        also catches writes through ``.data``, which bypass the counter.
-        """
-        g = self.grid
-        key = (g.data_ptr(), g._version, g.shape, g.dtype, g.device)
-        memo = self._uniform_memo
-        if memo is not None and memo[0] == key and (memo[1] is None or torch.equal(memo[1], g)):
-            return memo[2]
-        answer = is_uniform(g)
-        self._uniform_memo = (key, g.detach().clone() if g.device.type == "cpu" else None, answer)
-        return answer
-
-    def _uniform(self):
-        """A bool in eager code; in compiled code, where a host sync is impossible, a device flag."""
-        return uniform_flag(self.grid) if torch.compiler.is_compiling() else self._grid_uniform()
-
     def resolve_impl(self, x: torch.Tensor) -> str:
-        """The concrete path ``forward`` uses for this input (``impl`` unless it is ``auto``).
-
-        Compiled code takes ``fused`` on CUDA without asking about the grid: the choice
-        of the kernels or the dense path then happens on device (:meth:`spline_output`).
-        """
-        impl = _check_impl(self.impl)
-        if impl != "auto":
-            return impl
-        if x.is_cuda and fused_unavailable(x.device) is None and (
-                torch.compiler.is_compiling() or self._grid_uniform()):
-            return "fused"
-        needs_grad = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters()))
-        return auto_without_fused(x.device.type, needs_grad, self.grid_size + self.spline_order)
-
-    def spline_output(self, x2: torch.Tensor, impl: str | None = None) -> torch.Tensor:
-        """Spline branch ``[N, out]`` of a 2-D input through the chosen path.
-
-        ``fused`` on a grid that is not uniform raises in eager code; compiled code
-        cannot raise on data, so there ``torch.cond`` runs the dense path instead.
-        """
-        impl = impl or self.resolve_impl(x2)
-        coeff, k = self.scaled_spline_weight, self.spline_order
-        if impl == "reference":
-            return get_path("reference")(x2, self.grid, coeff, k)
-        return get_path(impl)(x2, self.grid, coeff, k, uniform=self._uniform())
+        """The concrete path ``forward`` takes for this input (:func:`sparsefuse.paths.plan`)."""
+        return plan(self, x.reshape(-1, self.in_features)).impl
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_x(x)
         flat = x.dim() == 2  # then no reshapes: each would cost a dispatcher call per layer
         x2 = x if flat else x.reshape(-1, self.in_features)
-        y = self._fused_layer(x2)
-        if y is None:
-            y = F.linear(self.base_activation(x2), self.base_weight) + self.spline_output(x2)
+        y = plan(self, x2).run(self, x2)
         return y if flat else y.reshape(*x.shape[:-1], self.out_features)
-
-    def _fused_layer(self, x2):
-        """Both branches as one fused op (:func:`sparsefuse.kernels.kan_linear`: one GEMM per
-        chunk, few launches) where it applies: eager code on the fused path with a SiLU base
-        branch and a uniform grid.  None elsewhere: the branches are then composed."""
-        if torch.compiler.is_compiling() or type(self.base_activation) is not torch.nn.SiLU:
-            return None
-        if self.resolve_impl(x2) != "fused":
-            return None  # spline_output then composes the branches, or says why it cannot
-        # "auto" resolved to "fused" only where the kernels run and the grid is uniform;
-        # an explicit "fused" still needs both (else spline_output says why it cannot)
-        if self.impl == "fused" and (fused_unavailable(x2.device) or not self._grid_uniform()):
-            return None
-        from . import kernels
-        scaler = self.spline_scaler if self.enable_standalone_scale_spline else None
-        return kernels.kan_linear(x2, self.grid, self.base_weight, self.spline_weight, scaler,
-                                  self.spline_order, uniform=True)
 
     # -- grid maintenance (computed by sparsefuse.regrid, written here last) ---------------------
     @torch.no_grad()

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import sparsefuse
+from sparsefuse.grid import is_uniform
 from sparsefuse.kan_linear import KAN, GridResizeWarning, KANLinear
 
 D = torch.float64
@@ -86,7 +87,7 @@ def test_the_interior_is_refined_and_the_outer_knots_kept():
     torch.testing.assert_close(lay.grid[:, 3:-3], torch.linspace(-1, 1, 9, dtype=D).expand(3, -1))
     _quiet_extend(lay, 5)  # back to the original size: the original uniform grid
     torch.testing.assert_close(lay.grid, old)
-    assert lay._grid_uniform()
+    assert is_uniform(lay.grid)
 
 
 def _resize_warnings(call):

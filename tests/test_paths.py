@@ -124,3 +124,20 @@ def test_check_inputs_names_the_argument(problem):
         check_inputs(x, grid, coeff, 0)
     with pytest.raises(ValueError, match="name"):
         get_path("fast")
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_float32_closed_form_error_does_not_grow_with_G(name):
+    # issue 22 item 3: the closed form took (x - t_0)/h - m (losing log2(m) bits) and assumed the
+    # float32 knots exactly on their line: 4e-6 at G=100 and 2.6e-5 at G=1000 against float64 on
+    # the same knots, the reference path 1e-7; now (x - t_m)/h, and the knots where they are off it
+    from sparsefuse.grid import uniform_grid
+
+    gen = torch.Generator().manual_seed(5)
+    for G, tol in ((100, 3e-6), (1000, 5e-7)):
+        grid = uniform_grid(2, G, 3, (-1.0, 1.0))
+        x = torch.rand(256, 2, generator=gen) * 2 - 1
+        coeff = torch.randn(2, 2, G + 3, generator=gen)
+        want = get_path("reference")(x.double(), grid.double(), coeff.double(), 3)
+        got = get_path(name)(x, grid, coeff, 3)
+        assert ((got.double() - want).abs().max() / want.abs().max()).item() < tol, G

@@ -61,36 +61,27 @@ class BSplineBasis(Basis):
     def __init__(self, in_features=1, grid_size=5, spline_order=3, grid_range=(-1.0, 1.0), grid=None):
         self.spline_order = int(spline_order)
         self.grid = uniform_grid(in_features, grid_size, spline_order, grid_range) if grid is None else grid
-        self._uniform_memo = None
 
     @property
     def uniform(self) -> bool:
-        """:func:`is_uniform` of the grid, derived again whenever the grid changes: keyed on its
-        storage and version counter, and on CPU (where the compare is free of syncs) on a
-        snapshot too, which also catches writes through ``.data``."""
-        g = self.grid
-        key = (g.data_ptr(), g._version, g.shape, g.dtype, g.device)
-        memo = self._uniform_memo
-        if memo is None or memo[0] != key or (memo[1] is not None and not torch.equal(memo[1], g)):
-            snapshot = g.detach().clone() if g.device.type == "cpu" else None
-            memo = self._uniform_memo = (key, snapshot, is_uniform(g))
-        return memo[2]
+        """:func:`is_uniform` of the grid as it is now (nothing remembered: no write can make it stale)."""
+        return is_uniform(self.grid)
 
     @property
     def num_basis(self) -> int:
         return self.grid.shape[1] - 1 - self.spline_order
 
     def _values(self, x):
-        return bspline.evaluate(x, self.grid.to(x), self.spline_order, uniform=self.uniform)
+        return bspline.evaluate(x, self.grid.to(x), self.spline_order)
 
     def evaluate(self, x, derivative=0):
-        return bspline.evaluate(x, self.grid.to(x), self.spline_order, derivative, uniform=self.uniform)
+        return bspline.evaluate(x, self.grid.to(x), self.spline_order, derivative)
 
     def reference(self, x):
         return bspline.cox_de_boor(x, self.grid.to(x), self.spline_order)
 
     def local(self, x, derivative=0):
-        return bspline.local(x, self.grid.to(x), self.spline_order, derivative, uniform=self.uniform)
+        return bspline.local(x, self.grid.to(x), self.spline_order, derivative)
 
 
 class PowerBSplineBasis(BSplineBasis):

@@ -1,34 +1,20 @@
-"""Launch-side helpers shared by the kernels: dtypes, precision, output allocation.
-
-Tests switch on ``poison_outputs`` so every output starts as NaN: an element a
-kernel forgets to write then fails the comparison instead of passing by luck.
-"""
+"""Launch-side helpers shared by the kernels: output allocation, precision, devices, sizes."""
 
 import contextlib
 import os
 
 import torch
 
-_state = {"poison": False}
+from .settings import settings
 
 
 def interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
-@contextlib.contextmanager
-def poison_outputs(enabled: bool = True):
-    """Allocate kernel outputs filled with NaN instead of uninitialised memory."""
-    old = _state["poison"]
-    _state["poison"] = enabled
-    try:
-        yield
-    finally:
-        _state["poison"] = old
-
-
 def alloc(shape, dtype, device):
-    if _state["poison"]:
+    """A kernel output: uninitialised, or NaN-filled while ``settings.poison`` is on (tests)."""
+    if settings.poison:
         return torch.full(shape, float("nan"), dtype=dtype, device=device)
     return torch.empty(shape, dtype=dtype, device=device)
 
@@ -61,6 +47,11 @@ def cdiv(a: int, b: int) -> int:
 def next_pow2(n: int) -> int:
     """Smallest power of two >= n, in plain Python (see :func:`cdiv`)."""
     return 1 << max(0, int(n) - 1).bit_length()
+
+
+def log2_ceil(n: int) -> int:
+    """Steps of a binary search over ``n`` cells."""
+    return max(0, int(n) - 1).bit_length()
 
 
 def num_sms(device) -> int:

@@ -1,18 +1,20 @@
 """Which strategy each primitive uses, and with which launch settings: data, not source.
 
 Two strategies compute every primitive (fwd / dx / dw):
-  dense  -- the dense formulation on cuBLAS: a Triton kernel writes the basis of a chunk
-            of rows, ``torch.mm`` contracts it (:mod:`.streamed`); work grows with G + k
-            but runs on tensor cores (bf16 / fp16 / TF32) or SGEMM (fp32-IEEE);
-  sparse -- gathers only the k + 1 active coefficients per (row, feature) on CUDA cores;
-            work independent of G.
+  streamed -- the dense formulation on cuBLAS: a Triton kernel writes the basis of a chunk
+              of rows, ``torch.mm`` contracts it; work grows with G + k but runs on tensor
+              cores (bf16 / fp16 / TF32) or SGEMM (fp32-IEEE);
+  gather   -- gathers only the k + 1 active coefficients per (row, feature) on CUDA cores;
+              work independent of G.
 The rule compares the number of bases ``G + k`` with a per-(primitive, precision class)
-threshold ``dense_max_bases``.
+threshold ``streamed_max_bases``.
 
 Everything measured lives in JSON under ``kernels/configs/``: ``default.json`` and one
 file per GPU (``<name>.json``, name from ``torch.cuda.get_device_name`` with spaces as
-``_``).  Lookup order, per key: a run-time override (tuning, tests), the GPU's file,
-``default.json``.  ``benchmarks/gpu_layer_bench.py --crossover --write`` and
+``_``).  Launch entries are ``"fwd/gather"``, ``"dx/gather"``, ``"dw/gather"`` and
+``"all/streamed"`` (the streamed settings every primitive shares), each optionally
+``/<precision class>``.  Lookup order, per key: a run-time override (tuning, tests,
+``settings.overrides``), the GPU's file, ``default.json``.  ``benchmarks/gpu_layer_bench.py --crossover --write`` and
 ``benchmarks/gpu_tune.py --write`` rewrite the GPU's file (atomically), with the GPU,
 date and command in its ``_measured`` field.
 """
@@ -22,20 +24,18 @@ import functools
 import json
 import os
 
+from .settings import settings, strategy_name
 from .spec import SPECS
 
 MAX_ORDER = 7  # the on-chip triangle holds k + 1 <= 8 values
 PRIMITIVES = ("fwd", "dx", "dw")
 PRECISION_CLASSES = ("ieee", "tf32", "bf16")
-STRATEGIES = ("auto", "dense", "sparse")
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 
 # Keys each launch understands (num_stages may be absent from any entry): from the launch specs.
 CONFIG_KEYS = {key: spec.keys for key, spec in SPECS.items()}
 _OPTIONAL_KEYS = ("num_stages",)
 _NOT_POW2 = ("num_stages", "chunk_mib", "dw_accumulate_ratio", "min_tile_elems", "save_basis_mib")
-_overrides = {}
-_forced = {"value": os.environ.get("SPARSEFUSE_STRATEGY", "auto")}
 
 
 def gpu_file_name(device_name: str) -> str:
@@ -45,8 +45,8 @@ def gpu_file_name(device_name: str) -> str:
 def _check_config(primitive: str, strategy: str, cfg: dict, partial: bool = False) -> None:
     """ValueError naming the offending key unless ``cfg`` is a valid launch config."""
     if (primitive, strategy) not in CONFIG_KEYS:
-        if primitive not in PRIMITIVES + ("stream",):
-            raise ValueError(f"primitive: expected one of {PRIMITIVES + ('stream',)}, got {primitive!r}")
+        if primitive not in PRIMITIVES + ("all",):
+            raise ValueError(f"primitive: expected one of {PRIMITIVES + ('all',)}, got {primitive!r}")
         raise ValueError(f"strategy: no launch config for ({primitive!r}, {strategy!r})")
     allowed = CONFIG_KEYS[(primitive, strategy)]
     for key, value in cfg.items():
@@ -64,7 +64,7 @@ def _check_config(primitive: str, strategy: str, cfg: dict, partial: bool = Fals
 
 
 def _parse(table: dict, where: str) -> dict:
-    """{"launch": {"fwd/sparse/bf16": cfg}, "dense_max_bases": {"fwd/bf16": n}} -> checked dicts."""
+    """{"launch": {"fwd/gather/bf16": cfg}, "streamed_max_bases": {"fwd/bf16": n}} -> checked dicts."""
     launch, bases = {}, {}
     for key, cfg in table.get("launch", {}).items():
         parts = tuple(key.split("/"))
@@ -72,17 +72,17 @@ def _parse(table: dict, where: str) -> dict:
             raise ValueError(f"{where}: launch key {key!r} is not 'primitive/strategy[/class]'")
         _check_config(parts[0], parts[1], cfg, partial=True)  # default.json's are checked whole below
         launch[parts] = cfg
-    for key, n in table.get("dense_max_bases", {}).items():
+    for key, n in table.get("streamed_max_bases", {}).items():
         prim, _, cls = key.partition("/")
         if prim not in PRIMITIVES or cls not in PRECISION_CLASSES or not isinstance(n, int):
-            raise ValueError(f"{where}: dense_max_bases key {key!r} / value {n!r} is invalid")
+            raise ValueError(f"{where}: streamed_max_bases key {key!r} / value {n!r} is invalid")
         bases[(prim, cls)] = n
     narrow = table.get("narrow")
     if narrow is not None:
-        if (set(narrow) != {"out_below", "dense_max_bases"}
+        if (set(narrow) != {"out_below", "streamed_max_bases"}
                 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in narrow.values())):
-            raise ValueError(f"{where}: narrow {narrow!r} is not {{'out_below': int, 'dense_max_bases': int}}")
-        narrow = (narrow["out_below"], narrow["dense_max_bases"])
+            raise ValueError(f"{where}: narrow {narrow!r} is not {{'out_below': int, 'streamed_max_bases': int}}")
+        narrow = (narrow["out_below"], narrow["streamed_max_bases"])
     return dict(launch=launch, bases=bases, narrow=narrow, measured=table.get("_measured"))
 
 
@@ -98,13 +98,13 @@ def load_table(file_name: str = "default.json") -> dict:
 
 _DEFAULT = load_table()
 for _prim in PRIMITIVES:
-    _check_config(_prim, "sparse", _DEFAULT["launch"][(_prim, "sparse")])
+    _check_config(_prim, "gather", _DEFAULT["launch"][(_prim, "gather")])
     for _cls in PRECISION_CLASSES:
         if (_prim, _cls) not in _DEFAULT["bases"]:
-            raise ValueError(f"default.json: dense_max_bases lacks {_prim}/{_cls}")
+            raise ValueError(f"default.json: streamed_max_bases lacks {_prim}/{_cls}")
 if _DEFAULT["narrow"] is None:
     raise ValueError("default.json: lacks the narrow-layer rule")
-_check_config("stream", "dense", _DEFAULT["launch"][("stream", "dense")])
+_check_config("all", "streamed", _DEFAULT["launch"][("all", "streamed")])
 
 
 @functools.lru_cache(maxsize=16)
@@ -134,7 +134,7 @@ def config(primitive: str, strategy: str, precision: str = None, device=None) ->
     """The launch config in force: an override, else default.json's entry (plain, then its
     precision class) with the GPU file's entries merged over it key by key (read-only:
     cached, no copy on the launch path)."""
-    hit = _overrides.get((primitive, strategy))
+    hit = settings.overrides.get((primitive, strategy))
     if hit is not None:
         return hit
     key = (primitive, strategy, precision, tables(device))
@@ -172,29 +172,8 @@ def override_config(primitive: str, strategy: str, **cfg):
     merged = {k: v for k, v in _DEFAULT["launch"][(primitive, strategy)].items() if k not in drop}
     merged.update(given)
     _check_config(primitive, strategy, merged)
-    key = (primitive, strategy)
-    had, old = key in _overrides, _overrides.get(key)
-    _overrides[key] = merged
-    try:
+    with settings.changed(overrides={**settings.overrides, (primitive, strategy): merged}):
         yield merged
-    finally:
-        if had:
-            _overrides[key] = old
-        else:
-            _overrides.pop(key, None)
-
-
-@contextlib.contextmanager
-def force_strategy(name: str):
-    """Force every primitive to one strategy (benchmarks and tests)."""
-    if name not in STRATEGIES:
-        raise ValueError(f"name: expected one of {STRATEGIES}, got {name!r}")
-    old = _forced["value"]
-    _forced["value"] = name
-    try:
-        yield
-    finally:
-        _forced["value"] = old
 
 
 def precision_class(dot_dtype, precision: str) -> str:
@@ -207,7 +186,7 @@ def precision_class(dot_dtype, precision: str) -> str:
     return "ieee"
 
 
-def dense_max_bases(primitive: str, cls: str, device=None) -> int:
+def streamed_max_bases(primitive: str, cls: str, device=None) -> int:
     for table in tables(device):
         hit = table["bases"].get((primitive, cls))
         if hit is not None:
@@ -216,10 +195,10 @@ def dense_max_bases(primitive: str, cls: str, device=None) -> int:
 
 
 def narrow_rule(device=None):
-    """(out_below, dense_max_bases) for narrow layers: below that many outputs the dense GEMM
-    does too few FLOPs per basis element it writes and reads to hide the writer's bytes, so
-    the sparse strategy takes over at a smaller G+k (H200: N=65536, 64->64, G=100 ran 2.2 ms
-    sparse against 5.6 ms dense in TF32 while 512->512 ran dense faster at every G swept)."""
+    """(out_below, streamed_max_bases) for narrow layers: below that many outputs the streamed
+    GEMM does too few FLOPs per basis element it writes and reads to hide the writer's bytes,
+    so the gather strategy takes over at a smaller G+k (H200: N=65536, 64->64, G=100 ran 2.2 ms
+    gathered against 5.6 ms streamed in TF32 while 512->512 streamed faster at every G swept)."""
     for table in tables(device):
         if table["narrow"] is not None:
             return table["narrow"]
@@ -227,36 +206,35 @@ def narrow_rule(device=None):
 
 
 def choose(primitive: str, num_bases: int, cls: str, device=None, out: int = None) -> str:
-    """'dense' or 'sparse' for one launch of precision class ``cls`` with ``out`` outputs."""
-    forced = _forced["value"]
-    if forced in ("dense", "sparse"):
-        return forced
-    limit = dense_max_bases(primitive, cls, device)
+    """'streamed' or 'gather' for one launch of precision class ``cls`` with ``out`` outputs."""
+    if settings.strategy != "auto":
+        return settings.strategy
+    limit = streamed_max_bases(primitive, cls, device)
     if out is not None:
         below, narrow = narrow_rule(device)
         if out < below:
             limit = min(limit, narrow)
-    return "dense" if num_bases <= limit else "sparse"
+    return "streamed" if num_bases <= limit else "gather"
 
 
 def plan(primitive: str, num_bases: int, dot_dtype, precision: str, strategy: str = None, device=None,
          out: int = None):
     """(strategy, launch config) of one launch; ``strategy`` given by the caller is kept."""
     cls = precision_class(dot_dtype, precision)
-    strategy = strategy or choose(primitive, num_bases, cls, device, out)
-    if strategy == "dense":
-        return strategy, config("stream", "dense", cls, device)
+    strategy = strategy_name(strategy) if strategy else choose(primitive, num_bases, cls, device, out)
+    if strategy == "streamed":
+        return strategy, config("all", "streamed", cls, device)
     return strategy, config(primitive, strategy, cls, device)
 
 
 def write_gpu_table(device_name: str, update: dict, measured: str) -> str:
-    """Merge ``update`` ({"launch": ..., "dense_max_bases": ...}) into the GPU's file, atomically."""
+    """Merge ``update`` ({"launch": ..., "streamed_max_bases": ...}) into the GPU's file, atomically."""
     path = os.path.join(CONFIG_DIR, gpu_file_name(device_name))
     table = {}
     if os.path.exists(path):
         with open(path) as fh:
             table = json.load(fh)
-    for section in ("launch", "dense_max_bases"):
+    for section in ("launch", "streamed_max_bases"):
         if section in update:
             table.setdefault(section, {}).update(update[section])
     table["_measured"] = measured
@@ -270,4 +248,5 @@ def write_gpu_table(device_name: str, update: dict, measured: str) -> str:
     _gpu_table.cache_clear()
     _gpu_tables.cache_clear()
     _merged.clear()
+    settings.touch()
     return path

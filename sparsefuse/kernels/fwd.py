@@ -1,11 +1,12 @@
 """fwd_d:  y[n,o] = sum_i s[n,i] sum_t B^(d)_t(x[n,i]) C[o,i,t]   (s defaults to 1).
 
-Two strategies, same result:
-  dense  -- y = A @ C_flat^T with the basis A written chunk by chunk and contracted by
-            cuBLAS (:mod:`.streamed`; tensor cores, work grows with G);
-  sparse -- per (row, feature) only the k+1 active coefficient rows C[:, i, j-k..j]
-            are gathered (CUDA cores; work independent of G).
-Neither writes an N*in*(G+k) tensor.
+Two strategies, same result, neither writes an N*in*(G+k) tensor:
+  streamed -- y = A @ W^T with the basis A written chunk by chunk (:mod:`.writer`) and
+              contracted by cuBLAS (tensor cores, work grows with G): row chunks, or
+              blocks of features over all rows accumulated when the chunks get thin;
+  gather   -- per (row, feature) only the k+1 active coefficient rows C[:, i, j-k..j] are
+              gathered (CUDA cores; work independent of G).
+With ``base`` (the fused layer) slot 0 of every feature is the SiLU base branch.
 """
 
 import torch
@@ -13,15 +14,17 @@ import triton
 import triton.language as tl
 
 from . import _runtime as rt
-from . import dispatch, streamed
+from . import dispatch
 from ._basis import local_basis
+from .layout import budget_bytes, chunk_rows, exact, flat_buffer, fwd_block, pack, rows_of
+from .writer import write_basis
 
 
 @triton.jit
-def _fwd_sparse_kernel(X, S, T0, IH, C, Y, N, IN, OUT, M, NCELL,
-                       sxn, sxi, ssn, ssi, sco, sci, sct, syn, syo,
-                       K: tl.constexpr, D: tl.constexpr, HAS_S: tl.constexpr,
-                       F64: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_O: tl.constexpr):
+def _fwd_gather_kernel(X, S, T, GEO, C, Y, N, IN, OUT, M, NCELL,
+                       sxn, sxi, ssn, ssi, stk, sgeo, sco, sci, sct, syn, syo,
+                       K: tl.constexpr, D: tl.constexpr, LOG2: tl.constexpr, HAS_S: tl.constexpr,
+                       HAS_BASE: tl.constexpr, F64: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_O: tl.constexpr):
     pid_n = tl.program_id(0)
     pid_o = tl.program_id(1)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -37,14 +40,20 @@ def _fwd_sparse_kernel(X, S, T0, IH, C, Y, N, IN, OUT, M, NCELL,
     for i in range(0, IN):
         i64 = tl.cast(i, tl.int64)
         xv = tl.load(X + n64 * sxn + i64 * sxi, mask=mask_n, other=0.0)
-        t0 = tl.load(T0 + i)
-        ih = tl.load(IH + i)
+        t0 = tl.load(GEO + i)
         if HAS_S:
             sc = tl.load(S + n64 * ssn + i64 * ssi, mask=mask_n, other=0.0).to(t0.dtype)
         else:
             sc = tl.zeros((BLOCK_N,), dtype=t0.dtype) + 1.0
-        j, live, c0, c1, c2, c3, c4, c5, c6, c7 = local_basis(xv, t0, ih, sc, NCELL, K, D)
+        j, live, c0, c1, c2, c3, c4, c5, c6, c7 = local_basis(
+            xv, T + i64 * stk, t0, tl.load(GEO + sgeo + i), tl.load(GEO + 2 * sgeo + i),
+            tl.load(GEO + 3 * sgeo + i) > 0.5, sc, NCELL, K, D, LOG2)
         row = C + i64 * sci + o64[None, :] * sco
+        if HAS_BASE:
+            xf = xv.to(acc.dtype)
+            wb = tl.load(row, mask=mask_o[None, :], other=0.0)
+            acc += (xf * tl.sigmoid(xf))[:, None] * wb.to(acc.dtype)
+            row += sct
         for l in tl.static_range(K + 1):
             t = j - K + l
             mt = mask_n & (t >= 0) & (t < M)
@@ -63,28 +72,73 @@ def o_major(C: torch.Tensor) -> torch.Tensor:
     return C.permute(1, 2, 0).contiguous().permute(2, 0, 1)
 
 
-def fwd(x, t0, ih, C, s, k: int, d: int, strategy: str = None) -> torch.Tensor:
-    """Launch fwd_d on 2-D ``x`` [N, in]; returns y [N, out] in C's dtype."""
+def gathered(x, grid, geo, C, strides, s, k, d, M, base, y, cfg):
+    """y = fwd_d by the gather kernel; ``C`` holds (base slot +) M slots per feature with
+    element (o, i, slot) at ``o*strides[0] + i*strides[1] + slot*strides[2]``."""
+    N, IN = x.shape
+    OUT = y.shape[1]
+    ss = s if s is not None else x
+    BLOCK_N, BLOCK_O = cfg["BLOCK_N"], min(cfg["BLOCK_O"], max(16, rt.next_pow2(OUT)))
+    NCELL = grid.shape[1] - 1
+    _fwd_gather_kernel[(rt.cdiv(N, BLOCK_N), rt.cdiv(OUT, BLOCK_O))](
+        x, ss, grid, geo, C, y, N, IN, OUT, M, NCELL,
+        x.stride(0), x.stride(1), ss.stride(0), ss.stride(1), grid.stride(0), geo.stride(0),
+        *strides, y.stride(0), y.stride(1),
+        K=k, D=d, LOG2=rt.log2_ceil(NCELL), HAS_S=s is not None, HAS_BASE=base,
+        F64=C.dtype == torch.float64 or x.dtype == torch.float64,
+        BLOCK_N=BLOCK_N, BLOCK_O=BLOCK_O, **dispatch.launch_options(cfg))
+    return y
+
+
+def streamed(x, grid, geo, W, s, k, d, M, base, y, cfg, fb):
+    """y = A @ W^T, W [out, in*MB] packed with block width ``fb`` (:func:`.layout.fwd_block`).
+    Returns A when it was built in one piece (else None)."""
+    N, IN = x.shape
+    MB = M + int(base)
+    K = IN * MB
+    el = W.element_size()
+    if fb >= IN:
+        rows = chunk_rows(K * el, N, budget_bytes(cfg))
+        buf = flat_buffer(rows, K, W.dtype, x.device)
+        for r0 in range(0, N, rows):
+            r1 = min(N, r0 + rows)
+            A = write_basis(rows_of(x, r0, r1), rows_of(s, r0, r1), grid, geo, rows_of(buf, 0, r1 - r0),
+                            k, d, M, 0, cfg, base)
+            torch.mm(A, W.t(), out=rows_of(y, r0, r1))
+        return A if rows == N else None
+    buf = flat_buffer(N, fb * MB, W.dtype, x.device)
+    acc = y if exact(y.dtype) else torch.zeros(y.shape, dtype=torch.float32, device=x.device)
+    for f0 in range(0, IN, fb):
+        f1 = min(IN, f0 + fb)
+        A = write_basis(x, s, grid, geo, buf[:, : (f1 - f0) * MB], k, d, M, f0, cfg, base)
+        part = W[:, f0 * MB:f1 * MB].t()
+        if acc is y and f0 == 0:
+            torch.mm(A, part, out=acc)
+        elif acc is y:
+            acc.addmm_(A, part)
+        else:  # 16-bit GEMM per block, sums in float32
+            acc += torch.mm(A, part)
+    if acc is not y:
+        y.copy_(acc)
+    return None
+
+
+def fwd(x, grid, geo, C, s, k: int, d: int, strategy: str = None) -> torch.Tensor:
+    """Launch fwd_d on 2-D ``x`` [N, in] (``geo``: :func:`.geometry.geometry` of ``grid``);
+    returns y [N, out] in C's dtype."""
     N, IN = x.shape
     OUT, _, M = C.shape
     if d > k or N == 0 or IN == 0 or OUT == 0:
         return torch.zeros((N, OUT), dtype=C.dtype, device=x.device)
     y = rt.alloc((N, OUT), C.dtype, x.device)
-    prec = rt.dot_precision(C.dtype)
-    strategy, cfg = dispatch.plan("fwd", M, C.dtype, prec, strategy, x.device, OUT)
+    strategy, cfg = dispatch.plan("fwd", M, C.dtype, rt.dot_precision(C.dtype), strategy, x.device, OUT)
     with rt.device_guard(x):
-        if strategy == "dense":
-            return streamed.fwd(x, t0, ih, C, s, k, d, y, cfg)
-        ss = s if s is not None else x
-        BLOCK_N, BLOCK_O = cfg["BLOCK_N"], min(cfg["BLOCK_O"], max(16, rt.next_pow2(OUT)))
+        if strategy == "streamed":
+            # C packed once into the forward's layout (out*in*M elements, next to the N*in*M basis)
+            fb = fwd_block(N, IN, M, OUT, C.element_size(), cfg)
+            streamed(x, grid, geo, pack(C, None, None, C.dtype, fb), s, k, d, M, False, y, cfg, fb)
+            return y
         # out-innermost coefficients: the row gathers coalesce (in the [out, in, M] layout
         # every element of a gathered row is its own sector).
         C = o_major(C)
-        grid = (rt.cdiv(N, BLOCK_N), rt.cdiv(OUT, BLOCK_O))
-        _fwd_sparse_kernel[grid](
-            x, ss, t0, ih, C, y, N, IN, OUT, M, M + k,
-            x.stride(0), x.stride(1), ss.stride(0), ss.stride(1),
-            C.stride(0), C.stride(1), C.stride(2), y.stride(0), y.stride(1),
-            K=k, D=d, HAS_S=s is not None, F64=C.dtype == torch.float64,
-            BLOCK_N=BLOCK_N, BLOCK_O=BLOCK_O, **dispatch.launch_options(cfg))
-    return y
+        return gathered(x, grid, geo, C, C.stride(), s, k, d, M, False, y, cfg)

@@ -1,24 +1,16 @@
-"""Plain PyTorch reference for the fused primitives (any float dtype, float64 for tests).
+"""Plain PyTorch float64 reference for the fused primitives: the readable definition.
 
-Builds the full dense basis ``[N, in, G+k]`` by Cox–de Boor on the actual knots (so
-it does not assume a uniform grid) and its derivatives by the knot recurrence
+The dense basis ``[N, in, G+k]`` comes from the library's Cox–de Boor on the actual knots
+(:func:`sparsefuse.basis.bspline.cox_de_boor`), so uniform, per-feature and adaptive grids
+are all covered; derivatives follow the knot recurrence
 ``B'_{t,p} = p * (B_{t,p-1} / (t_{t+p} - t_t) - B_{t+1,p-1} / (t_{t+p+1} - t_{t+1}))``.
-Slow and memory-hungry on purpose: it is the readable definition.
+A NaN/Inf input gives NaN in every basis of its feature, as the kernels do.  Slow and
+memory-hungry on purpose.
 """
 
 import torch
 
-
-def _cox_de_boor(x, grid, p):
-    """Order-p bases on the full knot vector: [N, in, K - 1 - p] for K knots."""
-    xe = x.unsqueeze(-1)
-    g = grid.unsqueeze(0).to(x.dtype)
-    # Half-open intervals [t_j, t_{j+1}); (x - x) turns a NaN/Inf input into NaN everywhere.
-    b = ((xe >= g[..., :-1]) & (xe < g[..., 1:])).to(x.dtype) + (xe - xe)
-    for q in range(1, p + 1):
-        b = ((xe - g[..., : -(q + 1)]) / (g[..., q:-1] - g[..., : -(q + 1)]) * b[..., :-1]
-             + (g[..., q + 1:] - xe) / (g[..., q + 1:] - g[..., 1:-q]) * b[..., 1:])
-    return b
+from ..basis.bspline import cox_de_boor
 
 
 def basis(x, grid, k, d=0):
@@ -26,12 +18,12 @@ def basis(x, grid, k, d=0):
     n_bases = grid.shape[1] - 1 - k
     if d > k:
         return torch.zeros((*x.shape, n_bases), dtype=x.dtype, device=x.device)
+    g = grid.to(x.dtype)
     if d == 0:
-        return _cox_de_boor(x, grid, k)
+        return cox_de_boor(x, g, k) + (x - x).unsqueeze(-1)
     lower = basis(x, grid, k - 1, d - 1)
-    g = grid.unsqueeze(0).to(x.dtype)
-    left = g[..., k:-1] - g[..., : -(k + 1)]
-    right = g[..., k + 1:] - g[..., 1:-k]
+    left = g[:, k:-1] - g[:, : -(k + 1)]
+    right = g[:, k + 1:] - g[:, 1:-k]
     return k * (lower[..., :-1] / left - lower[..., 1:] / right)
 
 
@@ -62,6 +54,13 @@ def spline_contract(x, grid, coeff, spline_order):
     x2 = x.reshape(-1, x.shape[-1])
     y = fwd(x2, grid, coeff, spline_order, 0)
     return y.reshape(*x.shape[:-1], coeff.shape[0])
+
+
+def kan_linear(x, grid, base_weight, spline_weight, spline_scaler, spline_order):
+    """Reference for :func:`sparsefuse.kernels.kan_linear`."""
+    coeff = spline_weight if spline_scaler is None else spline_weight * spline_scaler.unsqueeze(-1)
+    return torch.nn.functional.linear(torch.nn.functional.silu(x), base_weight) + spline_contract(
+        x, grid, coeff, spline_order)
 
 
 def rel_err(a, b) -> float:

@@ -1,21 +1,18 @@
-"""The three primitives as torch.library custom ops, differentiable to any order.
+"""The fused kernels as registered torch ops: what torch.compile captures, differentiable to any order.
 
-Each primitive's derivatives are again primitives (d+1 for the x direction), so
-the backward formulas call the custom ops themselves and autograd composes to any
-order; torch.compile sees opaque ops with fake (shape-only) implementations.
+``torch.ops.sparsefuse``:
+  geometry(grid, dtype)                                   the per-feature geometry (:mod:`.geometry`)
+  fwd / dx / dw(x, grid, geo, ...)                        the three primitives (:mod:`.autograd`)
+  kan_linear(x, grid, base_weight, spline_weight, spline_scaler, k, dtype)
+                                                          the whole layer, base branch included
+  kan_linear_bwd(...)                                     its first-order backward
 
-  fwd_d(x, C, s):  dC = dw_d(x, gy, s);  dx = s * dx_{d+1}(x, C, gy);  ds = dx_d(x, C, gy)
-  dx_d(x, C, g):   dg = fwd_d(x, C, gu); dC = dw_d(x, g, gu);   dx = gu * dx_{d+1}(x, C, g)
-  dw_d(x, g, s):   dg = fwd_d(x, gW, s); ds = dx_d(x, gW, g);   dx = s * dx_{d+1}(x, gW, g)
-
-Eager code calls the same kernels and formulas through plain autograd.Functions
-(:func:`primitives` picks), which skip the custom op's dispatcher layers.
-
-Grid geometry enters as ``t0`` (first knot) and ``ih`` (1 / knot spacing) per
-feature; they are not differentiated.  Dtypes: x, s, t0, ih are the "geometry"
-side (fwd/dw basis values are computed in float32, or float64 for float64 x);
-C, g and W are the "weight" side that feeds tl.dot.  fwd returns C's dtype, dx
-returns x's dtype, dw returns g's dtype.
+Each has a fake (shape-only) implementation, so Dynamo and Inductor treat it as one opaque
+call with a dynamic batch, and an autograd formula from :mod:`.autograd`: the layer's
+backward is ``kan_linear_bwd``, whose own backward is written with the registered
+primitives, so derivatives of every order stay inside registered ops.  Eager code calls
+the same launch bodies through the autograd Functions of :mod:`.autograd` instead (fewer
+dispatcher layers per call); :func:`primitives` picks the namespace.
 """
 
 from typing import Optional
@@ -23,118 +20,62 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from . import dw as _dw
-from . import dx as _dx
-from . import fwd as _fwd
+from . import autograd as ag
+from . import layer
+from .geometry import compute_dtype_of, geometry as _geometry
 
 
-def _c(t):
-    return None if t is None else t.contiguous()
+@torch.library.custom_op("sparsefuse::geometry", mutates_args=())
+def geometry(grid: Tensor, dtype: torch.dtype, dot_dtype: torch.dtype) -> Tensor:
+    """[4, in]: first knot, last knot, 1/spacing, closed form (1.0) or not, per feature."""
+    return _geometry(grid if grid.stride(-1) == 1 else grid.contiguous(), dtype, dot_dtype)
 
 
-# ---- forward implementations -------------------------------------------------------
-# One launch body per primitive, shared by the custom ops and the eager Functions below.
-
-def _run_fwd(x, t0, ih, coeff, s, k, d):
-    return _fwd.fwd(_c(x), _c(t0), _c(ih), coeff, _c(s), k, d)
-
-
-def _run_dx(x, t0, ih, coeff, g, k, d):
-    return _dx.dx(_c(x), _c(t0), _c(ih), coeff, _c(g), k, d)
-
-
-def _run_dw(x, t0, ih, g, s, k, d, num_bases):
-    return _dw.dw(_c(x), _c(t0), _c(ih), _c(g), _c(s), k, d, num_bases)
+@geometry.register_fake
+def _(grid, dtype, dot_dtype):
+    return grid.new_empty((4, grid.shape[0]), dtype=dtype)
 
 
 @torch.library.custom_op("sparsefuse::fwd", mutates_args=())
-def fwd(x: Tensor, t0: Tensor, ih: Tensor, coeff: Tensor, s: Optional[Tensor], k: int, d: int) -> Tensor:
+def fwd(x: Tensor, grid: Tensor, geo: Tensor, coeff: Tensor, s: Optional[Tensor], k: int, d: int) -> Tensor:
     """y[n,o] = sum_i s[n,i] sum_t B^(d)_t(x[n,i]) coeff[o,i,t]."""
-    return _run_fwd(x, t0, ih, coeff, s, k, d)
+    return ag.run_fwd(x, grid, geo, coeff, s, k, d)
 
 
 @fwd.register_fake
-def _(x, t0, ih, coeff, s, k, d):
+def _(x, grid, geo, coeff, s, k, d):
     return x.new_empty((x.shape[0], coeff.shape[0]), dtype=coeff.dtype)
 
 
 @torch.library.custom_op("sparsefuse::dx", mutates_args=())
-def dx(x: Tensor, t0: Tensor, ih: Tensor, coeff: Tensor, g: Tensor, k: int, d: int) -> Tensor:
+def dx(x: Tensor, grid: Tensor, geo: Tensor, coeff: Tensor, g: Tensor, k: int, d: int) -> Tensor:
     """u[n,i] = sum_o g[n,o] sum_t B^(d)_t(x[n,i]) coeff[o,i,t]."""
-    return _run_dx(x, t0, ih, coeff, g, k, d)
+    return ag.run_dx(x, grid, geo, coeff, g, k, d)
 
 
 @dx.register_fake
-def _(x, t0, ih, coeff, g, k, d):
+def _(x, grid, geo, coeff, g, k, d):
     return x.new_empty(x.shape, dtype=x.dtype)
 
 
 @torch.library.custom_op("sparsefuse::dw", mutates_args=())
-def dw(x: Tensor, t0: Tensor, ih: Tensor, g: Tensor, s: Optional[Tensor], k: int, d: int,
+def dw(x: Tensor, grid: Tensor, geo: Tensor, g: Tensor, s: Optional[Tensor], k: int, d: int,
        num_bases: int) -> Tensor:
     """W[o,i,t] = sum_n g[n,o] s[n,i] B^(d)_t(x[n,i]),  t < num_bases."""
-    return _run_dw(x, t0, ih, g, s, k, d, num_bases)
+    return ag.run_dw(x, grid, geo, g, s, k, d, num_bases)
 
 
 @dw.register_fake
-def _(x, t0, ih, g, s, k, d, num_bases):
+def _(x, grid, geo, g, s, k, d, num_bases):
     return x.new_empty((g.shape[1], x.shape[1], num_bases), dtype=g.dtype)
 
 
-# ---- autograd -----------------------------------------------------------------------
-# The backward formulas are written once, over a namespace ``P`` of the three primitives:
-# the custom ops' autograd uses the custom ops (what torch.compile traces), the eager
-# path below uses its autograd.Functions.  Either way a derivative is again a primitive
-# of the same family, so any order composes.
+class Registered:
+    """The primitives as registered ops (what :func:`.autograd.layer_bwd_grads` calls when traced)."""
 
-def _times(a, s):
-    return a if s is None else a * s
-
-
-def _fwd_grads(P, saved, k, d, need, gy):
-    x, t0, ih, coeff, s = saved
-    gx = gc = gs = None
-    if need[0]:
-        gx = _times(P.dx(x, t0, ih, coeff, gy, k, d + 1), s)
-    if need[3]:
-        gc = P.dw(x, t0, ih, gy, s, k, d, coeff.shape[2])
-    if s is not None and need[4]:
-        gs = P.dx(x, t0, ih, coeff, gy, k, d)
-    return gx, None, None, gc, gs, None, None
-
-
-def _dx_grads(P, saved, k, d, need, gu):
-    x, t0, ih, coeff, g = saved
-    gx = gc = gg = None
-    if need[0]:
-        gx = gu * P.dx(x, t0, ih, coeff, g, k, d + 1)
-    if need[3]:
-        gc = P.dw(x, t0, ih, g, gu, k, d, coeff.shape[2])
-    if need[4]:
-        gg = P.fwd(x, t0, ih, coeff, gu, k, d)
-    return gx, None, None, gc, gg, None, None
-
-
-def _dw_grads(P, saved, k, d, need, gw):
-    x, t0, ih, g, s = saved
-    gx = gg = gs = None
-    if need[0]:
-        gx = _times(P.dx(x, t0, ih, gw, g, k, d + 1), s)
-    if need[3]:
-        gg = P.fwd(x, t0, ih, gw, s, k, d)
-    if s is not None and need[4]:
-        gs = P.dx(x, t0, ih, gw, g, k, d)
-    return gx, None, None, gg, gs, None, None, None
-
-
-class _CustomOps:
     fwd = staticmethod(fwd)
     dx = staticmethod(dx)
     dw = staticmethod(dw)
-
-
-class _Eager:
-    """Filled below with the autograd.Function versions of fwd, dx and dw."""
 
 
 def _setup(ctx, inputs, output):
@@ -142,37 +83,90 @@ def _setup(ctx, inputs, output):
     ctx.k, ctx.d = inputs[5], inputs[6]
 
 
-def _backward(P, grads):
-    """Backward of one primitive whose derivatives are the primitives of namespace ``P``."""
-    return lambda ctx, grad: grads(P, ctx.saved_tensors, ctx.k, ctx.d, ctx.needs_input_grad, grad)
+def _primitive_backward(grads):
+    return lambda ctx, grad: grads(Registered, ctx.saved_tensors, ctx.k, ctx.d, ctx.needs_input_grad, grad)
 
 
-# name -> (launch body, backward formulas)
-_PRIMITIVES = {"fwd": (_run_fwd, _fwd_grads), "dx": (_run_dx, _dx_grads), "dw": (_run_dw, _dw_grads)}
-
-for _name, (_run, _grads) in _PRIMITIVES.items():
-    getattr(_CustomOps, _name).register_autograd(_backward(_CustomOps, _grads), setup_context=_setup)
+fwd.register_autograd(_primitive_backward(ag.fwd_grads), setup_context=_setup)
+dx.register_autograd(_primitive_backward(ag.dx_grads), setup_context=_setup)
+dw.register_autograd(_primitive_backward(ag.dw_grads), setup_context=_setup)
 
 
-# ---- eager path ---------------------------------------------------------------------
-# A custom op call passes through several dispatcher and Python layers on every call.
-# Outside torch.compile the same launch bodies and backward formulas run through plain
-# autograd.Functions instead (on CPU with the kernels stubbed out: 1.15 -> 1.01 ms of
-# host time per forward+backward of a small layer).
+# ---- the whole layer -------------------------------------------------------------------------
 
-def _function(name, run, grads):
-    def forward(ctx, *inputs):
-        _setup(ctx, inputs, None)
-        return run(*inputs)
-
-    return type(name, (torch.autograd.Function,),
-                {"forward": staticmethod(forward), "backward": staticmethod(_backward(_Eager, grads))})
+def _contiguous(x, grid):
+    return x if x.is_contiguous() else x.contiguous(), grid if grid.stride(-1) == 1 else grid.contiguous()
 
 
-for _name, (_run, _grads) in _PRIMITIVES.items():
-    setattr(_Eager, _name, _function(f"_{_name.capitalize()}Fn", _run, _grads).apply)
+@torch.library.custom_op("sparsefuse::kan_linear", mutates_args=())
+def kan_linear(x: Tensor, grid: Tensor, base_weight: Tensor, spline_weight: Tensor, spline_scaler: Optional[Tensor],
+               k: int, dtype: torch.dtype) -> Tensor:
+    """silu(x) @ base_weight^T + the spline branch, in ``dtype`` (autocast's, or the layer's)."""
+    x, grid = _contiguous(x, grid)
+    p = layer.plan(dtype, x.device, spline_weight.shape[2], spline_weight.shape[0])
+    return layer.forward(x, grid, base_weight, spline_weight, spline_scaler, k, p, keep_basis=False)[0]
+
+
+@kan_linear.register_fake
+def _(x, grid, base_weight, spline_weight, spline_scaler, k, dtype):
+    return x.new_empty((x.shape[0], spline_weight.shape[0]), dtype=dtype)
+
+
+@torch.library.custom_op("sparsefuse::kan_linear_bwd", mutates_args=())
+def kan_linear_bwd(x: Tensor, grid: Tensor, base_weight: Tensor, spline_weight: Tensor,
+                   spline_scaler: Optional[Tensor], gy: Tensor, k: int, dtype: torch.dtype,
+                   need_x: bool, need_weights: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(d x, d base_weight, d spline_weight, d scaler) of :func:`kan_linear`; a gradient that
+    is not asked for (or a scaler the layer does not have) comes back empty."""
+    x, grid = _contiguous(x, grid)
+    p = layer.plan(dtype, x.device, spline_weight.shape[2], spline_weight.shape[0])
+    grads = layer.backward(x, grid, base_weight, spline_weight, spline_scaler, gy, k, p, None, (need_x, need_weights))
+    return tuple(g if g is not None else x.new_empty(0) for g in grads)
+
+
+@kan_linear_bwd.register_fake
+def _(x, grid, base_weight, spline_weight, spline_scaler, gy, k, dtype, need_x, need_weights):
+    def like(t, want):
+        return torch.empty_like(t) if want and t is not None else x.new_empty(0)
+
+    return (like(x, need_x), like(base_weight, need_weights), like(spline_weight, need_weights),
+            like(spline_scaler, need_weights))
+
+
+def _layer_setup(ctx, inputs, output):
+    ctx.save_for_backward(*inputs[:5])
+    ctx.k, ctx.dtype = inputs[5], inputs[6]
+
+
+def _layer_backward(ctx, gy):
+    x, grid, bw, sw, sc = ctx.saved_tensors
+    need = ctx.needs_input_grad
+    grads = torch.ops.sparsefuse.kan_linear_bwd(x, grid, bw, sw, sc, gy, ctx.k, ctx.dtype, need[0], any(need[2:5]))
+    gx, gbw, gsw, gsc = (g if want else None for g, want in zip(grads, (need[0], need[2], need[3], need[4])))
+    return gx, None, gbw, gsw, gsc if sc is not None else None, None, None
+
+
+def _bwd_setup(ctx, inputs, output):
+    ctx.save_for_backward(*inputs[:6])
+    ctx.k, ctx.dtype = inputs[6], inputs[7]
+    ctx.set_materialize_grads(False)  # a gradient left unused is None, not a tensor of zeros
+
+
+def _bwd_backward(ctx, a, b, csw, dsc):
+    x, grid, bw, sw, sc, gy = ctx.saved_tensors
+    need = ctx.needs_input_grad
+    geo = torch.ops.sparsefuse.geometry(grid, compute_dtype_of(x.dtype), torch.promote_types(x.dtype, sw.dtype))
+    empty = [t is None or t.numel() == 0 for t in (a, b, csw, dsc)]
+    a, b, csw, dsc = (None if e else t for t, e in zip((a, b, csw, dsc), empty))
+    gx, gbw, gsw, gsc, ggy = ag.layer_bwd_grads(Registered, x, grid, geo, bw, sw, sc, gy, ctx.k,
+                                                (need[0], need[2], need[3], need[4]), a, b, csw, dsc)
+    return gx, None, gbw, gsw, gsc, ggy, None, None, None, None
+
+
+kan_linear.register_autograd(_layer_backward, setup_context=_layer_setup)
+kan_linear_bwd.register_autograd(_bwd_backward, setup_context=_bwd_setup)
 
 
 def primitives():
-    """The namespace to call: custom ops while torch.compile traces, Functions otherwise."""
-    return _CustomOps if torch.compiler.is_compiling() else _Eager
+    """The namespace to call: registered ops while torch.compile traces, Functions otherwise."""
+    return Registered if torch.compiler.is_compiling() else ag.Eager

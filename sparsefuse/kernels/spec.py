@@ -4,7 +4,7 @@ register tile a config implies and which configs cannot launch at all.
 The dispatch validates configs against ``keys``, the tuner prunes candidates with ``tile``
 and ``invalid``, the tests name kernels through ``kernels``: none of them repeats the
 launchers' arithmetic.  The launch itself stays in the primitive's module (``fwd.py``,
-``dx.py``, ``dw.py`` for sparse; ``streamed.py`` for the dense strategy of all three).
+``dx.py``, ``dw.py``: both strategies of each; the streamed basis writer in ``writer.py``).
 """
 
 from dataclasses import dataclass
@@ -32,19 +32,19 @@ def _dot_dims(cfg):
 
 _WARPS = 32
 SPECS = {
-    ("fwd", "sparse"): LaunchSpec(
-        "fwd", "sparse", ("_fwd_sparse_kernel",), ("BLOCK_N", "BLOCK_O", "num_warps", "num_stages"),
+    ("fwd", "gather"): LaunchSpec(
+        "fwd", "gather", ("_fwd_gather_kernel",), ("BLOCK_N", "BLOCK_O", "num_warps", "num_stages"),
         lambda c: (c["BLOCK_N"] * c["BLOCK_O"], _WARPS * c["num_warps"])),
-    ("dx", "sparse"): LaunchSpec(
-        "dx", "sparse", ("_dx_sparse_kernel",), ("BLOCK_N", "BLOCK_I", "BLOCK_O", "num_warps", "num_stages"),
+    ("dx", "gather"): LaunchSpec(
+        "dx", "gather", ("_dx_gather_kernel",), ("BLOCK_N", "BLOCK_I", "BLOCK_O", "num_warps", "num_stages"),
         lambda c: (c["BLOCK_N"] * c["BLOCK_I"] * c["BLOCK_O"], _WARPS * c["num_warps"])),
-    ("dw", "sparse"): LaunchSpec(
-        "dw", "sparse", ("_dw_sorted_kernel",), ("BLOCK_N", "BLOCK_O", "WINDOW", "num_warps", "num_stages"),
+    ("dw", "gather"): LaunchSpec(
+        "dw", "gather", ("_dw_sorted_kernel",), ("BLOCK_N", "BLOCK_O", "WINDOW", "num_warps", "num_stages"),
         lambda c: (c["BLOCK_N"] * max(c["BLOCK_O"], c["WINDOW"]), _WARPS * c["num_warps"]), _dot_dims),
-    # the dense strategy of every primitive: the basis writer (fwd, dw) and the active-column
+    # the streamed strategy of every primitive: the basis writer (fwd, dw) and the active-column
     # reduction (dx) around cuBLAS, plus the chunking that sizes their buffers
-    ("stream", "dense"): LaunchSpec(
-        "stream", "dense", ("_basis_block_kernel", "_active_reduce_kernel"),
+    ("all", "streamed"): LaunchSpec(
+        "all", "streamed", ("_basis_block_kernel", "_active_reduce_kernel"),
         ("chunk_mib", "dw_accumulate_ratio", "min_tile_elems", "save_basis_mib", "BASIS_BLOCK_N",
          "BASIS_BLOCK_I", "basis_warps", "REDUCE_BLOCK_N", "REDUCE_BLOCK_I", "reduce_warps"),
         lambda c: max((c["BASIS_BLOCK_N"] * c["BASIS_BLOCK_I"], _WARPS * c["basis_warps"]),

@@ -246,8 +246,8 @@ def make_pinn_model(kind: str, problem: PDEProblem, *, width: int = 16, depth: i
 def kan_impls(model: nn.Module) -> str:
     """Which spline path the KAN layers of ``model`` run on their current device, for the results table.
 
-    ``impl="auto"`` is resolved through ``KANLinear.resolve_impl`` (fused on CUDA
-    with a uniform grid, a PyTorch path otherwise).  Empty for non-KAN models.
+    ``impl="auto"`` is resolved through ``KANLinear.resolve_impl`` (fused on CUDA, any
+    grid; a PyTorch path otherwise).  Empty for non-KAN models.
     """
     seen = []
     for m in model.modules():
