@@ -26,10 +26,15 @@ def main(argv=None) -> int:
     p.add_argument("--round", type=int, default=1)
     p.add_argument("--precisions", nargs="*", default=["bf16", "tf32"])
     p.add_argument("--header", action="store_true")
+    p.add_argument("--out", help="append the rows to this CSV (header written when it is new) instead of printing")
     p.add_argument("--smoke", action="store_true", help="one tiny shape on CPU (TRITON_INTERPRET=1): the script runs")
     args = p.parse_args(argv)
-    if args.header:
-        print("tag,round,N,in,out,G,precision,fwdbwd_ms,package")
+    import os
+    import sys
+
+    sink = open(args.out, "a") if args.out else sys.stdout
+    if args.header or (args.out and os.path.getsize(args.out) == 0):
+        print("tag,round,N,in,out,G,precision,fwdbwd_ms,package", file=sink)
     dev = "cpu" if args.smoke else "cuda"
     for n, i, o, g in [(64, 8, 6, 5)] if args.smoke else SHAPES:
         torch.manual_seed(0)
@@ -41,7 +46,7 @@ def main(argv=None) -> int:
                     layer(x).float().sum().backward()
                 res = benchmark(step, device=dev)
             print(f"{args.tag},{args.round},{n},{i},{o},{g},{prec},{res.median_ms:.4f},{sparsefuse.__file__}",
-                  flush=True)
+                  file=sink, flush=True)
     return 0
 
 

@@ -13,7 +13,9 @@
 # 3. pytest tests/test_kernels*.py tests/test_kan_linear*.py -x -q on CUDA, the layer's files first
 #    (Triton and Inductor compiles dominate: it gets what is left of TOTAL_S and may be cut; the log
 #    says how far it got)                                                            -> run.log
-# Boxes (s), overridable from the environment: CHECK_S 160, TABLE_S 70/45/45, ADAPT_S 50, HOST_S 25,
+# Optional: SHAPES (issue 20's shapes, default "0 1 2"), V2_TREE (a folder holding kernel v2's sparsefuse/:
+# benchmarks/gpu_uniform_ab.py times both trees -> uniform_ab.csv), PYTEST_FILES (the pytest step's files).
+# Boxes (s), overridable from the environment: CHECK_S 160, TABLE_S 70/45/45, ADAPT_S 50, HOST_S 25, AB_S 45,
 # TOTAL_S 470 (pytest gets the rest, 60 at least): ~8 min in all. Expected, from the committed H200
 # run (results/gpu/run.log: the v2 check of 239 cases took ~75 s, mostly Triton compiles; v3's has
 # ~2x the cases and a compile check) and ~5-20 s of torch.compile per compiled row: check ~140 s,
@@ -38,15 +40,24 @@ grep -E "checks passed|FAILED" "$log" | tail -6
 bench="python3 benchmarks/gpu_layer_bench.py --precision bf16 --fwdbwd-only --out $out"
 ours="nn.Linear kan-auto kan-auto-compiled kan-reference-compiled"
 # one call per shape: a slow compile cuts one shape, not the rest (rows are written as they finish)
-step "${TABLE_S:-70}" $bench --set issue20 --workloads 0 --impls $ours kan-auto-cudagraphs --name compile_bf16_0.csv
-step "${TABLE_S:-45}" $bench --set issue20 --workloads 1 --impls $ours --name compile_bf16_1.csv
-step "${TABLE_S:-45}" $bench --set issue20 --workloads 2 --impls $ours --name compile_bf16_2.csv
+for w in ${SHAPES:-0 1 2}; do
+  extra=""; box=${TABLE_S:-45}; [ "$w" = 0 ] && { extra=kan-auto-cudagraphs; box=$((box + 25)); }
+  step "$box" $bench --set issue20 --workloads "$w" --impls $ours $extra --name "compile_bf16_$w.csv"
+done
 step "${ADAPT_S:-50}" $bench --set adaptive --impls kan-auto kan-dense --name adaptive_bf16.csv
 step "${HOST_S:-25}" python3 benchmarks/gpu_layer_bench.py --host --out "$out" --name host.csv
 
 grep -hE "fwd\+bwd" "$log" | grep -E "kan-|nn.Linear" | tail -16
+# kernel v2 against this tree on the committed table's uniform shapes, when V2_TREE holds v2's package
+if [ -n "${V2_TREE:-}" ]; then
+  for t in "$V2_TREE" "$PWD"; do
+    step "${AB_S:-45}" env PYTHONPATH="$t:/tmp/site" python3 benchmarks/gpu_uniform_ab.py --tag "$(basename "$t")" \
+      --precisions ${AB_PRECISIONS:-bf16 tf32} --out "$out/uniform_ab.csv"
+  done
+  cat "$out/uniform_ab.csv" 2>/dev/null
+fi
 left=$(( ${TOTAL_S:-470} - SECONDS )); [ "$left" -lt 60 ] && left=60
-step "$left" python3 -m pytest tests/test_kernels_layer.py tests/test_kan_linear_fused.py tests/test_kernels.py \
-  tests/test_kernels_compile.py tests/test_kernels_config.py tests/test_kan_linear.py tests/test_kan_linear_random.py \
-  -x -q -p no:cacheprovider
+step "$left" python3 -m pytest ${PYTEST_FILES:-tests/test_kernels_layer.py tests/test_kan_linear_fused.py \
+  tests/test_kernels.py tests/test_kernels_compile.py tests/test_kernels_config.py tests/test_kan_linear.py \
+  tests/test_kan_linear_random.py} -x -q -p no:cacheprovider
 tail -4 "$log"
