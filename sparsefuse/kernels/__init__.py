@@ -37,6 +37,13 @@ __all__ = ["spline_contract", "kan_linear", "available", "unavailable", "MAX_ORD
 _CUDA_OK = {}  # device index -> compute capability, once CUDA was found usable there (it cannot stop being)
 
 
+@torch.compiler.assume_constant_result
+def _capability(index) -> tuple[int, int]:
+    """The device's compute capability, a constant to ``torch.compile``: traced as a call it became a node
+    of the compiled graph beside the layer's one op (seen on the H200 with torch 2.11)."""
+    return tuple(torch.cuda.get_device_capability(index))
+
+
 def available(device) -> bool:
     """True when the fused kernels can run on ``device`` (CUDA, or the Triton CPU interpreter)."""
     if not _HAVE_TRITON:
@@ -47,7 +54,7 @@ def available(device) -> bool:
             return True
         ok = torch.cuda.is_available()
         if ok:
-            _CUDA_OK[dev.index] = torch.cuda.get_device_capability(dev)
+            _CUDA_OK[dev.index] = _capability(dev.index if dev.index is not None else torch.cuda.current_device())
         return ok
     return dev.type == "cpu" and os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
