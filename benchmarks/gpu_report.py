@@ -214,7 +214,9 @@ def main(argv=None):
              "## Against the targets", "",
              "The kernel-v2 issue asks for at least the best peer in every row (floor), 2× its geomean in",
              "TF32/bf16, 1.5× in fp32-IEEE, 3× at G=100; `kan-auto` is our default path.", ""]
-    lines += targets(df) + verdict(df, prov) + READING + ["## Side by side", ""] + side_by_side(df)
+    from report_v3 import section as v3_section
+
+    lines += targets(df) + verdict(df, prov) + v3_section(f) + READING + ["## Side by side", ""] + side_by_side(df)
     ph = os.path.join(f, "pinn_host.csv")
     if os.path.exists(ph):
         d = pd.read_csv(ph)
