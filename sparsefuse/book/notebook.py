@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from . import results
+from . import provenance, results
 from .layout import check_profile, resolve_device
 
 _started = time.perf_counter()
@@ -383,7 +383,10 @@ def _publish(name: str, df: pd.DataFrame, fig=None, *, profile: str, device: str
     if wall_s is None:
         wall_s = time.perf_counter() - _started
     params = {**df.attrs.get("parameters", {}), **(params or {})}
-    before = Replaced.read(results.reference(name)) if show else None  # the save may overwrite it
+    # A GPU run of the book writes into the reference folder itself: keep what it overwrites to compare with.
+    prior = results.reference(name) if show else None
+    target = results.result_dir(profile, provenance.device_tag(device))
+    before = Replaced.read(prior) if prior is not None and prior.folder.resolve() == target.resolve() else None
     saved = results.save(name, df, fig, profile=profile, device=device, params=params, wall_s=wall_s)
     ref = results.reference(name)
     ev = verdict.evidence(name, df, profile=profile, device=device, reference=ref)
@@ -394,7 +397,7 @@ def _publish(name: str, df: pd.DataFrame, fig=None, *, profile: str, device: str
     meta = json.loads(saved.json.read_text())
     where = f"{profile}/{meta['device_tag']}/{saved.csv.name}"
     same = ref is not None and ref.folder.resolve() == saved.json.parent.resolve()
-    replaced = before if same and before is not None and before.ref.folder.resolve() == ref.folder.resolve() else None
+    replaced = before if same else None
     display(HTML(page_html(ev, df, fresh_png=saved.png.read_bytes() if saved.png is not None else None,
                            fresh_meta=meta, fresh_where=where, ref=ref, keys=keys, same_folder=same,
                            replaced=replaced)))

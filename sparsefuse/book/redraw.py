@@ -58,6 +58,6 @@ def redraw(name: str, root: Path | None = None) -> Path:
                               "how": f"python -m sparsefuse.book redraw {name}"}
     png = ref.folder / f"{name}.png"
     atomic_write_many({png: results.figure_bytes(fig, "png"), ref.folder / f"{name}.svg": results.figure_bytes(fig, "svg"),
-                       ref.folder / f"{name}.json": json.dumps(results._jsonable(meta), indent=2, sort_keys=True) + "\n"})
+                       ref.folder / f"{name}.json": json.dumps(results.jsonable(meta), indent=2, sort_keys=True) + "\n"})
     plt.close(fig)
     return png

@@ -42,17 +42,17 @@ def check_name(name: str) -> str:
     return name
 
 
-def _jsonable(value):
+def jsonable(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     if hasattr(value, "item"):  # numpy scalars
-        return _jsonable(value.item())
+        return jsonable(value.item())
     return str(value)
 
 
@@ -113,7 +113,7 @@ def save(name: str, df: pd.DataFrame, fig=None, *, profile: str, device: str,
         "name": name,
         "notebook": notebook or os.environ.get("SPARSEFUSE_NOTEBOOK"),
         "profile": profile,
-        "parameters": _jsonable(params or {}),
+        "parameters": jsonable(params or {}),
         "wall_s": None if wall_s is None else round(float(wall_s), 3),
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "rows": int(len(df)),
@@ -121,7 +121,7 @@ def save(name: str, df: pd.DataFrame, fig=None, *, profile: str, device: str,
         **env,
     }
     # the sidecar goes last: a result is complete when its JSON names its files
-    files[folder / f"{name}.json"] = json.dumps(_jsonable(meta), indent=2, sort_keys=True) + "\n"
+    files[folder / f"{name}.json"] = json.dumps(jsonable(meta), indent=2, sort_keys=True) + "\n"
     atomic_write_many(files)
     has_fig = fig is not None
     return Saved(folder / f"{name}.csv", folder / f"{name}.json",

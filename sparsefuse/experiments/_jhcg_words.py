@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import math
 
+from ..book.verdict import joined  # noqa: F401  (W.joined: the book's one list-in-words helper)
+
 #: a ratio within this of 1× is no measurable effect; a consistent speed-up has every point at or above 1 + RATIO_TOL
 RATIO_TOL = 0.05
 #: two magnitudes are "of the same order" when neither is more than this factor of the other
@@ -114,14 +116,6 @@ def moved(a: float, b: float, fmt: str = "{:.3f}", *, tol: float = 0.0) -> str:
     if abs(b - a) <= tol or fmt.format(a) == fmt.format(b):
         return f"stayed at {fmt.format(a)}"
     return f"{'rose' if b > a else 'fell'} from {fmt.format(a)} to {fmt.format(b)}"
-
-
-def joined(items, last: str = "and") -> str:
-    """``a, b and c`` (``—`` for none)."""
-    items = [str(i) for i in items]
-    if not items:
-        return "—"
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {last} {items[-1]}"
 
 
 def higher_lower(diff: float, subject: str = "JHCG") -> str:
