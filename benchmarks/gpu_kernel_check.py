@@ -66,7 +66,7 @@ def check_primitives(args, results):
     from sparsefuse.kernels.geometry import geometry
 
     dev = args.device
-    for kind, G, k in [(kind, G, k) for kind in KINDS for G in args.grids for k in args.orders]:
+    for kind, G, k in [(kind, G, k) for kind in args.kinds for G in args.grids for k in args.orders]:
         grid, x, C, g, s = make_case(args.n, args.inp, args.out, G, k, dev, kind=kind)
         xd, gridd, Cd, gd, sd = x.double(), grid.double(), C.double(), g.double(), s.double()
         for d in (0, 1, 2):
@@ -108,7 +108,7 @@ def check_autograd(args, results, device):
 
     torch.set_float32_matmul_precision("highest")
     n = min(args.n, 1024)
-    for kind, G, k in [(kind, G, k) for kind in KINDS for G in args.grids for k in args.orders]:
+    for kind, G, k in [(kind, G, k) for kind in args.kinds for G in args.grids for k in args.orders]:
         grid, x, C, _, _ = make_case(n, args.inp, args.out, G, k, device, seed=1, kind=kind)
         w1 = torch.randn(n, args.out, device=device)
         w2 = torch.randn(n, args.inp, device=device)
@@ -214,6 +214,8 @@ def main(argv=None):
     p.add_argument("--no-compile", action="store_true")
     p.add_argument("--grids", type=int, nargs="*", help="grid sizes (default 5 20 100)")
     p.add_argument("--orders", type=int, nargs="*", help="spline orders (default 1 3)")
+    p.add_argument("--kinds", nargs="*", default=KINDS, choices=KINDS, help="grids of the primitive checks")
+    p.add_argument("--no-primitives", action="store_true", help="skip the per-primitive checks")
     args = p.parse_args(argv)
     grids, orders = args.grids, args.orders
     if args.smoke:
@@ -227,7 +229,8 @@ def main(argv=None):
         args.n, args.inp, args.out = (512, 64, 64) if args.small else (8192, 512, 512)
         args.grids, args.orders = tuple(grids or (5, 20, 100)), tuple(orders or (1, 3))
     results = []
-    check_primitives(args, results)
+    if not args.no_primitives:
+        check_primitives(args, results)
     check_autograd(args, results, args.device)
     check_layer(args, results)
     if torch.cuda.is_available() and torch.cuda.device_count() > 1:
