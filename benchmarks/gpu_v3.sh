@@ -20,19 +20,7 @@
 # run (results/gpu/run.log: the v2 check of 239 cases took ~75 s, mostly Triton compiles; v3's has
 # ~2x the cases and a compile check) and ~5-20 s of torch.compile per compiled row: check ~140 s,
 # rows ~170 s, host ~15 s, pytest the remaining ~140 s. Wheels in .whl/ (gpu_wheels.sh) are used.
-set -uo pipefail
-out=${1:?OUT}; mkdir -p "$out"; cd "$(dirname "$0")/.."
-export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-if [ -d .whl ]; then  # pytest and the peers, where the machine lacks them
-  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl >/dev/null 2>&1
-  export PYTHONPATH=$PYTHONPATH:/tmp/site
-fi
-log="$out/run.log"
-step() { local t=$1; shift; echo "== $* (limit ${t}s)" | tee -a "$log"; local s=$SECONDS
-  timeout -k 10 "$t" "$@" >>"$log" 2>&1; local rc=$?; echo "== rc=$rc in $((SECONDS - s))s" | tee -a "$log"; }
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee -a "$log"
-git rev-parse HEAD 2>/dev/null | tee -a "$log"
-python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)" | tee -a "$log"
+source "$(dirname "$0")/gpu_common.sh" "$@"
 
 step "${CHECK_S:-160}" python3 benchmarks/gpu_kernel_check.py --small --orders 3 --grids 5 30
 grep -E "checks passed|FAILED" "$log" | tail -6

@@ -7,19 +7,7 @@
 # 3. where a step's host time goes, eager and compiled (benchmarks/host_profile.py) -> host_profile.*
 # 4. compute-sanitizer memcheck over the adaptive primitives and the layer checks   -> run.log
 # Boxes (s) from the environment: CHECK_S 170, PYTEST_S 70, PROFILE_S 120, MEMCHECK_S 150.
-set -uo pipefail
-out=${1:?OUT}; mkdir -p "$out"; cd "$(dirname "$0")/.."
-export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl >/dev/null 2>&1
-  export PYTHONPATH=$PYTHONPATH:/tmp/site
-fi
-log="$out/run.log"
-step() { local t=$1; shift; echo "== $* (limit ${t}s)" | tee -a "$log"; local s=$SECONDS
-  timeout -k 10 "$t" "$@" >>"$log" 2>&1; local rc=$?; echo "== rc=$rc in $((SECONDS - s))s" | tee -a "$log"; }
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee -a "$log"
-echo "commit ${SPARSEFUSE_GIT_COMMIT:-$(git rev-parse HEAD 2>/dev/null)}" | tee -a "$log"
-python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)" | tee -a "$log"
+source "$(dirname "$0")/gpu_common.sh" "$@"
 
 step "${CHECK_S:-170}" python3 benchmarks/gpu_kernel_check.py --small --orders 3 --grids 5 30 --kinds adaptive
 grep -E "checks passed|FAILED|torch.compile" "$log" | tail -8

@@ -4,6 +4,8 @@ On CPU the compiled graphs run through ``aot_eager`` (Inductor's C++ build is sl
 the kernels under the Triton interpreter; on CUDA through Inductor, and CUDA graphs too.
 """
 
+import operator
+
 import pytest
 import torch
 
@@ -57,7 +59,8 @@ def test_compiled_layer_is_one_registered_op(grid_kind):
     torch._dynamo.reset()
     y = torch.compile(lay, fullgraph=True, backend=capture)(torch.rand(9, 5, device=DEV) * 2 - 1)
     calls = [n.target for n in graphs[0].graph.nodes if n.op == "call_function"]
-    assert len(graphs) == 1 and calls == [torch.ops.sparsefuse.kan_linear], calls
+    # the op, and y picked from its outputs (the other two are kept for its backward)
+    assert len(graphs) == 1 and calls == [torch.ops.sparsefuse.kan_linear, operator.getitem], calls
     assert y.shape == (9, 4)
 
 
@@ -132,12 +135,13 @@ def test_registered_ops_pass_opcheck():
     bw, sc = torch.randn(2, 3, device=DEV), torch.randn(2, 3, device=DEV)
     x, C, bw = x.requires_grad_(), C.requires_grad_(), bw.requires_grad_()
     ops = torch.ops.sparsefuse
+    _, geo_l, wdx = ops.kan_linear.default(x, grid, bw, C, sc, 2, torch.float32)
     for op, args in ((ops.fwd.default, (x, grid, geo, C, s, 2, 0)),
                      (ops.dx.default, (x, grid, geo, C, g, 2, 1)),
                      (ops.dw.default, (x, grid, geo, g, s, 2, 0, 5)),
                      (ops.geometry.default, (grid, torch.float32, torch.float32)),
                      (ops.kan_linear.default, (x, grid, bw, C, sc, 2, torch.float32)),
-                     (ops.kan_linear_bwd.default, (x, grid, bw, C, sc, g, 2, torch.float32, True, True))):
+                     (ops.kan_linear_bwd.default, (x, grid, bw, C, sc, geo_l, wdx, g, 2, torch.float32, True, True))):
         torch.library.opcheck(op, args)
 
 

@@ -142,7 +142,7 @@ def kan_linear(x, grid, base_weight, spline_weight, spline_scaler, spline_order,
 def fused_layer(x2, grid, base_weight, spline_weight, spline_scaler, k, dtype):
     """:func:`kan_linear` on checked 2-D ``x2``, no checks: the call KANLinear makes per forward."""
     if torch.compiler.is_compiling():
-        return torch.ops.sparsefuse.kan_linear(x2, grid, base_weight, spline_weight, spline_scaler, k, dtype)
+        return torch.ops.sparsefuse.kan_linear(x2, grid, base_weight, spline_weight, spline_scaler, k, dtype)[0]
     if not x2.is_contiguous():
         x2 = x2.contiguous()
     if grid.stride(-1) != 1:

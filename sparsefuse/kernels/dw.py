@@ -22,6 +22,7 @@ import triton.language as tl
 from . import _runtime as rt
 from . import dispatch
 from ._basis import local_basis
+from .launch import launch
 from .layout import budget_bytes, chunk_rows, exact, feature_block, flat_buffer, unpack
 from .writer import write_basis
 
@@ -158,7 +159,7 @@ def gathered(x, grid, geo, g, s, k, d, M, cfg, split=None):
     out = _o_innermost(torch.zeros((S, IN, M, OUT), dtype=torch.float64 if f64 else torch.float32,
                                    device=x.device))
     NCELL = grid.shape[1] - 1
-    _dw_sorted_kernel[(rt.cdiv(OUT, BLOCK_O), IN, S)](
+    launch(_dw_sorted_kernel, (rt.cdiv(OUT, BLOCK_O), IN, S),
         x, ss, grid, geo, g, perm, out, N, IN, OUT, M, NCELL, chunk,
         x.stride(0), x.stride(1), ss.stride(0), ss.stride(1), grid.stride(0), geo.stride(0),
         g.stride(0), g.stride(1), out.stride(0), out.stride(1), out.stride(2), out.stride(3),

@@ -19,6 +19,7 @@ from . import _runtime as rt
 from . import dispatch
 from ._basis import load_block, local_basis
 from .fwd import o_major
+from .launch import launch
 from .layout import budget_bytes, chunk_rows, flat_buffer, rows_of
 
 
@@ -105,7 +106,7 @@ def gathered(x, grid, geo, C, strides, g, k, d, M, base, u, f64, cfg):
     BLOCK_N, BLOCK_O = cfg["BLOCK_N"], min(cfg["BLOCK_O"], max(16, rt.next_pow2(OUT)))
     BLOCK_I = cfg["BLOCK_I"]
     NCELL = grid.shape[1] - 1
-    _dx_gather_kernel[(rt.cdiv(N, BLOCK_N), rt.cdiv(IN, BLOCK_I))](
+    launch(_dx_gather_kernel, (rt.cdiv(N, BLOCK_N), rt.cdiv(IN, BLOCK_I)),
         x, grid, geo, C, g, u, N, IN, OUT, M, NCELL,
         x.stride(0), x.stride(1), grid.stride(0), geo.stride(0), *strides,
         g.stride(0), g.stride(1), u.stride(0), u.stride(1),
@@ -121,7 +122,7 @@ def reduce_active(x, grid, geo, P, u, k, d, M, f64, cfg, base=False):
         return u
     BLOCK_N, BLOCK_I = cfg["REDUCE_BLOCK_N"], cfg["REDUCE_BLOCK_I"]
     NCELL = grid.shape[1] - 1
-    _active_reduce_kernel[(rt.cdiv(R, BLOCK_N), rt.cdiv(IN, BLOCK_I))](
+    launch(_active_reduce_kernel, (rt.cdiv(R, BLOCK_N), rt.cdiv(IN, BLOCK_I)),
         x, grid, geo, P, u, R, IN, M, M + int(base), NCELL,
         x.stride(0), x.stride(1), grid.stride(0), geo.stride(0), P.stride(0), u.stride(0), u.stride(1),
         K=k, D=d, LOG2=rt.log2_ceil(NCELL), F64=f64, HAS_BASE=base, BLOCK_N=BLOCK_N, BLOCK_I=BLOCK_I,

@@ -16,6 +16,7 @@ import triton.language as tl
 from . import _runtime as rt
 from . import dispatch
 from ._basis import local_basis
+from .launch import launch
 from .layout import budget_bytes, chunk_rows, exact, flat_buffer, fwd_block, pack, rows_of
 from .writer import write_basis
 
@@ -80,7 +81,7 @@ def gathered(x, grid, geo, C, strides, s, k, d, M, base, y, cfg):
     ss = s if s is not None else x
     BLOCK_N, BLOCK_O = cfg["BLOCK_N"], min(cfg["BLOCK_O"], max(16, rt.next_pow2(OUT)))
     NCELL = grid.shape[1] - 1
-    _fwd_gather_kernel[(rt.cdiv(N, BLOCK_N), rt.cdiv(OUT, BLOCK_O))](
+    launch(_fwd_gather_kernel, (rt.cdiv(N, BLOCK_N), rt.cdiv(OUT, BLOCK_O)),
         x, ss, grid, geo, C, y, N, IN, OUT, M, NCELL,
         x.stride(0), x.stride(1), ss.stride(0), ss.stride(1), grid.stride(0), geo.stride(0),
         *strides, y.stride(0), y.stride(1),

@@ -18,6 +18,7 @@ import triton.language as tl
 
 from ..grid import closed_form_tolerance
 from . import _runtime as rt
+from .launch import launch
 
 
 @triton.jit
@@ -76,7 +77,7 @@ def geometry(grid: torch.Tensor, dtype: torch.dtype, dot_dtype: torch.dtype = No
         return geo
     BLOCK_I, BLOCK_K = 32, 16
     with rt.device_guard(grid):
-        _geometry_kernel[(rt.cdiv(IN, BLOCK_I),)](grid, geo, IN, NK, grid.stride(0), geo.stride(0),
+        launch(_geometry_kernel, (rt.cdiv(IN, BLOCK_I),), grid, geo, IN, NK, grid.stride(0), geo.stride(0),
                                                   tolerance(dot_dtype or dtype),
                                                   BLOCK_I=BLOCK_I, BLOCK_K=BLOCK_K, num_warps=1)
     return geo

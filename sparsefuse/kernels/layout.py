@@ -22,6 +22,7 @@ import triton.language as tl
 
 from . import _runtime as rt
 from .geometry import feature_geometry, tolerance
+from .launch import launch
 from .settings import settings
 
 OUT_MAJOR = 0  # a layout "block width" meaning [in * MB, out] (the gather kernels' operand)
@@ -109,7 +110,7 @@ def flat_buffer(rows: int, K: int, dtype, device):
     return torch.empty((rows, -(-K // 8) * 8), dtype=dtype, device=device)[:, :K]
 
 
-def _operand(OUT, K, dtype, device, fb):
+def operand(OUT, K, dtype, device, fb):
     """An empty operand of layout ``fb`` and its (row, column) strides."""
     if fb == OUT_MAJOR:
         w = torch.empty((K, OUT), dtype=dtype, device=device)
@@ -128,8 +129,8 @@ def pack(spline_weight, scaler, base_weight, dtype, fb: int, fb2=None, grid=None
     base = base_weight is not None
     MB = M + int(base)
     dev = spline_weight.device
-    W, swr, swc = _operand(OUT, IN * MB, dtype, dev, fb)
-    W2, sw2r, sw2c = _operand(OUT, IN * MB, dtype, dev, fb2) if fb2 is not None else (W, 0, 0)
+    W, swr, swc = operand(OUT, IN * MB, dtype, dev, fb)
+    W2, sw2r, sw2c = operand(OUT, IN * MB, dtype, dev, fb2) if fb2 is not None else (W, 0, 0)
     if W.numel() == 0 and grid is None:
         return (W, W2) if fb2 is not None else W
     sc = scaler if scaler is not None else spline_weight
@@ -138,7 +139,7 @@ def pack(spline_weight, scaler, base_weight, dtype, fb: int, fb2=None, grid=None
     BLOCK_I = max(1, 2048 // TP)
     T = grid if grid is not None else spline_weight
     G = geo if geo is not None else spline_weight
-    _pack_kernel[(max(OUT, 1), rt.cdiv(IN, BLOCK_I))](
+    launch(_pack_kernel, (max(OUT, 1), rt.cdiv(IN, BLOCK_I)),
         bw, spline_weight, sc, W, W2, T, G, OUT, IN, M, MB, max(fb, 1), max(fb2 or 0, 1),
         T.shape[1] if grid is not None else 1,
         bw.stride(0), bw.stride(1), spline_weight.stride(0), spline_weight.stride(1), spline_weight.stride(2),
@@ -168,7 +169,7 @@ def unpack(dW, fb: int, M: int, spline_weight=None, scaler=None, base_weight=Non
     sc = scaler if scaler is not None else sw
     TP = rt.next_pow2(M)
     BLOCK_I = max(1, 2048 // TP)
-    _unpack_kernel[(OUT, rt.cdiv(IN, BLOCK_I))](
+    launch(_unpack_kernel, (OUT, rt.cdiv(IN, BLOCK_I)),
         dW, sw, sc, gbw if base else gsw, gsw, gsc if gsc is not None else gsw, IN, M, MB, fb, dW.stride(0),
         sw.stride(0), sw.stride(1), sw.stride(2), sc.stride(0), sc.stride(1),
         HAS_BASE=base, HAS_SC=scaler is not None, BLOCK_I=BLOCK_I, TP=TP, num_warps=4)

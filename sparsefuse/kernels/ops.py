@@ -5,6 +5,7 @@
   fwd / dx / dw(x, grid, geo, ...)                        the three primitives (:mod:`.autograd`)
   kan_linear(x, grid, base_weight, spline_weight, spline_scaler, k, dtype)
                                                           the whole layer, base branch included
+                                                          (y, and what its backward reuses)
   kan_linear_bwd(...)                                     its first-order backward
 
 Each has a fake (shape-only) implementation, so Dynamo and Inductor treat it as one opaque
@@ -23,6 +24,7 @@ from torch import Tensor
 from . import autograd as ag
 from . import layer
 from .geometry import compute_dtype_of, geometry as _geometry
+from .layout import OUT_MAJOR, operand
 
 
 @torch.library.custom_op("sparsefuse::geometry", mutates_args=())
@@ -100,32 +102,50 @@ def _contiguous(x, grid):
 
 @torch.library.custom_op("sparsefuse::kan_linear", mutates_args=())
 def kan_linear(x: Tensor, grid: Tensor, base_weight: Tensor, spline_weight: Tensor, spline_scaler: Optional[Tensor],
-               k: int, dtype: torch.dtype) -> Tensor:
-    """silu(x) @ base_weight^T + the spline branch, in ``dtype`` (autocast's, or the layer's)."""
+               k: int, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
+    """(y, geometry, the weight copy dX contracts): y = silu(x) @ base_weight^T + the spline
+    branch, in ``dtype`` (autocast's, or the layer's); the other two outputs are what the
+    forward's pack launch wrote, kept for :func:`kan_linear_bwd` so that the compiled backward
+    does not pack again.  The out-major copy (gather dX) comes back as [in, MB, out] and the
+    feature-major one (streamed dX) as [out, in*MB]: the backward tells them apart by rank."""
     x, grid = _contiguous(x, grid)
     p = layer.plan(dtype, x.device, spline_weight.shape[2], spline_weight.shape[0])
-    return layer.forward(x, grid, base_weight, spline_weight, spline_scaler, k, p, keep_basis=False)[0]
+    y, (geo, Wdx, _) = layer.forward(x, grid, base_weight, spline_weight, spline_scaler, k, p, keep_basis=False)
+    return y, geo, _ranked(Wdx, p, spline_weight)
+
+
+def _ranked(Wdx, p, spline_weight):
+    OUT, IN, M = spline_weight.shape
+    return Wdx.view(IN, M + 1, OUT) if p.dx_layout == OUT_MAJOR else Wdx
 
 
 @kan_linear.register_fake
 def _(x, grid, base_weight, spline_weight, spline_scaler, k, dtype):
-    return x.new_empty((x.shape[0], spline_weight.shape[0]), dtype=dtype)
+    OUT, IN, M = spline_weight.shape
+    p = layer.plan(dtype, x.device, int(M), int(OUT))  # the layout depends on them: a weight shape is static
+    Wdx, _, _ = operand(OUT, IN * (M + 1), p.dtype, x.device, p.dx_layout)
+    return (x.new_empty((x.shape[0], OUT), dtype=dtype), grid.new_empty((4, IN), dtype=compute_dtype_of(x.dtype)),
+            _ranked(Wdx, p, spline_weight))
 
 
 @torch.library.custom_op("sparsefuse::kan_linear_bwd", mutates_args=())
 def kan_linear_bwd(x: Tensor, grid: Tensor, base_weight: Tensor, spline_weight: Tensor,
-                   spline_scaler: Optional[Tensor], gy: Tensor, k: int, dtype: torch.dtype,
+                   spline_scaler: Optional[Tensor], geo: Tensor, Wdx: Tensor, gy: Tensor, k: int, dtype: torch.dtype,
                    need_x: bool, need_weights: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """(d x, d base_weight, d spline_weight, d scaler) of :func:`kan_linear`; a gradient that
-    is not asked for (or a scaler the layer does not have) comes back empty."""
+    """(d x, d base_weight, d spline_weight, d scaler) of :func:`kan_linear`, from its saved
+    geometry and weight copy (packed again when this call's plan wants the other layout: a
+    strategy forced between the forward and the backward); a gradient that is not asked for
+    (or a scaler the layer does not have) comes back empty."""
     x, grid = _contiguous(x, grid)
     p = layer.plan(dtype, x.device, spline_weight.shape[2], spline_weight.shape[0])
-    grads = layer.backward(x, grid, base_weight, spline_weight, spline_scaler, gy, k, p, None, (need_x, need_weights))
+    fits = (Wdx.dim() == 3) == (p.dx_layout == OUT_MAJOR) and Wdx.dtype == p.dtype
+    saved = (geo, Wdx, None) if fits else None
+    grads = layer.backward(x, grid, base_weight, spline_weight, spline_scaler, gy, k, p, saved, (need_x, need_weights))
     return tuple(g if g is not None else x.new_empty(0) for g in grads)
 
 
 @kan_linear_bwd.register_fake
-def _(x, grid, base_weight, spline_weight, spline_scaler, gy, k, dtype, need_x, need_weights):
+def _(x, grid, base_weight, spline_weight, spline_scaler, geo, Wdx, gy, k, dtype, need_x, need_weights):
     def like(t, want):
         return torch.empty_like(t) if want and t is not None else x.new_empty(0)
 
@@ -134,33 +154,37 @@ def _(x, grid, base_weight, spline_weight, spline_scaler, gy, k, dtype, need_x, 
 
 
 def _layer_setup(ctx, inputs, output):
-    ctx.save_for_backward(*inputs[:5])
+    ctx.save_for_backward(*inputs[:5], *output[1:])
     ctx.k, ctx.dtype = inputs[5], inputs[6]
+    ctx.mark_non_differentiable(*output[1:])
+    ctx.set_materialize_grads(False)
 
 
-def _layer_backward(ctx, gy):
-    x, grid, bw, sw, sc = ctx.saved_tensors
+def _layer_backward(ctx, gy, _geo, _wdx):
+    x, grid, bw, sw, sc, geo, Wdx = ctx.saved_tensors
     need = ctx.needs_input_grad
-    grads = torch.ops.sparsefuse.kan_linear_bwd(x, grid, bw, sw, sc, gy, ctx.k, ctx.dtype, need[0], any(need[2:5]))
+    if gy is None:
+        return None, None, None, None, None, None, None
+    grads = torch.ops.sparsefuse.kan_linear_bwd(x, grid, bw, sw, sc, geo, Wdx, gy, ctx.k, ctx.dtype, need[0],
+                                                any(need[2:5]))
     gx, gbw, gsw, gsc = (g if want else None for g, want in zip(grads, (need[0], need[2], need[3], need[4])))
     return gx, None, gbw, gsw, gsc if sc is not None else None, None, None
 
 
 def _bwd_setup(ctx, inputs, output):
-    ctx.save_for_backward(*inputs[:6])
-    ctx.k, ctx.dtype = inputs[6], inputs[7]
+    ctx.save_for_backward(*inputs[:6], inputs[7])
+    ctx.k, ctx.dtype = inputs[8], inputs[9]
     ctx.set_materialize_grads(False)  # a gradient left unused is None, not a tensor of zeros
 
 
 def _bwd_backward(ctx, a, b, csw, dsc):
-    x, grid, bw, sw, sc, gy = ctx.saved_tensors
+    x, grid, bw, sw, sc, geo, gy = ctx.saved_tensors
     need = ctx.needs_input_grad
-    geo = torch.ops.sparsefuse.geometry(grid, compute_dtype_of(x.dtype), torch.promote_types(x.dtype, sw.dtype))
     empty = [t is None or t.numel() == 0 for t in (a, b, csw, dsc)]
     a, b, csw, dsc = (None if e else t for t, e in zip((a, b, csw, dsc), empty))
     gx, gbw, gsw, gsc, ggy = ag.layer_bwd_grads(Registered, x, grid, geo, bw, sw, sc, gy, ctx.k,
                                                 (need[0], need[2], need[3], need[4]), a, b, csw, dsc)
-    return gx, None, gbw, gsw, gsc, ggy, None, None, None, None
+    return gx, None, gbw, gsw, gsc, None, None, ggy, None, None, None, None
 
 
 kan_linear.register_autograd(_layer_backward, setup_context=_layer_setup)

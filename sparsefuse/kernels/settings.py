@@ -25,13 +25,15 @@ def strategy_name(name: str) -> str:
 class Settings:
     """``strategy``: "auto" or one strategy for every primitive; ``poison``: kernel outputs start
     NaN (an element a kernel forgets to write then fails a test); ``chunk_bytes``: the streamed
-    chunk budget instead of the config's; ``overrides``: {(primitive, strategy): launch config}."""
+    chunk budget instead of the config's; ``overrides``: {(primitive, strategy): launch config};
+    ``lean_launch``: launch through the compiled kernel's launcher once compiled (:mod:`.launch`)."""
 
     def __init__(self):
         self.strategy = strategy_name(os.environ.get("SPARSEFUSE_STRATEGY", "auto"))
         self.poison = False
         self.chunk_bytes = None
         self.overrides = {}
+        self.lean_launch = os.environ.get("SPARSEFUSE_LEAN_LAUNCH", "1") != "0"
         self.key = 0
 
     def touch(self):

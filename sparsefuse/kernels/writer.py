@@ -13,6 +13,7 @@ import triton.language as tl
 
 from . import _runtime as rt
 from ._basis import load_block, local_basis
+from .launch import launch
 
 
 @triton.jit
@@ -62,7 +63,7 @@ def write_basis(x, s, grid, geo, out, k, d, M, f0, cfg, base=False):
     ss = s if s is not None else x
     BLOCK_N, BLOCK_I = cfg["BASIS_BLOCK_N"], cfg["BASIS_BLOCK_I"]
     NCELL = grid.shape[1] - 1
-    _basis_block_kernel[(rt.cdiv(R, BLOCK_N), rt.cdiv(F, BLOCK_I))](
+    launch(_basis_block_kernel, (rt.cdiv(R, BLOCK_N), rt.cdiv(F, BLOCK_I)),
         x, ss, grid, geo, out, R, F, M, NCELL, f0,
         x.stride(0), x.stride(1), ss.stride(0), ss.stride(1), grid.stride(0), geo.stride(0), out.stride(0), F,
         K=k, D=d, LOG2=rt.log2_ceil(NCELL), HAS_S=s is not None, HAS_BASE=base, BLOCK_N=BLOCK_N,

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Kernel v3's table (issue 20, Build 4) in two H200 calls of under 10 minutes each:
+#   PHASE=eager    bash benchmarks/gpu_v3_sweep.sh OUT
+#     CUDA checks of the lean launches and the compiled layer's saved state (kernel check at G=5
+#     on uniform and adaptive grids, the launch / compile / layer test files), the host profile
+#     and host overhead, then the sweep (N in 2048/16384/32768 x 256->1024, 1024->1024,
+#     768->3072 x G in 5/10/30) in bf16 and TF32: our eager layer beside efficient-kan and the
+#     peer packages                                          -> run.log, host_*.csv/json, sweep_eager.csv
+#   PHASE=compiled bash benchmarks/gpu_v3_sweep.sh OUT
+#     torch.compile rows (KANLinear default and reduce-overhead, efficient-kan) beside eager at
+#     N=16384 over the sweep's shapes and issue 20's three compile-gap shapes, bf16; kernel v2
+#     against this tree on the committed table's uniform shapes when V2_TREE holds v2's package
+#                                                            -> sweep_compiled.csv, issue20_compiled.csv, uniform_ab.csv
+# Rows are written as they finish; each step is time-boxed (boxes in s from the environment).
+source "$(dirname "$0")/gpu_common.sh" "$@"
+bench="python3 benchmarks/gpu_layer_bench.py --fwdbwd-only --out $out"
+
+if [ "${PHASE:-eager}" = eager ]; then
+  step "${CHECK_S:-110}" python3 benchmarks/gpu_kernel_check.py --small --orders 3 --grids 5
+  grep -E "checks passed|FAILED" "$log" | tail -4
+  step "${PYTEST_S:-100}" python3 -m pytest tests/test_kernels_launch.py tests/test_kernels_compile.py \
+    tests/test_kernels_layer.py -q -p no:cacheprovider
+  grep -E "passed|failed" "$log" | tail -2
+  step "${PROFILE_S:-45}" python3 benchmarks/host_profile.py --out "$out" --cases 0 1
+  grep -E "^unit:|wall .* ms/step" "$log" | tail -10
+  step "${HOST_S:-25}" python3 benchmarks/gpu_layer_bench.py --host --out "$out" --name host.csv
+  grep "host overhead" "$log" | tail -1
+  step "${SWEEP_S:-270}" $bench --set sweep --precision bf16 tf32 --name sweep_eager.csv \
+    --impls kan-auto kan-reference inkan flashkan kanditioned
+else
+  step "${SWEEP_S:-330}" $bench --set sweep --precision bf16 --workloads 9 10 11 12 13 14 15 16 17 \
+    --name sweep_compiled.csv --impls kan-auto kan-auto-compiled kan-auto-cudagraphs kan-reference kan-reference-compiled
+  step "${ISSUE_S:-120}" $bench --set issue20 --precision bf16 --name issue20_compiled.csv \
+    --impls nn.Linear kan-auto kan-auto-compiled kan-auto-cudagraphs kan-reference-compiled
+  if [ -n "${V2_TREE:-}" ]; then
+    for t in "$V2_TREE" "$PWD"; do
+      step "${AB_S:-35}" env PYTHONPATH="$t:/tmp/site" python3 benchmarks/gpu_uniform_ab.py --tag "$(basename "$t")" \
+        --precisions bf16 tf32 --out "$out/uniform_ab.csv"
+    done
+  fi
+fi
+grep -cE "fwd\+bwd" "$log" | sed 's/^/rows measured: /'
