@@ -30,7 +30,7 @@ import triton.language as tl  # noqa: E402
 
 CASES = [  # (N, in, out, G, precision)
     (8192, 512, 512, 5, "bf16"), (1024, 64, 64, 5, "fp32-ieee"), (2048, 1024, 1024, 30, "bf16")]
-MODES = ("eager", "compiled", "compiled-dynamic")
+MODES = ("eager", "eager-triton-launch", "compiled", "compiled-dynamic")  # eager-triton-launch: lean launches off
 
 
 @triton.jit
@@ -84,16 +84,20 @@ def _python_profile(fn, iters):
 def step_of(N, IN, OUT, G, mode, prec, device):
     from sparsefuse.bench import autocast
     from sparsefuse.kan_linear import KANLinear
+    from sparsefuse.kernels import settings
 
     layer = KANLinear(IN, OUT, grid_size=G).to(device)
     run = layer
-    if mode != "eager":
+    if not mode.startswith("eager"):
         backend = "inductor" if device.type == "cuda" else "aot_eager"
         run = torch.compile(layer, backend=backend, dynamic=(mode == "compiled-dynamic") or None)
     x = (torch.rand(N, IN, device=device) * 2 - 1).requires_grad_()
     params = list(layer.parameters())
 
+    lean = mode != "eager-triton-launch"
+
     def step():
+        settings.lean_launch = lean  # set, not settings.changed(): that would bump the plan memo's key
         x.grad = None
         for p in params:
             p.grad = None

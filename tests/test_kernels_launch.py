@@ -52,6 +52,20 @@ def test_interpreter_and_cpu_take_tritons_path():
     assert calls == [((3,), (calls[0][1][0], 5), {"BLOCK": 4})]
 
 
+def test_launch_hooks_send_launches_through_triton(monkeypatch):
+    """A profiler's hook must see every launch; triton 3.6 keeps an empty hook chain when none is set."""
+    from types import SimpleNamespace
+
+    class Chain:
+        def __init__(self, calls):
+            self.calls = calls
+
+    for enter, hooked in ((None, False), (Chain([]), False), (Chain([print]), True), (print, True)):
+        monkeypatch.setattr(L, "_knobs", SimpleNamespace(runtime=SimpleNamespace(launch_enter_hook=enter,
+                                                                                   launch_exit_hook=None)))
+        assert L._hooked() is hooked, enter
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="lean launches run on CUDA only")
 @pytest.mark.parametrize("n,inp,out,G", [(1000, 33, 17, 5), (4096, 64, 64, 30), (257, 8, 3, 3)])
 def test_lean_launch_matches_tritons_path_on_cuda(n, inp, out, G):

@@ -74,8 +74,10 @@ _LEANS = {}  # JITFunction -> Lean
 
 
 def _hooked() -> bool:
+    """Whether a launch hook is set: a function (newer Triton), or a hook chain with calls in it
+    (triton 3.6 keeps an empty ``HookChain`` there when there is none)."""
     rt = _knobs.runtime
-    return rt.launch_enter_hook is not None or rt.launch_exit_hook is not None
+    return any(h is not None and getattr(h, "calls", True) for h in (rt.launch_enter_hook, rt.launch_exit_hook))
 
 
 def launch(kernel, grid, *args, **kw):
