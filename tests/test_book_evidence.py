@@ -16,8 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from sparsefuse.book import notebook as nb  # noqa: E402
-from sparsefuse.book import results, verdict  # noqa: E402
+from sparsefuse.lab.book import notebook as nb  # noqa: E402
+from sparsefuse.lab.book import results, verdict  # noqa: E402
 
 LOCAL = "This machine's run (CPU smoke: checks that the code runs, numbers not comparable)"
 
@@ -112,7 +112,7 @@ def test_page_leads_with_this_run_on_a_gpu_and_shows_the_difference(tmp_path):
 
 
 def test_experiment_returns_the_evidence_table(tmp_path, monkeypatch, shown):
-    from sparsefuse.experiments import layer_microbench as exp
+    from sparsefuse.lab.experiments import layer_microbench as exp
 
     monkeypatch.setenv("SPARSEFUSE_RESULTS", str(tmp_path / "fresh"))
     monkeypatch.setenv("SPARSEFUSE_REFERENCE", str(tmp_path / "ref"))
@@ -148,7 +148,7 @@ def test_verdict_values_come_from_the_evidence(tmp_path):
 
 def test_a_gpu_run_saved_into_the_reference_folder_is_compared_with_what_it_replaces(tmp_path, monkeypatch, shown):
     """`make book` on a GPU writes results/ itself: the page diffs against the committed result it overwrote."""
-    from sparsefuse.book import provenance
+    from sparsefuse.lab.book import provenance
 
     monkeypatch.setenv("SPARSEFUSE_RESULTS", str(tmp_path))
     monkeypatch.setenv("SPARSEFUSE_REFERENCE", str(tmp_path))

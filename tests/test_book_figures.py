@@ -20,8 +20,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from sparsefuse.book import results, tables, verdict  # noqa: E402
-from sparsefuse.experiments import _page  # noqa: E402
+from sparsefuse.lab.book import results, tables, verdict  # noqa: E402
+from sparsefuse.lab.experiments import _page  # noqa: E402
 
 CHAPTERS = ["layer_microbench", "sparse_vs_dense", "grid_scaling", "compile_checkpoint", "heatmaps", "cross_basis",
             "matrixkan", "pinns", "minigpt", "vit", "approximation", "grid_extension_symbolic_tabular"]
@@ -38,7 +38,7 @@ def _reference(mod):
 
 @pytest.mark.parametrize("name", CHAPTERS)
 def test_plot_of_the_reference_fits_the_page(name):
-    mod = importlib.import_module(f"sparsefuse.experiments.{name}")
+    mod = importlib.import_module(f"sparsefuse.lab.experiments.{name}")
     fig = mod.plot(_reference(mod).table())
     try:
         width, _ = fig.get_size_inches()
@@ -55,7 +55,7 @@ def test_plot_of_the_reference_fits_the_page(name):
 
 @pytest.mark.parametrize("name", CHAPTERS)
 def test_verdict_numbers_come_from_the_reference_table(name):
-    mod = importlib.import_module(f"sparsefuse.experiments.{name}")
+    mod = importlib.import_module(f"sparsefuse.lab.experiments.{name}")
     ref = _reference(mod)
     kwargs = {}
     if name == "grid_extension_symbolic_tabular":

@@ -5,11 +5,12 @@ import pytest
 import torch
 
 import sparsefuse
-from sparsefuse import bench, text_data, training
+from sparsefuse import training
+from sparsefuse.lab import bench, text_data
 from sparsefuse.checks import check_int
 from sparsefuse.jhcg import SparseFuseJHCG
 from sparsefuse.kan_linear import KAN, KANLinear
-from sparsefuse.models import ffn, mlp
+from sparsefuse.lab.models import ffn, mlp
 
 I = np.int64  # noqa: E741
 

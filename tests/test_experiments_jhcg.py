@@ -18,8 +18,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from torch import nn  # noqa: E402
 
 from sparsefuse import jhcg as J  # noqa: E402
-from sparsefuse.experiments import _jhcg_lm as L  # noqa: E402
-from sparsefuse.experiments import (jhcg_adaptation, jhcg_attribution, jhcg_audit, jhcg_compile_drift,  # noqa: E402
+from sparsefuse.lab.experiments import _jhcg_lm as L  # noqa: E402
+from sparsefuse.lab.experiments import (jhcg_adaptation, jhcg_attribution, jhcg_audit, jhcg_compile_drift,  # noqa: E402
                                     jhcg_fastpath, jhcg_microbench, jhcg_nanochat)
 
 
@@ -259,9 +259,9 @@ from pathlib import Path  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
-from sparsefuse.book import results as R  # noqa: E402
-from sparsefuse.book.layout import REPO_ROOT  # noqa: E402
-from sparsefuse.experiments import _jhcg_words as W  # noqa: E402
+from sparsefuse.lab.book import results as R  # noqa: E402
+from sparsefuse.lab.book.layout import REPO_ROOT  # noqa: E402
+from sparsefuse.lab.experiments import _jhcg_words as W  # noqa: E402
 
 H200 = REPO_ROOT / "results" / "quick" / "cuda-h200"
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("13_jhcg_*.py"))

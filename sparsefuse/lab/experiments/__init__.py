@@ -1,0 +1,59 @@
+"""One module per section of the book.
+
+Each module has ``PROFILES`` (``smoke``/``quick``/``paper``), ``run(profile,
+device, progress, **overrides) -> DataFrame`` (its ``attrs["parameters"]`` the
+settings it resolved) and ``plot(df) -> Figure``; the notebook of that section
+hands the module to ``sparsefuse.lab.book.notebook.experiment``.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+
+
+def resolve_profile(profiles: dict, profile: str, overrides: dict) -> dict:
+    """The settings of ``profile`` with ``overrides`` applied.
+
+    Unknown profile names and unknown override keys are errors: a typo in a
+    papermill parameter must not silently run the default sweep.
+    """
+    if profile not in profiles:
+        raise ValueError(f"profile must be one of {sorted(profiles)}, got {profile!r}")
+    cfg = dict(profiles[profile])
+    for key, value in overrides.items():
+        if key not in cfg:
+            raise ValueError(f"unknown override {key!r} for this experiment; known: {sorted(cfg)}")
+        cfg[key] = value
+    return cfg
+
+
+def check_choices(cfg: dict, key: str, allowed) -> None:
+    """Every entry of ``cfg[key]`` is one of ``allowed``; a typo names the key and what is known."""
+    unknown = [v for v in cfg[key] if v not in allowed]
+    if unknown:
+        raise ValueError(f"{key}: unknown {unknown}; known: {list(allowed)}")
+
+
+def recorded(profiles: dict):
+    """Make ``run(cfg, device, progress)`` the experiment's ``run(profile, device, progress, **overrides)``.
+
+    The profile is resolved here once, and the table carries what ran in
+    ``df.attrs["parameters"]`` (plus what ``run`` put there itself, e.g. the
+    corpus), so a notebook publishes exactly that instead of rebuilding it.
+    Keyword parameters of ``run`` beyond the three (``root``, ``profile``) are passed through.
+    """
+    def wrap(run):
+        extra = [p for p in inspect.signature(run).parameters if p not in ("cfg", "device", "progress")]
+
+        @functools.wraps(run)
+        def recording(profile: str = "smoke", device="cpu", progress: bool = True, **overrides):
+            kwargs = {k: overrides.pop(k) for k in extra if k in overrides}
+            if "profile" in extra:
+                kwargs["profile"] = profile
+            cfg = resolve_profile(profiles, profile, overrides)
+            df = run(cfg, device, progress, **kwargs)
+            df.attrs["parameters"] = {**cfg, **df.attrs.get("parameters", {})}
+            return df
+        del recording.__wrapped__  # callers see (profile, device, progress, **overrides)
+        return recording
+    return wrap
