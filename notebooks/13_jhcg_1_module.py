@@ -104,8 +104,8 @@ device = "auto"  # auto | cpu | cuda
 
 # %%
 from sparsefuse.lab.book import notebook as nb
-from sparsefuse.lab.experiments import jhcg_fastpath as fast
-from sparsefuse.lab.experiments import jhcg_microbench as micro
+from sparsefuse.lab.experiments.jhcg import fastpath as fast
+from sparsefuse.lab.experiments.jhcg import microbench as micro
 
 df = nb.experiment(micro, profile, device, keys=["module", "impl", "mode", "pass"])
 
@@ -155,7 +155,7 @@ show(micro.relative(df), caption="forward+backward, fused KAN path, eager, relat
 
 # %%
 fp = nb.experiment(fast, profile, device, keys=["variant", "rho", "tokens"])
-from sparsefuse.lab.experiments import _jhcg_words as words
+from sparsefuse.lab.experiments.jhcg import words
 
 nb.glue("jv_evidence_1", words.evidence_note(words.measured(micro.NAME, df, profile, device)
                                              and words.measured(fast.NAME, fp, profile, device)))

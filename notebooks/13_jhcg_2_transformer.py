@@ -79,9 +79,9 @@ device = "auto"  # auto | cpu | cuda
 
 # %%
 from sparsefuse.lab.book import notebook as nb
-from sparsefuse.lab.experiments import jhcg_adaptation as adapt
-from sparsefuse.lab.experiments import jhcg_attribution as attr
-from sparsefuse.lab.experiments import jhcg_audit as audit
+from sparsefuse.lab.experiments.jhcg import adaptation as adapt
+from sparsefuse.lab.experiments.jhcg import attribution as attr
+from sparsefuse.lab.experiments.jhcg import audit
 
 df = nb.experiment(audit, profile, device, keys=["section", "variant", "seed", "step"])
 
@@ -137,7 +137,7 @@ show(attr.summary(at))
 
 # %%
 ad = nb.experiment(adapt, profile, device, keys=["variant", "seed", "step", "layer"])
-from sparsefuse.lab.experiments import _jhcg_words as words
+from sparsefuse.lab.experiments.jhcg import words
 
 nb.glue("jv_evidence_2", words.evidence_note(all(words.measured(e.NAME, t, profile, device)
                                                  for e, t in ((audit, df), (attr, at), (adapt, ad)))))

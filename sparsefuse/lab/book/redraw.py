@@ -23,8 +23,8 @@ def plotter(name: str):
     """The experiment module whose ``NAME`` is ``name`` and which can ``plot`` it."""
     from .. import experiments
 
-    for info in pkgutil.iter_modules(experiments.__path__):
-        mod = importlib.import_module(f"{experiments.__name__}.{info.name}")
+    for info in pkgutil.walk_packages(experiments.__path__, f"{experiments.__name__}."):
+        mod = importlib.import_module(info.name)
         if getattr(mod, "NAME", None) == name and callable(getattr(mod, "plot", None)):
             return mod
     raise ValueError(f"name: no experiment module with NAME {name!r} has a plot()")

@@ -15,11 +15,11 @@ import math
 import pandas as pd
 
 from sparsefuse import status as S
-from . import _jhcg_lm as L
-from . import _jhcg_words as W
-from ._page import legend_on_top, page_figure, panels
-from . import _sweep as sw
-from . import recorded
+from . import _lm as L
+from . import words as W
+from .._page import legend_on_top, page_figure, panels
+from .. import _sweep as sw
+from .. import recorded
 
 NAME = "jhcg_audit"
 
@@ -163,7 +163,7 @@ def verdict_numbers(df, variant: str = "jhcg-expanded-0.25") -> dict:
     """Words for the chapter's verdict, for every JHCG variant in the table: its validation loss against its
     parameter-matched MLP as the matrix table gives it (``gain_vs_matched_mlp`` = matched − JHCG, positive: JHCG
     lower), judged against the larger of the two standard deviations over seeds."""
-    from ..book.verdict import faster
+    from ...book.verdict import faster
 
     m = matrix(df)
     parts, lower, higher, within = [], [], [], []

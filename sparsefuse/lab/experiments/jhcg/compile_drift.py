@@ -17,11 +17,11 @@ import numpy as np
 import torch
 
 from sparsefuse import status as S
-from . import _jhcg_lm as L
-from . import _jhcg_words as W
-from ._page import legend_on_top, log_ticks, page_figure, panels
-from . import _sweep as sw
-from . import recorded
+from . import _lm as L
+from . import words as W
+from .._page import legend_on_top, log_ticks, page_figure, panels
+from .. import _sweep as sw
+from .. import recorded
 
 NAME = "jhcg_compile_drift"
 
@@ -126,9 +126,9 @@ def key_numbers(df, variant: str = "jhcg-expanded-0.25") -> dict:
 
 def verdict_numbers(df, variant: str = "jhcg-expanded-0.25") -> dict:
     """Words for the chapter's verdict, from the numbers: the JHCG model's largest compile drift against the MLP
-    model's as a ratio (:func:`~._jhcg_words.order`, "of the same order" only within a factor of ten), what the
+    model's as a ratio (:func:`~.words.order`, "of the same order" only within a factor of ten), what the
     backend can show, and each variant's compiled throughput against eager."""
-    from ..book.verdict import faster
+    from ...book.verdict import faster
 
     k = key_numbers(df, variant)
     j, m = k["cd_max"], k["cd_mlp_max"]

@@ -8,7 +8,7 @@ and grid size ``G``; JHCG runs for both variants and every ``rho``. Each is time
 forward (no gradients) and forward+backward, eagerly and under ``torch.compile``,
 with its KAN path on ``impl="auto"`` (the fused kernels on CUDA) and on the
 ``reference`` (efficient-kan) path. The blocks stay in training mode: the cached
-inference path has its own experiment (:mod:`.jhcg_fastpath`).
+inference path has its own experiment (:mod:`.fastpath`).
 """
 from __future__ import annotations
 
@@ -20,13 +20,13 @@ from sparsefuse import jhcg as J
 from sparsefuse.lab.models.ffn import KANFFN, MLPFFN
 
 from sparsefuse import status as S
-from . import _guard as guard
-from . import _jhcg_words as W
-from . import _plotting as viz
-from ._page import legend_on_top, log_ticks, page_figure, panels
-from . import _sweep as sw
-from . import check_choices, recorded
-from .compile_checkpoint import compile_and_count
+from .. import _guard as guard
+from . import words as W
+from .. import _plotting as viz
+from .._page import legend_on_top, log_ticks, page_figure, panels
+from .. import _sweep as sw
+from .. import check_choices, recorded
+from ..compile_checkpoint import compile_and_count
 
 NAME = "jhcg_microbench"
 
@@ -260,7 +260,7 @@ def _row(ok, mod, impl="auto", mode="eager", pass_="forward+backward"):
 
 def compare(a, b, than: str) -> str:
     """Row ``a`` against row ``b`` (median times) as words: "within noise of" when their q20-q80 ranges overlap."""
-    from ..book.verdict import faster
+    from ...book.verdict import faster
 
     if a is None or b is None:
         return f"not measured against {than}"
@@ -273,7 +273,7 @@ def compare(a, b, than: str) -> str:
 def verdict_numbers(df, module: str = "jhcg-expanded-0.25") -> dict:
     """Words for the chapter's verdict: speed and memory of ``module`` against the baselines, every JHCG block
     against the KAN FFN (:data:`KAN_SHARE`), the fused path and ``torch.compile``; computed from the numbers."""
-    from ..book.verdict import less
+    from ...book.verdict import less
 
     k = key_numbers(df, module)
     ok = sw.ok_rows(df)

@@ -17,12 +17,12 @@ from __future__ import annotations
 import pandas as pd
 
 from sparsefuse import status as S
-from . import _jhcg_lm as L
-from . import _jhcg_words as W
-from ._page import legend_on_top, page_figure, panels
-from . import _sweep as sw
-from . import recorded
-from .jhcg_audit import PROFILES as AUDIT
+from . import _lm as L
+from . import words as W
+from .._page import legend_on_top, page_figure, panels
+from .. import _sweep as sw
+from .. import recorded
+from .audit import PROFILES as AUDIT
 
 NAME = "jhcg_adaptation"
 

@@ -16,11 +16,11 @@ import torch
 from sparsefuse import jhcg as J
 
 from sparsefuse import status as S
-from . import _guard as guard
-from . import _jhcg_words as W
-from ._page import PAGE_WIDTH_IN, legend_on_top, page_figure
-from . import _sweep as sw
-from . import check_choices, recorded
+from .. import _guard as guard
+from . import words as W
+from .._page import PAGE_WIDTH_IN, legend_on_top, page_figure
+from .. import _sweep as sw
+from .. import check_choices, recorded
 
 NAME = "jhcg_fastpath"
 
@@ -130,7 +130,7 @@ def summary(df):
 def plot(df):
     """Uncached / cached / miss latency per batch size (top), and the cached speedup against rho (bottom, full width).
 
-    The grey band around 1× is :data:`~._jhcg_words.RATIO_TOL`: a point inside it is no measurable effect.
+    The grey band around 1× is :data:`~.words.RATIO_TOL`: a point inside it is no measurable effect.
     """
     import matplotlib.pyplot as plt
 
@@ -195,9 +195,9 @@ def key_numbers(df, variant: str = "expanded", rho: float = 0.25) -> dict:
 
 def verdict_numbers(df, variant: str = "expanded", rho: float = 0.25) -> dict:
     """Words for the chapter's verdict, from every point, not the best one: how the cache's speedups sit around 1×
-    at the smallest and the largest batch (:func:`~._jhcg_words.spread`), is the cache exact, is it seen to go stale.
+    at the smallest and the largest batch (:func:`~.words.spread`), is the cache exact, is it seen to go stale.
     """
-    from ..book.verdict import faster
+    from ...book.verdict import faster
 
     k = key_numbers(df, variant, rho)
     ok = sw.ok_rows(df)

@@ -27,12 +27,12 @@ from sparsefuse import jhcg as J
 
 from sparsefuse import status as S
 from sparsefuse.training import count_parameters, PeakMemory, seed_everything, synchronize
-from . import _guard as guard
-from . import _jhcg_lm as L
-from . import _jhcg_words as W
-from . import _sweep as sw
-from . import minigpt as LM
-from . import recorded
+from .. import _guard as guard
+from . import _lm as L
+from . import words as W
+from .. import _sweep as sw
+from .. import minigpt as LM
+from .. import recorded
 
 NAME = "jhcg_nanochat"
 ENV = "NANOCHAT_ROOT"
@@ -194,7 +194,7 @@ def _rows(cfg: dict, dev, root: str | None, progress: bool):
 
 def verdict_numbers(df) -> dict:
     """Words for the chapter's verdict: did the scout run, and how did the swapped model fare (words from ratios)?"""
-    from ..book.verdict import faster
+    from ...book.verdict import faster
 
     ok = df[df["status"] == S.OK] if "status" in df.columns else df.iloc[0:0]
     if ok.empty:

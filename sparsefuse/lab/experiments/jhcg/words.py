@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 
-from ..book.verdict import joined  # noqa: F401  (W.joined: the book's one list-in-words helper)
+from ...book.verdict import joined  # noqa: F401  (W.joined: the book's one list-in-words helper)
 
 #: a ratio within this of 1× is no measurable effect; a consistent speed-up has every point at or above 1 + RATIO_TOL
 RATIO_TOL = 0.05
@@ -139,7 +139,7 @@ def measured(name: str, table, profile: str, device: str) -> bool:
     flag = getattr(table, "attrs", {}).get("evidence_measured")
     if flag is not None:
         return bool(flag)
-    from ..book import verdict
+    from ...book import verdict
 
     return bool(verdict.evidence(name, table, profile=profile, device=device).measured)
 
@@ -154,7 +154,7 @@ def evidence_note(is_measured: bool) -> str:
 
 def reference_note(name: str) -> str:
     """Whether a GPU result of ``name`` is committed (:func:`sparsefuse.lab.book.results.reference`), in words."""
-    from ..book import results
+    from ...book import results
 
     ref = results.reference(name)
     if ref is None:
