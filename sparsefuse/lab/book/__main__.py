@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from .. import profiles
 from . import layout, runner
 from .gpus import resolve_gpus
 
@@ -88,7 +89,7 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("run", help="execute notebooks with papermill")
     p.add_argument("notebooks", nargs="*", help="names, numbers or paths (default: all)")
-    p.add_argument("--profile", choices=layout.PROFILES, default="smoke")
+    p.add_argument("--profile", choices=profiles.NAMES, default="smoke")
     p.add_argument("--device", choices=layout.DEVICES, default="auto")
     p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                    help="extra notebook parameter (repeatable)")

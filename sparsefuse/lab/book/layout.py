@@ -17,7 +17,6 @@ GENERATED_DIR = REPO_ROOT / "book" / "_generated"
 NODE_MODULES = REPO_ROOT / "node_modules"
 VENDOR_DIR = REPO_ROOT / "build" / "vendor"
 
-PROFILES = ("smoke", "quick", "paper")
 DEVICES = ("auto", "cpu", "cuda")
 
 REPOSITORY = "sparsefuse/sparsefuse"
@@ -43,12 +42,6 @@ def without_badge(markdown: str) -> str:
 
 def localize_badge(text: str) -> str:
     return text.replace(BADGE_URL, LOCAL_BADGE)
-
-
-def check_profile(profile: str) -> str:
-    if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
-    return profile
 
 
 def resolve_device(device: str) -> str:

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from .. import profiles
 from . import provenance, results
-from .layout import check_profile, resolve_device
+from .layout import resolve_device
 
 _started = time.perf_counter()
 
@@ -49,7 +50,7 @@ def choose_colab_profile(choice: str = "auto") -> str:
     if not gpu:
         print("No GPU: choose Runtime > Change runtime type > GPU for meaningful numbers. "
               "Without one only the tiny 'smoke' profile finishes in reasonable time.")
-    profile = check_profile(("quick" if gpu else "smoke") if choice == "auto" else choice)
+    profile = profiles.check(("quick" if gpu else "smoke") if choice == "auto" else choice)
     print(f"profile: {profile} ({torch.cuda.get_device_name() if gpu else 'CPU'})")
     return profile
 
@@ -245,7 +246,7 @@ class Replaced:
 def local_run_title(profile: str, device_tag: str) -> str:
     """The summary of the collapsed section that holds a run which is not the page's evidence."""
     kind = "GPU" if str(device_tag).startswith("cuda") else "CPU"
-    why = ("checks that the code runs, numbers not comparable" if kind == "CPU" or profile == "smoke"
+    why = ("checks that the code runs, numbers not comparable" if kind == "CPU" or profile not in profiles.MEASURING
            else "no row measured; the reference is shown instead")
     return f"This machine's run ({kind} {profile}: {why})"
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import pandas as pd
 
 from .atomic import atomic_write_many
-from .layout import PROFILES, REPO_ROOT, check_profile
+from .. import profiles
+from .layout import REPO_ROOT
 from .provenance import environment
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -78,7 +79,8 @@ class Saved:
 
 
 def result_dir(profile: str, tag: str, root: Path | None = None) -> Path:
-    return (root or results_root()) / check_profile(profile) / tag
+    """The folder of one profile's results on one device: where a profile becomes a path, so it is checked here."""
+    return (root or results_root()) / profiles.check(profile) / tag
 
 
 class NothingSucceeded(RuntimeError):
@@ -97,7 +99,6 @@ def save(name: str, df: pd.DataFrame, fig=None, *, profile: str, device: str,
          root: str | os.PathLike | None = None) -> Saved:
     """Save one experiment's table (+ figure) with its provenance sidecar."""
     check_name(name)
-    check_profile(profile)
     if not isinstance(df, pd.DataFrame):
         raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     env = environment(device)
@@ -167,7 +168,7 @@ def iter_results(root: str | os.PathLike | None = None) -> list[Result]:
     found = []
     for meta_path in sorted(root.glob("*/*/*.json")):
         profile, tag = meta_path.parent.parent.name, meta_path.parent.name
-        if profile not in PROFILES:
+        if profile not in profiles.NAMES:
             continue
         try:
             meta = json.loads(meta_path.read_text())
@@ -192,7 +193,7 @@ def reference(name: str, root: str | os.PathLike | None = None) -> Result | None
     results the newest (its provenance timestamp), so a new reference run supersedes the
     folders it leaves in place."""
     root = Path(root) if root is not None else reference_root()
-    for profile in ("quick", "paper"):
+    for profile in profiles.MEASURING:
         found = []
         for meta_path in (root / profile).glob(f"cuda-*/{check_name(name)}.json"):
             try:

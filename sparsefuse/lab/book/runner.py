@@ -27,7 +27,8 @@ import psutil
 
 from .atomic import atomic_write
 from .gpus import gpu_ids, resolve_gpus
-from .layout import EXECUTED_DIR, LIBRARY_DIR, REPO_ROOT, check_profile, localize_badge, resolve_device
+from .. import profiles
+from .layout import EXECUTED_DIR, LIBRARY_DIR, REPO_ROOT, localize_badge, resolve_device
 
 # NVLink multicast stays as the caller set it (NCCL_NVLS_ENABLE, TORCH_SYMM_MEM_DISABLE_MULTICAST,
 # NVSHMEM_DISABLE_NVLS): every notebook inherits the environment and never turns it on.
@@ -169,7 +170,7 @@ def execute(src: Path, *, profile: str, device: str, params: dict | None = None,
             timeout: float | None = None, output_dir: Path | None = None,
             resume: bool = False, gpu: str | None = None) -> RunResult:
     """Execute one notebook into ``output_dir/<stem>.ipynb``; ``gpu`` pins it to that one device."""
-    check_profile(profile)
+    profiles.check(profile)
     if timeout is not None and timeout <= 0:
         raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
     src = Path(src).resolve()

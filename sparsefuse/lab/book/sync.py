@@ -15,14 +15,17 @@ from pathlib import Path
 
 import nbformat
 
+from .. import profiles
 from .atomic import atomic_write
 from .layout import REPOSITORY, badge, notebooks, read_source, without_badge
 
+# the profile menu of the Colab form
+COLAB_CHOICES = ", ".join(f'"{name}"' for name in ("auto", *profiles.NAMES))
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 INSTALL = f"sparsefuse[colab] @ git+https://github.com/{REPOSITORY}"
 COLAB_CELL = f'''\
 # @title Colab: install SparseFuse, check the GPU, choose a profile {{ display-mode: "form" }}
-colab_profile = "auto"  # @param ["auto", "smoke", "quick", "paper"]
+colab_profile = "auto"  # @param [{COLAB_CHOICES}]
 # auto: quick on a GPU runtime, smoke without one. Outside Colab this cell does nothing.
 import sys
 

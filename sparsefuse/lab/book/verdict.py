@@ -26,9 +26,8 @@ from typing import Callable
 
 import pandas as pd
 
+from .. import profiles
 from . import results
-
-MEASURING_PROFILES = ("quick", "paper")
 
 
 @dataclass(frozen=True)
@@ -79,7 +78,7 @@ def evidence(name: str, fresh: pd.DataFrame, *, profile: str, device: str, refer
     """This run's table when it is a GPU measurement at quick/paper, else the committed reference, else this run."""
     device = _resolve(device)
     on_gpu = device.startswith("cuda")
-    if on_gpu and profile in MEASURING_PROFILES and _ok_rows(fresh):
+    if on_gpu and profile in profiles.MEASURING and _ok_rows(fresh):
         words = f"profile {profile} on {_gpu_words(device)}"
         return Evidence(fresh, f"this run ({words})", True, True, label=f"this run: {words}")
     ref = reference if reference is not None else _reference(name)
@@ -89,14 +88,15 @@ def evidence(name: str, fresh: pd.DataFrame, *, profile: str, device: str, refer
         except (OSError, ValueError, pd.errors.ParserError):
             table = None
         if table is not None and _ok_rows(table):
-            return Evidence(table, _describe_reference(ref), False, ref.is_gpu and ref.profile in MEASURING_PROFILES,
+            return Evidence(table, _describe_reference(ref), False, ref.is_gpu and ref.profile in profiles.MEASURING,
                             ref, label=_label_reference(ref))
     what = "GPU" if on_gpu else "CPU"
-    why = ("a check that the code runs; its numbers are not comparable with the paper's"
-           if profile == "smoke" or not on_gpu else "no GPU reference is committed for it yet")
-    return Evidence(fresh, f"this run (profile {profile} on {what}: {why})", True, on_gpu and profile != "smoke",
+    measuring = on_gpu and profile in profiles.MEASURING
+    why = ("no GPU reference is committed for it yet" if measuring
+           else "a check that the code runs; its numbers are not comparable with the paper's")
+    return Evidence(fresh, f"this run (profile {profile} on {what}: {why})", True, measuring,
                     label=f"this run: profile {profile} on {what}"
-                    + (" (smoke: numbers not comparable)" if profile == "smoke" or not on_gpu else ""))
+                    + ("" if measuring else " (smoke: numbers not comparable)"))
 
 
 def _resolve(device) -> str:

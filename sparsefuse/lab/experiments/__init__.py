@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import inspect
 
+from ..profiles import check as check_profile
+
 
 def resolve_profile(profiles: dict, profile: str, overrides: dict) -> dict:
     """The settings of ``profile`` with ``overrides`` applied.
@@ -17,9 +19,7 @@ def resolve_profile(profiles: dict, profile: str, overrides: dict) -> dict:
     Unknown profile names and unknown override keys are errors: a typo in a
     papermill parameter must not silently run the default sweep.
     """
-    if profile not in profiles:
-        raise ValueError(f"profile must be one of {sorted(profiles)}, got {profile!r}")
-    cfg = dict(profiles[profile])
+    cfg = dict(profiles[check_profile(profile)])
     for key, value in overrides.items():
         if key not in cfg:
             raise ValueError(f"unknown override {key!r} for this experiment; known: {sorted(cfg)}")

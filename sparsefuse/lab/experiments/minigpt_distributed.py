@@ -31,7 +31,7 @@ import torch
 
 from sparsefuse.lab import distributed as D
 from sparsefuse import status as S
-from sparsefuse.lab import text_data
+from sparsefuse.lab import profiles, text_data
 from sparsefuse.lab.book.atomic import atomic_write
 from sparsefuse.lab.experiments._page import page_figure
 from sparsefuse.lab.experiments.minigpt import eval_lm, train_lm
@@ -248,7 +248,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-batches", type=int, default=4)
     p.add_argument("--out", default=None, help="CSV written by rank 0 (with --scaling: the table; default: the "
                                                "book result minigpt_scaling with provenance)")
-    p.add_argument("--profile", default="quick", choices=["smoke", "quick", "paper"],
+    p.add_argument("--profile", default="quick", choices=profiles.NAMES,
                    help="results folder of the --scaling table when --out is not given")
     p.add_argument("--save-state", default=None, help="rank 0 saves the full (unsharded) state dict here "
                                                      "(with --scaling: PATH-<strategy>-<n>.pt per run)")
