@@ -18,6 +18,7 @@ import pandas as pd
 
 from .. import profiles
 from . import provenance, results
+from .contract import Experiment, KeyNumbered, Plotted, problems
 from .layout import resolve_device
 
 _started = time.perf_counter()
@@ -55,7 +56,7 @@ def choose_colab_profile(choice: str = "auto") -> str:
     return profile
 
 
-def experiment(exp, profile: str, device: str = "auto", *, keys: list[str] | None = None,
+def experiment(exp: Experiment, profile: str, device: str = "auto", *, keys: list[str] | None = None,
                side: dict | None = None, only_measured: bool = False, related: dict[str, str] | None = None,
                **overrides) -> pd.DataFrame:
     """Run one chapter's experiment, plot it, publish it, glue its verdict; return the table the page leads with.
@@ -64,6 +65,8 @@ def experiment(exp, profile: str, device: str = "auto", *, keys: list[str] | Non
     that was not set). ``side`` names derived tables published beside it, e.g.
     ``{"curves": exp.curves}`` as ``<NAME>_curves``. With ``only_measured`` a run
     in which no row is ``ok`` is not saved: the committed result is shown instead.
+
+    ``exp`` is held to :mod:`.contract` before anything runs.
 
     The returned table is the *evidence* (:func:`sparsefuse.lab.book.verdict.evidence`,
     the one place that decides): this run when it measured on a GPU at quick/paper,
@@ -76,23 +79,24 @@ def experiment(exp, profile: str, device: str = "auto", *, keys: list[str] | Non
     """
     from . import verdict
 
+    wrong = problems(exp)
+    if wrong:
+        raise TypeError(f"{getattr(exp, '__name__', exp)!r} is not an experiment module: {'; '.join(wrong)}")
     dev = use_device(device)
     df = exp.run(profile=profile, device=dev, **{k: v for k, v in overrides.items() if v is not None})
     if only_measured and results.no_row_succeeded(df):
         show_committed(exp.NAME, note=f"Not measured in this run ({df['note'].iloc[0]}); no result is saved.")
-        if hasattr(exp, "verdict_numbers"):
-            glue_all(verdict.verdict_values(verdict.evidence(exp.NAME, df, profile=profile, device=dev),
-                                            exp.NAME, exp.verdict_numbers, related=related))
+        glue_all(verdict.verdict_values(verdict.evidence(exp.NAME, df, profile=profile, device=dev),
+                                        exp.NAME, exp.verdict_numbers, related=related))
         return df
-    fig = exp.plot(df) if hasattr(exp, "plot") else None
+    fig = exp.plot(df) if isinstance(exp, Plotted) else None
     ev = _publish(exp.NAME, df, fig, profile=profile, device=dev, keys=keys)
     for suffix, derive in (side or {}).items():
         publish(f"{exp.NAME}_{suffix}", derive(df), None, profile=profile, device=dev,
                 params=df.attrs.get("parameters"), show=False)
     shown = evidence_frame(ev, df, side=list(side or {}), name=exp.NAME)
-    if hasattr(exp, "verdict_numbers"):
-        glue_all(verdict.verdict_values(ev, exp.NAME, exp.verdict_numbers, related=related))
-    if hasattr(exp, "key_numbers"):
+    glue_all(verdict.verdict_values(ev, exp.NAME, exp.verdict_numbers, related=related))
+    if isinstance(exp, KeyNumbered):
         glue_all(exp.key_numbers(shown))
     return shown
 

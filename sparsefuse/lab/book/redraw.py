@@ -8,24 +8,20 @@ the figure (``figure_redrawn``: commit and time) beside the unchanged measuremen
 """
 from __future__ import annotations
 
-import importlib
 import json
-import pkgutil
 from datetime import datetime, timezone
 from pathlib import Path
 
 from . import results
 from .atomic import atomic_write_many
+from .contract import Plotted, experiment_modules
 from .provenance import git_state
 
 
-def plotter(name: str):
+def plotter(name: str) -> Plotted:
     """The experiment module whose ``NAME`` is ``name`` and which can ``plot`` it."""
-    from .. import experiments
-
-    for info in pkgutil.walk_packages(experiments.__path__, f"{experiments.__name__}."):
-        mod = importlib.import_module(info.name)
-        if getattr(mod, "NAME", None) == name and callable(getattr(mod, "plot", None)):
+    for mod in experiment_modules():
+        if mod.NAME == name and isinstance(mod, Plotted):
             return mod
     raise ValueError(f"name: no experiment module with NAME {name!r} has a plot()")
 

@@ -1,9 +1,11 @@
-"""One module per section of the book.
+"""One module per section of the book (``jhcg/``: the JHCG appendix), and what they share.
 
-Each module has ``PROFILES`` (``smoke``/``quick``/``paper``), ``run(profile,
-device, progress, **overrides) -> DataFrame`` (its ``attrs["parameters"]`` the
-settings it resolved) and ``plot(df) -> Figure``; the notebook of that section
-hands the module to ``sparsefuse.lab.book.notebook.experiment``.
+Each chapter's module is what :class:`sparsefuse.lab.book.contract.Experiment` says:
+``NAME``, ``PROFILES`` (settings per profile of :mod:`sparsefuse.lab.profiles`),
+``run(profile, device, progress, **overrides) -> DataFrame`` (its ``attrs["parameters"]``
+the settings it resolved), ``verdict_numbers(df)`` and mostly ``plot(df) -> Figure``;
+the notebook of that section hands the module to ``sparsefuse.lab.book.notebook.experiment``.
+Here: :func:`recorded` turns a ``run(cfg, ...)`` into that ``run``.
 """
 from __future__ import annotations
 

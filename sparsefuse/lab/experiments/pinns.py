@@ -43,6 +43,7 @@ _PER_PROBLEM_SMOKE = {
 PROFILES = {
     # CPU, seconds: proves that double backward runs through every model.
     "smoke": dict(problems=list(PROBLEM_NAMES), models=list(MODEL_KINDS), steps=10, lr=3e-3,
+                  time_budget_s=None,
                   n_interior=64, n_boundary=16, bc_weight=10.0, resample_every=0,
                   kan_width=8, kan_depth=1, mlp_width=32, mlp_depth=2, n_fourier=16, spline_order=3,
                   test_points={"1d": 512, "2d": 48}, log_every=3, seed=0, **_PER_PROBLEM_SMOKE),
@@ -56,6 +57,7 @@ PROFILES = {
                   grid_size={"poisson1d_multiscale": 100, "poisson2d": 20, "advection_diffusion": 20},
                   fourier_sigma=_PER_PROBLEM_SMOKE["fourier_sigma"]),
     "paper": dict(problems=list(PROBLEM_NAMES), models=list(MODEL_KINDS), steps=20000, lr=2e-3,
+                  time_budget_s=None,
                   n_interior=8192, n_boundary=1024, bc_weight=10.0, resample_every=100,
                   kan_width=32, kan_depth=2, mlp_width=128, mlp_depth=4, n_fourier=128, spline_order=3,
                   test_points={"1d": 8192, "2d": 400}, log_every=20, seed=0,
@@ -119,7 +121,7 @@ def train_one(problem_name: str, kind: str, cfg: dict, device="cpu", progress: b
         with PeakMemory(device) as mem:
             res = train_loop(step, steps, desc=f"{problem_name}/{kind}", progress=progress,
                              log_every=cfg["log_every"], device=device,
-                             time_budget_s=cfg.get("time_budget_s"))
+                             time_budget_s=cfg["time_budget_s"])
         row.update(status=res.status, final_loss=res.final_loss, steps=res.steps, wall_s=res.wall_s,
                    ms_per_step=1e3 * res.wall_s / max(res.steps, 1), peak_mib=mem.mib, impl=kan_impls(model))
         row["note"] = res.note
