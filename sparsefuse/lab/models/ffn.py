@@ -53,39 +53,34 @@ class MLPFFN(nn.Module):
 
 
 class KANFFN(nn.Module):
-    """Two KAN layers, ``d -> h -> d``; tokens are flattened so the layer sees a 2-D batch."""
+    """Two KAN layers, ``d -> h -> d``; tokens are flattened so the layer sees a 2-D batch.
+
+    ``gated``: the hidden units are multiplied by ``sigmoid(W_g x)`` (:class:`GatedKANFFN`).
+    """
 
     def __init__(self, d_model: int, d_hidden: int, *, grid_size: int = 5, spline_order: int = 3,
-                 grid_range=(-2.0, 2.0), impl: str = "auto", dropout: float = 0.0):
+                 grid_range=(-2.0, 2.0), impl: str = "auto", dropout: float = 0.0, gated: bool = False):
         super().__init__()
         kw = dict(grid_size=grid_size, spline_order=spline_order, grid_range=grid_range, impl=impl)
         self.up = _kan_linear(d_model, d_hidden, **kw)
-        self.down = _kan_linear(d_hidden, d_model, **kw)
-        self.drop = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        lead = x.shape[:-1]
-        h = self.up(x.reshape(-1, x.shape[-1]))
-        return self.drop(self.down(h)).reshape(*lead, self.down.out_features)
-
-
-class GatedKANFFN(nn.Module):
-    """Gated KAN FFN: KAN up-projection, times a sigmoid gate of the input, then KAN down-projection."""
-
-    def __init__(self, d_model: int, d_hidden: int, *, grid_size: int = 5, spline_order: int = 3,
-                 grid_range=(-2.0, 2.0), impl: str = "auto", dropout: float = 0.0):
-        super().__init__()
-        kw = dict(grid_size=grid_size, spline_order=spline_order, grid_range=grid_range, impl=impl)
-        self.up = _kan_linear(d_model, d_hidden, **kw)
-        self.gate = nn.Linear(d_model, d_hidden)
+        self.gate = nn.Linear(d_model, d_hidden) if gated else None  # made between the two: the seeded init order
         self.down = _kan_linear(d_hidden, d_model, **kw)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         lead = x.shape[:-1]
         x2 = x.reshape(-1, x.shape[-1])
-        h = self.up(x2) * torch.sigmoid(self.gate(x2))
+        h = self.up(x2)
+        if self.gate is not None:
+            h = h * torch.sigmoid(self.gate(x2))
         return self.drop(self.down(h)).reshape(*lead, self.down.out_features)
+
+
+class GatedKANFFN(KANFFN):
+    """Gated KAN FFN: KAN up-projection, times a sigmoid gate of the input, then KAN down-projection."""
+
+    def __init__(self, d_model: int, d_hidden: int, **kan):
+        super().__init__(d_model, d_hidden, gated=True, **kan)
 
 
 def build_ffn(kind: str, d_model: int, d_hidden: int, *, impl: str = "auto", grid_size: int = 5,

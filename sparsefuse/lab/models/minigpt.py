@@ -12,35 +12,20 @@ tensors decide whether one GPU suffices).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sparsefuse.lab.models.ffn import build_ffn
+from sparsefuse.lab.models import transformer
 from sparsefuse.lab.text_data import CharTokenizer  # noqa: F401  (the chapter's tokenizer, re-exported)
 
 
 @dataclass(frozen=True)
-class GPTConfig:
+class GPTConfig(transformer.TransformerConfig):
     vocab_size: int = 128
     block_size: int = 128
-    n_layer: int = 4
-    n_head: int = 4
-    d_model: int = 128
-    ffn: str = "mlp"          # "mlp" | "kan" | "gated_kan" | "jhcg"
-    ffn_mult: int = 4         # hidden width = ffn_mult * d_model for every FFN kind
-    ffn_hidden: int = 0       # > 0: this hidden width instead (the parameter-matched MLP)
-    jhcg_rho: float = 0.25    # JHCG: share of the hidden width given to the KAN path
-    jhcg_variant: str = "expanded"  # JHCG: "compact" | "expanded"
-    impl: str = "auto"        # KANLinear path for KAN FFNs
-    grid_size: int = 5
-    spline_order: int = 3
-    dropout: float = 0.0
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 CONFIGS = {
@@ -48,52 +33,9 @@ CONFIGS = {
     "scale-a": GPTConfig(block_size=256, n_layer=4, n_head=4, d_model=256),
     "scale-b": GPTConfig(block_size=1024, n_layer=12, n_head=12, d_model=768),
 }
-
-
 def make_config(name: str, **overrides) -> GPTConfig:
     """A named config with fields replaced (e.g. ``ffn="kan"``, ``vocab_size=...``)."""
-    if name not in CONFIGS:
-        raise ValueError(f"config must be one of {sorted(CONFIGS)}, got {name!r}")
-    return replace(CONFIGS[name], **overrides)
-
-
-class CausalSelfAttention(nn.Module):
-    def __init__(self, d_model: int, n_head: int, dropout: float = 0.0, causal: bool = True):
-        super().__init__()
-        if d_model % n_head:
-            raise ValueError(f"d_model={d_model} must be divisible by n_head={n_head}")
-        self.n_head, self.causal, self.dropout = n_head, causal, dropout
-        self.qkv = nn.Linear(d_model, 3 * d_model)
-        self.proj = nn.Linear(d_model, d_model)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, t, d = x.shape
-        q, k, v = self.qkv(x).view(b, t, 3, self.n_head, d // self.n_head).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal,
-                                           dropout_p=self.dropout if self.training else 0.0)
-        return self.proj(y.transpose(1, 2).reshape(b, t, d))
-
-
-class Block(nn.Module):
-    """Pre-LN Transformer block; ``causal=False`` gives the ViT encoder block."""
-
-    def __init__(self, d_model: int, n_head: int, ffn: nn.Module, dropout: float = 0.0, causal: bool = True):
-        super().__init__()
-        self.ln1 = nn.LayerNorm(d_model)
-        self.attn = CausalSelfAttention(d_model, n_head, dropout, causal)
-        self.ln2 = nn.LayerNorm(d_model)
-        self.ffn = ffn
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x))
-        return x + self.ffn(self.ln2(x))
-
-
-def ffn_for(cfg) -> nn.Module:
-    hidden = getattr(cfg, "ffn_hidden", 0) or cfg.ffn_mult * cfg.d_model
-    return build_ffn(cfg.ffn, cfg.d_model, hidden, impl=cfg.impl, grid_size=cfg.grid_size,
-                     spline_order=cfg.spline_order, dropout=cfg.dropout, rho=getattr(cfg, "jhcg_rho", 0.25),
-                     variant=getattr(cfg, "jhcg_variant", "expanded"))
+    return transformer.make_config(CONFIGS, name, **overrides)
 
 
 class MiniGPT(nn.Module):
@@ -105,8 +47,7 @@ class MiniGPT(nn.Module):
         self.tok = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.pos = nn.Embedding(cfg.block_size, cfg.d_model)
         self.drop = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(
-            Block(cfg.d_model, cfg.n_head, ffn_for(cfg), cfg.dropout, causal=True) for _ in range(cfg.n_layer))
+        self.blocks = transformer.blocks(cfg, causal=True)
         self.ln_f = nn.LayerNorm(cfg.d_model)
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         self.head.weight = self.tok.weight  # tied: fewer parameters, better small-data perplexity

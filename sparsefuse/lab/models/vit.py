@@ -1,8 +1,8 @@
 """ViT with a pluggable FFN, sized for CIFAR-style inputs (32x32x3, 100 classes).
 
 Patches come from one strided convolution, a class token is prepended, and
-the encoder reuses MiniGPT's pre-LN block with non-causal attention, so the two
-Transformer chapters share one attention implementation.
+the encoder is the pre-LN block of :mod:`.transformer` with non-causal attention, so the
+two Transformer chapters share one attention implementation.
 
 Configs: ``tiny`` (tests, CPU smoke), ``vit-s`` (ViT-Tiny width, patch 4 ->
 64 tokens; the accuracy runs) and ``vit-b`` (ViT-Small width, depth 12: the
@@ -10,32 +10,23 @@ throughput/memory feasibility point on one GPU).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from sparsefuse.lab.models.minigpt import Block, ffn_for
+from sparsefuse.lab.models import transformer
 
 
 @dataclass(frozen=True)
-class ViTConfig:
+class ViTConfig(transformer.TransformerConfig):
+    n_layer: int = 6
+    n_head: int = 3
+    d_model: int = 192
     image_size: int = 32
     patch_size: int = 4
     in_chans: int = 3
     num_classes: int = 100
-    d_model: int = 192
-    n_layer: int = 6
-    n_head: int = 3
-    ffn: str = "mlp"          # "mlp" | "kan" | "gated_kan" | "jhcg" (see sparsefuse.lab.models.ffn)
-    ffn_mult: int = 4
-    impl: str = "auto"
-    grid_size: int = 5
-    spline_order: int = 3
-    dropout: float = 0.0
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 CONFIGS = {
@@ -43,12 +34,9 @@ CONFIGS = {
     "vit-s": ViTConfig(),
     "vit-b": ViTConfig(d_model=384, n_layer=12, n_head=6),
 }
-
-
 def make_config(name: str, **overrides) -> ViTConfig:
-    if name not in CONFIGS:
-        raise ValueError(f"config must be one of {sorted(CONFIGS)}, got {name!r}")
-    return replace(CONFIGS[name], **overrides)
+    """A named config with fields replaced (e.g. ``ffn="kan"``, ``num_classes=...``)."""
+    return transformer.make_config(CONFIGS, name, **overrides)
 
 
 class ViT(nn.Module):
@@ -61,8 +49,7 @@ class ViT(nn.Module):
         self.patch = nn.Conv2d(cfg.in_chans, cfg.d_model, cfg.patch_size, stride=cfg.patch_size)
         self.cls = nn.Parameter(torch.zeros(1, 1, cfg.d_model))
         self.pos = nn.Parameter(torch.randn(1, n_patches + 1, cfg.d_model) * 0.02)
-        self.blocks = nn.ModuleList(
-            Block(cfg.d_model, cfg.n_head, ffn_for(cfg), cfg.dropout, causal=False) for _ in range(cfg.n_layer))
+        self.blocks = transformer.blocks(cfg, causal=False)
         self.ln = nn.LayerNorm(cfg.d_model)
         self.head = nn.Linear(cfg.d_model, cfg.num_classes)
 
