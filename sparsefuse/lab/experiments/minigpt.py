@@ -14,29 +14,21 @@ An out-of-memory run is a row with ``status="oom"``, a diverging one
 """
 from __future__ import annotations
 
-import math
 import textwrap
 
 import torch
 
-from sparsefuse.lab import text_data
-from sparsefuse.lab.experiments import check_choices, recorded
-from sparsefuse.lab.experiments._page import page_figure, with_note
 from sparsefuse import status as S
-from sparsefuse.lab.experiments import _guard as guard
-from sparsefuse.lab.experiments import _sweep as sw
+from sparsefuse.lab import text_data
 from sparsefuse.lab.models import minigpt as M
-from sparsefuse.training import count_parameters, one_thread_on_cpu, PeakMemory, seed_everything, train_loop
+from sparsefuse.training import one_thread_on_cpu, train_loop
+
+from . import _sweep as sw
+from . import check_choices, recorded
+from ._page import page_figure, with_note
+from ._transformer_runs import VARIANTS, lr_at, oom_words, steady_rate, train_variant, variant_row
 
 NAME = "minigpt_kan"
-
-#: (label, ffn kind, KANLinear impl) — the rows every table compares.
-VARIANTS = {
-    "mlp": ("MLP-FFN", "mlp", "auto"),
-    "kan-auto": ("KAN-FFN fused (auto)", "kan", "auto"),
-    "kan-reference": ("KAN-FFN reference", "kan", "reference"),
-    "gated-kan-auto": ("Gated KAN-FFN (auto)", "gated_kan", "auto"),
-}
 
 PROFILES = {
     "smoke": dict(variants=["mlp", "kan-auto", "kan-reference"], seed=0, max_chars=200_000,
@@ -63,29 +55,6 @@ PROFILES = {
 COLUMNS = ["section", "variant", "label", "ffn", "impl", "resolved_impl", "config", "block_size", "batch_size",
            "params", "steps", "tokens_per_s", "peak_mib", "final_loss", "val_loss", "status", "note", "seed",
            "step", "loss"]
-
-
-def resolved_impl(model, device) -> str:
-    """The path the first KAN layer really runs for this device (``impl="auto"`` resolved), or ``"-"``."""
-    for m in model.modules():
-        if hasattr(m, "resolve_impl") and hasattr(m, "in_features"):
-            return m.resolve_impl(torch.zeros(1, m.in_features, device=device))
-    return "-"
-
-
-def variant_row(section: str, variant: str, config: str, **fields) -> dict:
-    """A result row naming the variant (label, FFN kind, path) plus ``fields``; shared with the ViT chapter."""
-    label, ffn, impl = VARIANTS[variant]
-    return dict(section=section, variant=variant, label=label, ffn=ffn, impl=impl, config=config, **fields)
-
-
-def lr_at(step: int, steps: int, lr: float) -> float:
-    """Linear warm-up over 5% of the steps, then cosine decay to 10% of ``lr``."""
-    warm = max(1, steps // 20)
-    if step < warm:
-        return lr * (step + 1) / warm
-    t = (step - warm) / max(1, steps - warm)
-    return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
 def global_batch(ids, step: int, *, seed: int, batch_size: int, block_size: int, rank: int = 0,
@@ -134,17 +103,6 @@ def train_lm(model, train_ids, *, steps: int, batch_size: int, block_size: int, 
     return res, steady_rate(res, batch_size * block_size * world_size)
 
 
-def steady_rate(res, items_per_step: float) -> float:
-    """Items/s over the logged steps, leaving out the first one or two (compilation, autotuning)."""
-    curve = res.curve
-    warm = 2 if res.steps > 3 else (1 if res.steps > 1 else 0)
-    if res.status != "ok" or res.steps <= warm or len(curve) != res.steps:
-        return float("nan")
-    t = curve["time_s"].to_numpy()
-    dt = t[-1] - (t[warm - 1] if warm else 0.0)
-    return (res.steps - warm) * items_per_step / dt if dt > 0 else float("nan")
-
-
 @torch.no_grad()
 def eval_lm(model, val_ids, *, batches: int, batch_size: int, block_size: int, seed: int, device) -> float:
     """Mean validation loss over fixed windows (same windows for every variant)."""
@@ -166,31 +124,22 @@ def one_run(section: str, variant: str, config: str, *, vocab_size: int, train_i
     """Build, train and evaluate one model; OOM or any error becomes the row's status."""
     row = variant_row(section, variant, config, block_size=block_size, batch_size=batch_size, steps=steps,
                       seed=seed, status=S.OK, note="")
-    curve_rows: list[dict] = []
-    model = None
-    try:
-        seed_everything(seed)
-        cfg = M.make_config(config, ffn=row["ffn"], impl=row["impl"], vocab_size=vocab_size,
-                            block_size=max(block_size, M.CONFIGS[config].block_size))
-        with PeakMemory(device) as mem:
-            with torch.device(device):  # build in place: a 600M-parameter KAN init on the CPU takes minutes
-                model = M.MiniGPT(cfg)
-            row.update(params=count_parameters(model), resolved_impl=resolved_impl(model, device))
-            res, tps = train_lm(model, train_ids, steps=steps, batch_size=batch_size, block_size=block_size,
-                                lr=lr, seed=seed, device=device, progress=progress,
-                                desc=f"{section} {variant} T={block_size}")
-        row.update(tokens_per_s=tps, peak_mib=mem.mib, final_loss=res.final_loss, steps=res.steps)
-        if res.status != S.OK:
-            row.update(status=S.DIVERGED, note=res.note)
-        elif eval_batches:
-            row["val_loss"] = eval_lm(model, val_ids, batches=eval_batches, batch_size=batch_size,
-                                      block_size=block_size, seed=seed, device=device)
-        curve_rows = curve_table_rows(res, variant, config, block_size=block_size, seed=seed)
-    except Exception as exc:  # noqa: BLE001 - OOM and failures are results here
-        row["status"], row["note"] = S.failure(exc)
-    del model
-    guard.free_memory(device)
-    return row, curve_rows
+
+    def build():
+        return M.MiniGPT(M.make_config(config, ffn=row["ffn"], impl=row["impl"], vocab_size=vocab_size,
+                                       block_size=max(block_size, M.CONFIGS[config].block_size)))
+
+    def train(model, _gen):
+        return train_lm(model, train_ids, steps=steps, batch_size=batch_size, block_size=block_size, lr=lr,
+                        seed=seed, device=device, progress=progress, desc=f"{section} {variant} T={block_size}")
+
+    def evaluate(model):
+        return dict(val_loss=eval_lm(model, val_ids, batches=eval_batches, batch_size=batch_size,
+                                     block_size=block_size, seed=seed, device=device))
+
+    return train_variant(row, build, train, seed=seed, device=device, rate="tokens_per_s",
+                         evaluate=evaluate if eval_batches else None,
+                         curve=dict(block_size=block_size, seed=seed))
 
 
 @recorded(PROFILES)
@@ -349,24 +298,6 @@ def verdict_numbers(df) -> dict:
     return out
 
 
-def oom_words(rows, key: str, where: str) -> str:
-    """The out-of-memory half of a feasibility claim: did the reference path run out of memory where the fused one
-    trained, and if not, does the memory ratio the claim rests on still hold? (Shared by the ViT chapter.)"""
-    ok = rows[rows["status"] == S.OK].set_index(key)
-    ref = next((v for v in ok.index if "reference" in str(v)), None)
-    fused = next((v for v in ok.index if str(v) in ("kan-auto", "kan")), None)
-    if (rows["status"] == S.OOM).any() and ref is None:
-        return (f"The reference path ran out of memory {where} where the fused model trained: the out-of-memory "
-                "part of the claim holds on this GPU.")
-    if ref is None or fused is None:
-        return f"The out-of-memory part of the claim was not tested {where}."
-    r, f = float(ok.loc[ref, "peak_mib"]), float(ok.loc[fused, "peak_mib"])
-    return (f"The out-of-memory part of the claim does not reproduce on this GPU: {where} the reference path "
-            f"trained too, at a peak of {r:,.0f} MiB against the fused model's {f:,.0f} MiB. What holds is the "
-            f"memory ratio behind it ({r / f:.3g}× less for the fused model): a GPU with less memory than the "
-            "reference's peak would run out where the fused model fits.")
-
-
 def _sequence_words(sweep) -> str:
     """How far each variant got in the sequence-length sweep, and whether anything ran out of memory."""
     from ..book.verdict import joined
@@ -390,12 +321,6 @@ def _sequence_words(sweep) -> str:
                 f"nothing ran out of memory, so the long-sequence half of the claim is not tested at these "
                 f"lengths{mem}")
     return f"the longest sequences trained were {joined(parts)}; out of memory: {joined(ooms)}"
-
-
-def curve_table_rows(res, variant: str, config: str, **keys) -> list[dict]:
-    """The loss curve of one training run as rows of section ``curve``."""
-    return [variant_row("curve", variant, config, step=int(r.step), loss=float(r.loss), status=S.OK, **keys)
-            for r in res.curve.itertuples(index=False)]
 
 
 def summary(df):

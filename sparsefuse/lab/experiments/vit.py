@@ -14,15 +14,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from sparsefuse.lab.experiments import check_choices, recorded
 from sparsefuse import status as S
-from sparsefuse.lab.experiments import _guard as guard
-from sparsefuse.lab.experiments._page import legend_on_top, page_figure, with_note
-from sparsefuse.lab.experiments import _sweep as sw
-from sparsefuse.lab.experiments.minigpt import (VARIANTS, curve_table_rows, lr_at, resolved_impl, steady_rate,
-                                           variant_row)
 from sparsefuse.lab.models import vit as V
-from sparsefuse.training import count_parameters, one_thread_on_cpu, PeakMemory, seed_everything, train_loop
+from sparsefuse.training import one_thread_on_cpu, train_loop
+
+from . import _sweep as sw
+from . import check_choices, recorded
+from ._page import legend_on_top, page_figure, with_note
+from ._transformer_runs import VARIANTS, lr_at, oom_words, steady_rate, train_variant, variant_row
 
 NAME = "vit_kan"
 
@@ -101,43 +100,34 @@ def one_run(section: str, variant: str, config: str, *, X, y, X_test=None, y_tes
     """Build and train one ViT; the row carries throughput, memory, loss, accuracy and status."""
     row = variant_row(section, variant, config, dataset=dataset, batch_size=batch_size, steps=steps, seed=seed,
                       status=S.OK, note="")
-    curve_rows, model = [], None
-    try:
-        gen = seed_everything(seed)
-        cfg = V.make_config(config, ffn=row["ffn"], impl=row["impl"], num_classes=num_classes)
-        with PeakMemory(device) as mem:
-            with torch.device(device):
-                model = V.ViT(cfg)
-            row.update(params=count_parameters(model), resolved_impl=resolved_impl(model, device))
-            opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
-            on_device = X.to(device), y.to(device)
 
-            def step_fn(step):
-                for g in opt.param_groups:
-                    g["lr"] = lr_at(step, steps, lr)
-                idx = torch.randint(0, len(X), (batch_size,), generator=gen).to(device)
-                loss = F.cross_entropy(model(on_device[0][idx]), on_device[1][idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step()
-                return loss.item()
+    def build():
+        return V.ViT(V.make_config(config, ffn=row["ffn"], impl=row["impl"], num_classes=num_classes))
 
-            res = train_loop(step_fn, steps, desc=f"{section} {variant} {config}", progress=progress,
-                             device=device)
-        row.update(images_per_s=steady_rate(res, batch_size), peak_mib=mem.mib, final_loss=res.final_loss,
-                   steps=res.steps)
-        if res.status != S.OK:
-            row.update(status=S.DIVERGED, note=res.note)
-        elif X_test is not None:
-            row["test_acc"] = accuracy(model, X_test, y_test, device)
-        if section != "feasibility":
-            curve_rows = curve_table_rows(res, variant, config, dataset=dataset, seed=seed)
-    except Exception as exc:  # noqa: BLE001 - OOM and failures are results here
-        row["status"], row["note"] = S.failure(exc)
-    del model
-    guard.free_memory(device)
-    return row, curve_rows
+    def train(model, gen):
+        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
+        on_device = X.to(device), y.to(device)
+
+        def step_fn(step):
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, steps, lr)
+            idx = torch.randint(0, len(X), (batch_size,), generator=gen).to(device)
+            loss = F.cross_entropy(model(on_device[0][idx]), on_device[1][idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            return loss.item()
+
+        res = train_loop(step_fn, steps, desc=f"{section} {variant} {config}", progress=progress, device=device)
+        return res, steady_rate(res, batch_size)
+
+    def evaluate(model):
+        return dict(test_acc=accuracy(model, X_test, y_test, device))
+
+    return train_variant(row, build, train, seed=seed, device=device, rate="images_per_s",
+                         evaluate=evaluate if X_test is not None else None,
+                         curve=None if section == "feasibility" else dict(dataset=dataset, seed=seed))
 
 
 @recorded(PROFILES)
@@ -267,8 +257,6 @@ def verdict_numbers(df) -> dict:
     out["vt_mib_fused"] = get(ok, "kan-auto", "peak_mib")
     ref = feas[(feas["config"] == big) & (feas["variant"] == "kan-reference")]
     out["vt_ref_big"] = str(ref["status"].iloc[0]) if len(ref) else "not run"
-    from .minigpt import oom_words
-
     out["vt_oom_text"] = oom_words(feas[feas["config"] == big], "variant", f"at the larger model ({big})")
     small = configs[0] if configs else None
     oks = feas[(feas["status"] == S.OK) & (feas["config"] == small)].set_index("variant")

@@ -23,6 +23,7 @@ from sparsefuse import status as S
 from sparsefuse.lab.experiments import _guard as guard
 from sparsefuse.lab.experiments import _sweep as sw
 from sparsefuse.lab.experiments import minigpt as LM
+from sparsefuse.lab.experiments._transformer_runs import lr_at, resolved_impl
 from sparsefuse.lab.models import minigpt as M
 from sparsefuse.training import (count_parameters, one_thread_on_cpu, PeakMemory, seed_everything, synchronize,
                                  train_loop)
@@ -216,7 +217,7 @@ def fit(model, train: dict, seed: int, device, *, progress: bool = False, desc: 
             synchronize(device)
             probe_s = time.perf_counter() - t0
         for group in opt.param_groups:
-            group["lr"] = LM.lr_at(step, steps, train["lr"])
+            group["lr"] = lr_at(step, steps, train["lr"])
         x, y = LM.global_batch(train_ids, step, seed=seed, batch_size=bs, block_size=t, device=device)
         _, loss = fwd(x, y)
         opt.zero_grad(set_to_none=True)
@@ -256,7 +257,7 @@ def train_run(name: str, seed: int, train: dict, device, *, progress: bool = Fal
             with PeakMemory(dev) as mem:
                 with torch.device(dev):
                     model = M.MiniGPT(cfg)
-                row.update(params=count_parameters(model), resolved_impl=LM.resolved_impl(model, dev))
+                row.update(params=count_parameters(model), resolved_impl=resolved_impl(model, dev))
                 probe = None
                 if info["ffn"] == "jhcg" and not compiled:
                     x_probe, coeff0 = probe_batch(train, dev), []
