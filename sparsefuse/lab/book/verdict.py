@@ -159,28 +159,32 @@ def times(ratio: float) -> str:
     return (text[:-1] if text.endswith(".") else text) + "×"
 
 
+#: a ratio of two measurements this close to 1 reads "as fast as", "as much memory as"
+SAME_WITHIN = 0.02
+
+
+def _ratio_words(ratio: float, *, unmeasured: str, same: str, above: str, below: str) -> str:
+    """``ratio`` in words: ``unmeasured`` when it is no ratio, ``same`` within :data:`SAME_WITHIN` of 1, else
+    ``"2.35× " + above`` or, for a ratio below 1, its inverse and ``below``."""
+    if ratio is None or not math.isfinite(ratio) or ratio <= 0:
+        return unmeasured
+    if abs(ratio - 1.0) < SAME_WITHIN:
+        return same
+    return f"{times(ratio)} {above}" if ratio > 1 else f"{times(1.0 / ratio)} {below}"
+
+
 def faster(speedup: float, than: str = "") -> str:
     """``speedup`` = other's time / this time, as words: "2.35× faster than", "1.2× slower than"."""
     tail = f" {than}" if than else ""
-    if speedup is None or not math.isfinite(speedup) or speedup <= 0:
-        return f"not measured against{tail}"
-    if abs(speedup - 1.0) < 0.02:
-        return f"as fast as{tail}"
-    if speedup > 1:
-        return f"{times(speedup)} faster than{tail}"
-    return f"{times(1.0 / speedup)} slower than{tail}"
+    return _ratio_words(speedup, unmeasured=f"not measured against{tail}", same=f"as fast as{tail}",
+                        above=f"faster than{tail}", below=f"slower than{tail}")
 
 
 def less(ratio: float, noun: str = "memory", than: str = "") -> str:
     """``ratio`` = other / this, as "6.5× less memory than" or "1.3× more memory than"."""
     tail = f" {than}" if than else ""
-    if ratio is None or not math.isfinite(ratio) or ratio <= 0:
-        return f"{noun} not measured against{tail}"
-    if abs(ratio - 1.0) < 0.02:
-        return f"as much {noun} as{tail}"
-    if ratio > 1:
-        return f"{times(ratio)} less {noun} than{tail}"
-    return f"{times(1.0 / ratio)} more {noun} than{tail}"
+    return _ratio_words(ratio, unmeasured=f"{noun} not measured against{tail}", same=f"as much {noun} as{tail}",
+                        above=f"less {noun} than{tail}", below=f"more {noun} than{tail}")
 
 
 def joined(items, last: str = "and") -> str:
@@ -230,8 +234,4 @@ def flat_in_g(growth: float, ref_growth: float, what: str = "time") -> str:
 
 def speed_change(ratio: float) -> str:
     """``ratio`` = time before / time after, as "3.74× faster", "1.83× slower" or "about as fast"."""
-    if ratio is None or not math.isfinite(ratio) or ratio <= 0:
-        return "not measured"
-    if abs(ratio - 1.0) < 0.02:
-        return "about as fast"
-    return f"{times(ratio)} faster" if ratio > 1 else f"{times(1.0 / ratio)} slower"
+    return _ratio_words(ratio, unmeasured="not measured", same="about as fast", above="faster", below="slower")
