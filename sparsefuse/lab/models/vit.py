@@ -20,9 +20,6 @@ from sparsefuse.lab.models import transformer
 
 @dataclass(frozen=True)
 class ViTConfig(transformer.TransformerConfig):
-    n_layer: int = 6
-    n_head: int = 3
-    d_model: int = 192
     image_size: int = 32
     patch_size: int = 4
     in_chans: int = 3
@@ -31,7 +28,7 @@ class ViTConfig(transformer.TransformerConfig):
 
 CONFIGS = {
     "tiny": ViTConfig(patch_size=8, d_model=32, n_layer=1, n_head=2, ffn_mult=2),
-    "vit-s": ViTConfig(),
+    "vit-s": ViTConfig(d_model=192, n_layer=6, n_head=3),
     "vit-b": ViTConfig(d_model=384, n_layer=12, n_head=6),
 }
 def make_config(name: str, **overrides) -> ViTConfig:
