@@ -36,13 +36,15 @@ def check_choices(cfg: dict, key: str, allowed) -> None:
         raise ValueError(f"{key}: unknown {unknown}; known: {list(allowed)}")
 
 
-def recorded(profiles: dict):
+def recorded(profiles: dict, *, one_thread_at_smoke: bool = False):
     """Make ``run(cfg, device, progress)`` the experiment's ``run(profile, device, progress, **overrides)``.
 
     The profile is resolved here once, and the table carries what ran in
     ``df.attrs["parameters"]`` (plus what ``run`` put there itself, e.g. the
     corpus), so a notebook publishes exactly that instead of rebuilding it.
     Keyword parameters of ``run`` beyond the three (``root``, ``profile``) are passed through.
+    With ``one_thread_at_smoke`` a smoke run on the CPU keeps torch on one thread
+    (:func:`sparsefuse.training.one_thread_on_cpu`: its models are too small to gain from more).
     """
     def wrap(run):
         extra = [p for p in inspect.signature(run).parameters if p not in ("cfg", "device", "progress")]
@@ -53,7 +55,10 @@ def recorded(profiles: dict):
             if "profile" in extra:
                 kwargs["profile"] = profile
             cfg = resolve_profile(profiles, profile, overrides)
-            df = run(cfg, device, progress, **kwargs)
+            from sparsefuse.training import one_thread_on_cpu  # torch: not needed to list the experiments
+
+            with one_thread_on_cpu(device, when=one_thread_at_smoke and profile == "smoke"):
+                df = run(cfg, device, progress, **kwargs)
             df.attrs["parameters"] = {**cfg, **df.attrs.get("parameters", {})}
             return df
         del recording.__wrapped__  # callers see (profile, device, progress, **overrides)

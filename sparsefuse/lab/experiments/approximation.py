@@ -31,8 +31,8 @@ import torch
 
 from sparsefuse.kan_linear import KAN, KANLinear
 from sparsefuse import status as S
-from sparsefuse.training import (attach_tables, attached_table, count_parameters, curves_to_frame, one_thread_on_cpu,
-                        PeakMemory, seed_everything, train_loop)
+from sparsefuse.training import (attach_tables, attached_table, count_parameters, curves_to_frame,
+                                 PeakMemory, seed_everything, train_loop)
 from . import check_choices, recorded
 from ._page import page_figure, panels, with_note
 
@@ -179,14 +179,9 @@ def train_point(name: str, grid_size: int, cfg: dict, device="cpu", progress: bo
     return fields, res.curve
 
 
-@recorded(PROFILES)
-def run(cfg: dict, device="cpu", progress: bool = True, profile: str = "smoke") -> pd.DataFrame:
+@recorded(PROFILES, one_thread_at_smoke=True)
+def run(cfg: dict, device="cpu", progress: bool = True) -> pd.DataFrame:
     """Least-squares and trained error against G for every target; loss curves attached (:func:`curves`)."""
-    with one_thread_on_cpu(device, when=profile == "smoke"):
-        return _run(cfg, device, progress)
-
-
-def _run(cfg: dict, device, progress: bool) -> pd.DataFrame:
     check_choices(cfg, "targets", TARGETS)
     from tqdm.auto import tqdm
 

@@ -38,7 +38,7 @@ from ..symbolic import best_fit, edge_function, fit_form
 from sparsefuse import status as S
 from .grid_extension_figures import PARTS, curves, edges, plot, verdict_numbers  # noqa: F401 (the chapter's API)
 from sparsefuse.training import (attach_tables, count_parameters, curves_to_frame, one_thread_on_cpu,
-                        seed_everything)
+                                 seed_everything)
 from . import check_choices, recorded, resolve_profile
 
 NAME = "grid_extension_symbolic_tabular"
@@ -276,14 +276,9 @@ def prune_demo(profile: str = "smoke", device="cpu", progress: bool = True, **ov
 WHOLE_SUPPORT = "(whole support)"
 
 
-@recorded(PROFILES)
-def run(cfg: dict, device="cpu", progress: bool = True, profile: str = "smoke") -> pd.DataFrame:
+@recorded(PROFILES, one_thread_at_smoke=True)
+def run(cfg: dict, device="cpu", progress: bool = True) -> pd.DataFrame:
     """All three parts; loss curves and edge samples attached (see :func:`curves`, :func:`edges`)."""
-    with one_thread_on_cpu(device, when=profile == "smoke"):
-        return _run(cfg, device, progress)
-
-
-def _run(cfg: dict, device, progress: bool) -> pd.DataFrame:
     check_choices(cfg, "parts", PARTS)
     rows, curve_parts, edge_parts = [], [], []
     if "grid_extension" in cfg["parts"]:

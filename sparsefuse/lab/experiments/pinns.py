@@ -26,8 +26,8 @@ import torch
 
 from ..models.pinn import MODEL_KINDS, get_problem, kan_impls, make_pinn_model, pinn_loss, relative_l2
 from sparsefuse import status as S
-from sparsefuse.training import (attach_tables, attached_table, count_parameters, curves_to_frame, one_thread_on_cpu,
-                        PeakMemory, seed_everything, train_loop)
+from sparsefuse.training import (attach_tables, attached_table, count_parameters, curves_to_frame,
+                                 PeakMemory, seed_everything, train_loop)
 from . import check_choices, recorded
 from ._page import log_ticks, page_figure
 
@@ -149,18 +149,13 @@ def _solution_table(problem, x, pred, ref, n_test) -> pd.DataFrame:
     return pd.DataFrame({**cols, "u_pred": pred, "u_exact": ref})
 
 
-@recorded(PROFILES)
-def run(cfg: dict, device="cpu", progress: bool = True, profile: str = "smoke") -> pd.DataFrame:
+@recorded(PROFILES, one_thread_at_smoke=True)
+def run(cfg: dict, device="cpu", progress: bool = True) -> pd.DataFrame:
     """Train every model on every problem.
 
     Returns the summary table; the loss curves and the fields for the figures
     are attached to it (read them with :func:`curves` and :func:`solutions`).
     """
-    with one_thread_on_cpu(device, when=profile == "smoke"):
-        return _run(cfg, device, progress)
-
-
-def _run(cfg: dict, device, progress: bool) -> pd.DataFrame:
     for p in cfg["problems"]:
         get_problem(p)
     check_choices(cfg, "models", MODEL_KINDS)
