@@ -8,7 +8,7 @@ import torch
 from sparsefuse.kan_linear import KAN
 from sparsefuse.lab.models.mlp import MLP, FourierFeatures, FourierMLP, matched_mlp_width, mlp_param_count
 from sparsefuse.lab.models.pinn import (MODEL_KINDS, PROBLEMS, PINNNet, get_problem, gradient, kan_impls, laplacian,
-                                    make_pinn_model, pinn_loss, relative_l2)
+                                        make_pinn_model, pinn_loss, relative_l2)
 
 
 def _exact_as_model(problem):
