@@ -79,6 +79,13 @@ def not_run(df, label_cols: list[str], *, width: int = 80, limit: int = 6) -> st
     return "\n".join(textwrap.wrap(text, width))
 
 
+def not_in_table(ax, what: str) -> None:
+    """Say in an empty panel that ``what`` is not part of the table drawn (a table read back from its CSV
+    comes without the side tables a fresh run attaches)."""
+    ax.text(0.5, 0.5, what, ha="center", va="center", transform=ax.transAxes, color="#666666")
+    ax.set_xticks([]), ax.set_yticks([])
+
+
 def with_note(label: str, note: str) -> str:
     return f"{label}\n{note}" if note else label
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from sparsefuse.training import attached_table
-from ._page import page_figure
+from ._page import not_in_table, page_figure
 
 PARTS = ("grid_extension", "symbolic", "tabular")
 
@@ -32,10 +32,16 @@ def plot(df: pd.DataFrame):
     """Loss curve with the extension points, error against G, symbolic fits, tabular scores (2×2)."""
     import matplotlib.pyplot as plt
 
-    fig, grid = plt.subplots(2, 2, figsize=(7.0, 7.0), layout="constrained")
-    axes = grid
-    cur = curves(df)
-    ax = axes[0, 0]
+    fig, axes = plt.subplots(2, 2, figsize=(7.0, 7.0), layout="constrained")
+    _extension_loss(axes[0, 0], curves(df))
+    _extension_error(axes[0, 1], df)
+    _symbolic_edges(axes[1, 0], edges(df))
+    _tabular_scores(axes[1, 1], df)
+    return fig
+
+
+def _extension_loss(ax, cur: pd.DataFrame) -> None:
+    """The train loss of the coarse-to-fine run, a dotted line at each extension, beside the fine grid from scratch."""
     if not cur.empty and "grid_extension" in set(cur["part"]):
         ge = cur[cur["part"] == "grid_extension"]
         ext = ge[ge["run"] == "extension"]
@@ -47,15 +53,15 @@ def plot(df: pd.DataFrame):
             ax.semilogy(fx["step"], fx["loss"], color="#7f7f7f", label=f"G={int(fx['G'].iloc[0])} from scratch")
         ax.legend()
     else:
-        ax.text(0.5, 0.5, "loss curves are saved\nin their own table", ha="center", va="center",
-                transform=ax.transAxes, color="#666666")
-        ax.set_xticks([]), ax.set_yticks([])
+        not_in_table(ax, "loss curves are saved\nin their own table")
     ax.set_title("grid extension: train loss\n(dotted: extensions)")
     ax.set_xlabel("L-BFGS call")
     ax.set_ylabel("train MSE")
     ax.grid(True, which="both", alpha=0.3)
 
-    ax = axes[0, 1]
+
+def _extension_error(ax, df: pd.DataFrame) -> None:
+    """Test and train RMSE after each extension stage against G, with the G^-4 slope and the from-scratch point."""
     ge = df[(df["part"] == "grid_extension") & (df["status"] == "ok")]
     ext = ge[ge["model"] == "extension"]
     if len(ext):
@@ -73,8 +79,9 @@ def plot(df: pd.DataFrame):
     ax.set_xlabel("grid size G")
     ax.grid(True, which="both", alpha=0.3)
 
-    ax = axes[1, 0]
-    ed = edges(df)
+
+def _symbolic_edges(ax, ed: pd.DataFrame) -> None:
+    """The learned edges of the last symbolic case (thick) with the formula fitted to each (dashed)."""
     if not ed.empty:
         case = ed["case"].iloc[-1]
         sub = ed[ed["case"] == case]
@@ -87,14 +94,14 @@ def plot(df: pd.DataFrame):
         ax.legend()
         ax.set_title(f"symbolic: {case}\nthick: learned, dashed: formula")
     else:
-        ax.text(0.5, 0.5, "learned edges are not\nsaved with the table", ha="center", va="center",
-                transform=ax.transAxes, color="#666666")
-        ax.set_xticks([])
+        not_in_table(ax, "learned edges are not\nsaved with the table")
         ax.set_title("symbolic: learned edges")
     ax.set_xlabel("edge input (rescaled)")
     ax.set_yticks([])
 
-    ax = axes[1, 1]
+
+def _tabular_scores(ax, df: pd.DataFrame) -> None:
+    """KAN and MLP test scores (accuracy or R²) per tabular dataset, at the same parameter count."""
     tab = df[df["part"] == "tabular"]
     if len(tab):
         cases = list(dict.fromkeys(tab["case"]))
@@ -110,7 +117,6 @@ def plot(df: pd.DataFrame):
         ax.set_ylim(lo - 0.1 if lo < 0 else 0, 1.1)
         ax.legend(loc="lower left")
     ax.set_title("tabular: test score\n(same parameter count)")
-    return fig
 
 
 def verdict_numbers(df: pd.DataFrame, curves: pd.DataFrame | None = None) -> dict:

@@ -29,7 +29,7 @@ from sparsefuse import status as S
 from sparsefuse.training import (attach_tables, attached_table, count_parameters, curves_to_frame,
                                  PeakMemory, seed_everything, train_loop)
 from . import check_choices, recorded
-from ._page import log_ticks, page_figure
+from ._page import log_ticks, not_in_table, page_figure
 
 NAME = "pinns"
 PROBLEM_NAMES = ("poisson1d_multiscale", "poisson2d", "advection_diffusion")
@@ -186,6 +186,10 @@ STYLE = {"kan_fused": dict(color="#d62728", marker="*"), "kan_reference": dict(c
          "mlp": dict(color="#1f77b4", marker="o"), "fourier_mlp": dict(color="#2ca02c", marker="^")}
 
 
+_PROBLEM_TITLES = {"poisson1d_multiscale": "1D multiscale Poisson", "poisson2d": "2D Poisson",
+                   "advection_diffusion": "advection–diffusion"}
+
+
 @page_figure
 def plot(df: pd.DataFrame):
     """Error and time per model and problem (full width), then the 1D loss curves, solution and errors."""
@@ -198,44 +202,51 @@ def plot(df: pd.DataFrame):
     fig, ax_d = plt.subplot_mosaic(layout, figsize=(7.0, 2.65 * len(layout)), layout="constrained")
     problems = list(dict.fromkeys(df["problem"]))
     models = list(dict.fromkeys(df["model"]))
-    w = 0.8 / max(len(models), 1)
-    short = {"poisson1d_multiscale": "1D multiscale Poisson", "poisson2d": "2D Poisson",
-             "advection_diffusion": "advection–diffusion"}
-    for key, col, label, title in (("acc", "rel_l2", "relative L2 error", "accuracy on a dense test grid"),
-                                   ("cost", "ms_per_step", "ms per step", "cost of one training step")):
-        ax = ax_d[key]
-        for i, m in enumerate(models):
-            sub = df[df["model"] == m].set_index("problem").reindex(problems)
-            vals = sub[col].to_numpy(dtype=float)
-            ax.bar(np.arange(len(problems)) + (i - (len(models) - 1) / 2) * w, np.nan_to_num(vals, nan=0.0), w,
-                   label=m, color=STYLE.get(m, {}).get("color"))
-            for k, st in enumerate(sub["status"].fillna("missing")):
-                if st not in ("ok", S.TIME_BUDGET):  # x in data, y in axes units: a log axis has no y = 0
-                    ax.text(k + (i - (len(models) - 1) / 2) * w, 0.02, st, transform=ax.get_xaxis_transform(),
-                            rotation=90, ha="center", va="bottom")
-        ax.set_xticks(range(len(problems)), [short.get(p, p) for p in problems])
-        ax.set_yscale("log")
-        ax.set_ylabel(label)
-        ax.set_title(f"{title} (lower is better)")
-        ax.grid(True, which="both", axis="y", alpha=0.3)
+    _bars(ax_d["acc"], df, "rel_l2", "relative L2 error", "accuracy on a dense test grid", problems, models)
+    _bars(ax_d["cost"], df, "ms_per_step", "ms per step", "cost of one training step", problems, models)
     log_ticks(ax_d["cost"], "y")
     ax_d["acc"].legend(ncols=len(models), loc="lower left", bbox_to_anchor=(0.0, 1.12), frameon=False)
-    if "loss" not in ax_d:
-        return fig
+    if "loss" in ax_d:
+        _loss_curves(ax_d["loss"], cur, problems[0] if problems else None, models)
+        _solution_1d(ax_d["sol"], ax_d["err"], sol, models)
+        _error_2d(fig, ax_d["err2d"], sol, df)
+    return fig
 
-    ax = ax_d["loss"]
-    first = problems[0] if problems else None
+
+def _bars(ax, df: pd.DataFrame, col: str, label: str, title: str, problems: list, models: list) -> None:
+    """``col`` per problem, one bar per model on a log axis; a model that did not finish says why."""
+    w = 0.8 / max(len(models), 1)
+    for i, m in enumerate(models):
+        sub = df[df["model"] == m].set_index("problem").reindex(problems)
+        vals = sub[col].to_numpy(dtype=float)
+        ax.bar(np.arange(len(problems)) + (i - (len(models) - 1) / 2) * w, np.nan_to_num(vals, nan=0.0), w,
+               label=m, color=STYLE.get(m, {}).get("color"))
+        for k, st in enumerate(sub["status"].fillna("missing")):
+            if st not in ("ok", S.TIME_BUDGET):  # x in data, y in axes units: a log axis has no y = 0
+                ax.text(k + (i - (len(models) - 1) / 2) * w, 0.02, st, transform=ax.get_xaxis_transform(),
+                        rotation=90, ha="center", va="bottom")
+    ax.set_xticks(range(len(problems)), [_PROBLEM_TITLES.get(p, p) for p in problems])
+    ax.set_yscale("log")
+    ax.set_ylabel(label)
+    ax.set_title(f"{title} (lower is better)")
+    ax.grid(True, which="both", axis="y", alpha=0.3)
+
+
+def _loss_curves(ax, cur: pd.DataFrame, problem, models: list) -> None:
+    """The training loss of every model on ``problem``."""
     if not cur.empty:
         for m in models:
-            c = cur[(cur["problem"] == first) & (cur["model"] == m)]
+            c = cur[(cur["problem"] == problem) & (cur["model"] == m)]
             if len(c):
                 ax.semilogy(c["step"], c["loss"], label=m, color=STYLE.get(m, {}).get("color"))
-    ax.set_title(f"{short.get(first, first)}: loss")
+    ax.set_title(f"{_PROBLEM_TITLES.get(problem, problem)}: loss")
     ax.set_xlabel("step")
     ax.grid(True, which="both", alpha=0.3)
 
+
+def _solution_1d(ax_u, ax_e, sol: pd.DataFrame, models: list) -> None:
+    """The 1D multiscale solution of every model over the exact one, and its pointwise error."""
     one_d = sol[sol["problem"] == "poisson1d_multiscale"] if not sol.empty else sol
-    ax_u, ax_e = ax_d["sol"], ax_d["err"]
     if len(one_d):
         ex = one_d[one_d["model"] == one_d["model"].iloc[0]].sort_values("x")
         ax_u.plot(ex["x"], ex["u_exact"], color="black", lw=2.5, alpha=0.35, label="exact")
@@ -247,32 +258,31 @@ def plot(df: pd.DataFrame):
                               color=STYLE.get(m, {}).get("color"))
     else:
         for ax in (ax_u, ax_e):
-            ax.text(0.5, 0.5, "solutions are not\nsaved with the table", ha="center", va="center",
-                    transform=ax.transAxes, color="#666666")
-            ax.set_xticks([]), ax.set_yticks([])
+            not_in_table(ax, "solutions are not\nsaved with the table")
     ax_u.set_title("1D: u (grey: exact)")
     ax_u.set_xlabel("x")
     ax_e.set_title("1D: |u − u*|")
     ax_e.set_xlabel("x")
     ax_e.grid(True, which="both", alpha=0.3)
 
-    ax = ax_d["err2d"]
+
+def _error_2d(fig, ax, sol: pd.DataFrame, df: pd.DataFrame) -> None:
+    """The pointwise error of the most accurate KAN on the 2D Poisson problem, as an image."""
     two_d = sol[sol["problem"] == "poisson2d"] if not sol.empty else sol
     ok = df[(df["problem"] == "poisson2d") & df["status"].isin([S.OK, S.TIME_BUDGET])
             & df["model"].str.startswith("kan")]
-    if len(two_d) and len(ok):
-        best = ok.sort_values("rel_l2")["model"].iloc[0]
-        s = two_d[two_d["model"] == best]
-        n = int(round(math.sqrt(len(s))))
-        err = np.abs(s["u_pred"] - s["u_exact"]).to_numpy().reshape(n, n)
-        im = ax.imshow(err.T, origin="lower", extent=(-1, 1, -1, 1), cmap="magma", aspect="auto")
-        fig.colorbar(im, ax=ax)
-        ax.set_title(f"2D, {best}: |u − u*|")
-        ax.set_xlabel("x")
-        ax.set_ylabel("y")
-    else:
+    if not (len(two_d) and len(ok)):
         ax.set_axis_off()
-    return fig
+        return
+    best = ok.sort_values("rel_l2")["model"].iloc[0]
+    s = two_d[two_d["model"] == best]
+    n = int(round(math.sqrt(len(s))))
+    err = np.abs(s["u_pred"] - s["u_exact"]).to_numpy().reshape(n, n)
+    im = ax.imshow(err.T, origin="lower", extent=(-1, 1, -1, 1), cmap="magma", aspect="auto")
+    fig.colorbar(im, ax=ax)
+    ax.set_title(f"2D, {best}: |u − u*|")
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
 
 
 _SHORT_PROBLEMS = {"poisson1d_multiscale": "p1", "poisson2d": "p2", "advection_diffusion": "ad"}
