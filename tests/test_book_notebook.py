@@ -12,6 +12,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from sparsefuse.lab.book import notebook as nb  # noqa: E402
+from sparsefuse.lab.book import page  # noqa: E402
 from sparsefuse.lab.book import results  # noqa: E402
 
 
@@ -78,13 +79,13 @@ def test_publish_without_showing(tmp_path, monkeypatch, shown):
 def test_comparison_note_for_comparable_runs(tmp_path):
     _gpu_reference(tmp_path)
     ref = results.reference("demo", root=tmp_path)
-    note, comparable = nb.comparison_note("quick", "cuda-h100-80gb-hbm3", ref, "profile quick on H100")
+    note, comparable = page.comparison_note("quick", "cuda-h100-80gb-hbm3", ref, "profile quick on H100")
     assert comparable and "ratio" in note and "the same GPU model" in note
-    note, comparable = nb.comparison_note("quick", "cuda-a100-sxm4-40gb", ref, "profile quick on A100")
+    note, comparable = page.comparison_note("quick", "cuda-a100-sxm4-40gb", ref, "profile quick on A100")
     assert comparable and "a different GPU model" in note
-    note, comparable = nb.comparison_note("paper", "cuda-h100-80gb-hbm3", ref, "profile paper on H100")
+    note, comparable = page.comparison_note("paper", "cuda-h100-80gb-hbm3", ref, "profile paper on H100")
     assert not comparable and "differ in kind" in note
-    note, comparable = nb.comparison_note("quick", "cpu", ref, "profile quick on a CPU")
+    note, comparable = page.comparison_note("quick", "cpu", ref, "profile quick on a CPU")
     assert not comparable and "CPU quick against GPU quick" in note
 
 

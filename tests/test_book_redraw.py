@@ -39,8 +39,8 @@ def test_redraw_side_tables_and_bad_names(tmp_path):
 
 
 def test_the_page_names_the_redraw():
-    from sparsefuse.lab.book import notebook as nb
+    from sparsefuse.lab.book import page
 
-    line = nb._provenance_line("Reference", "quick/cuda-h200/x.csv",
-                               {"git_commit": "c1c5bad", "figure_redrawn": {"commit": "2f73df874a6a"}})
+    line = page._provenance_line("Reference", "quick/cuda-h200/x.csv",
+                                 {"git_commit": "c1c5bad", "figure_redrawn": {"commit": "2f73df874a6a"}})
     assert "commit c1c5bad" in line and "figure redrawn from this table at commit 2f73df874a" in line
