@@ -243,8 +243,9 @@ def _evidence(name: str, side: tuple[str, ...] = ()):
 
 def _headline(stem: str):
     """The first table each chapter shows (``tables.show``), rebuilt from the committed reference; None: no table."""
-    from sparsefuse.lab.experiments import (approximation, compile_checkpoint, cross_basis, grid_extension_symbolic_tabular,
-                                            grid_scaling, heatmaps, matrixkan, minigpt, pinns, sparse_vs_dense, vit)
+    from sparsefuse.lab.experiments import (approximation, compile_checkpoint, cross_basis,
+                                            grid_extension_symbolic_tabular, grid_scaling, heatmaps, matrixkan,
+                                            minigpt, pinns, sparse_vs_dense, vit)
 
     first = {
         "02_sparse_vs_dense": lambda: sparse_vs_dense.headline(_evidence(sparse_vs_dense.NAME)),
