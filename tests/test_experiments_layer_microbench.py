@@ -63,7 +63,7 @@ def test_plot_has_one_panel_per_pass():
 
 
 def test_flat_words_follow_the_growth():
-    from sparsefuse.lab.book.verdict import flat_in_g
+    from sparsefuse.lab.words import flat_in_g
 
     assert "as the paper claims" in flat_in_g(1.51, 37.5)
     assert "does not hold" in flat_in_g(6.07, 12.7) and "less than half" in flat_in_g(6.07, 12.7)

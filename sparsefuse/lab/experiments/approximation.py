@@ -35,6 +35,7 @@ from sparsefuse.training import (attach_tables, attached_table, count_parameters
                                  PeakMemory, seed_everything, train_loop)
 from . import check_choices, recorded
 from ._page import page_figure, panels, with_note
+from ..words import joined
 
 NAME = "approximation"
 Tensor = torch.Tensor
@@ -324,8 +325,6 @@ COLLAPSE = 10.0  # a trained KAN "collapses" beyond its best grid when its error
 
 def _trained_rate_words(rates: pd.DataFrame, theory) -> str:
     """The trained curves' slopes, counting only those fitted on enough points, beside the theory."""
-    from ..book.verdict import joined
-
     tr = rates[rates["method"] == "train"]
     if tr.empty or theory != theory:
         return "No trained curve had two points to fit a slope to."
@@ -347,8 +346,6 @@ def _trained_rate_words(rates: pd.DataFrame, theory) -> str:
 
 def _collapse_words(df: pd.DataFrame) -> str:
     """Trained KANs whose test error grew past COLLAPSE× their best once the grid went beyond the best one."""
-    from ..book.verdict import joined
-
     tr = df[(df["method"] == "train") & (df["status"] == "ok")].dropna(subset=["test_rmse"])
     worse = []
     for target, sub in tr.groupby("target", sort=False):

@@ -24,6 +24,7 @@ from . import _problems as prob
 from . import _sweep as sw
 from . import check_choices, recorded
 from ._page import legend_on_top, log_ticks, page_figure, panels
+from ..words import faster, speed_change
 
 NAME = "compile_checkpoint"
 
@@ -232,8 +233,6 @@ def plot(df):
 
 def verdict_numbers(df) -> dict:
     """The chapter's verdict: does ``fused`` keep its lead over ``reference`` once both are compiled?"""
-    from ..book.verdict import faster, speed_change
-
     nan = float("nan")
     ok = sw.ok_rows(df)
     t = ok.pivot_table(index="impl", columns="variant", values="median_ms")

@@ -26,6 +26,7 @@ from . import _problems as prob
 from . import _sweep as sw
 from . import check_choices, recorded
 from ._page import not_run, page_figure, panels, with_note
+from ..words import joined, times
 
 NAME = "cross_basis"
 
@@ -284,8 +285,6 @@ def plot(df):
 
 def _cheaper_than_fused(cost) -> str:
     """Which other basis layers cost less than the fused B-spline, at which n_b."""
-    from ..book.verdict import joined
-
     if "bspline-fused" not in cost.columns:
         return "The fused B-spline layer was not measured."
     parts, where = [], set()
@@ -305,8 +304,6 @@ def _cheaper_than_fused(cost) -> str:
 
 def verdict_numbers(df) -> dict:
     """The chapter's verdict: cost growth of each basis over the n_b sweep, and the best 1D fit at the largest n_b."""
-    from ..book.verdict import times
-
     nan = float("nan")
     ok = sw.ok_rows(df)
     cost = ok[ok["part"] == "cost"].pivot_table(index="num_basis", columns="series", values="median_ms")

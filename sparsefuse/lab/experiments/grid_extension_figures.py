@@ -12,6 +12,7 @@ import pandas as pd
 
 from sparsefuse.training import attached_table
 from ._page import not_in_table, page_figure
+from ..words import joined
 
 PARTS = ("grid_extension", "symbolic", "tabular")
 
@@ -188,8 +189,6 @@ ON_PAR = 0.01  # "on par": the KAN's test metric (accuracy or R²) at most this 
 
 def _tabular_claim(tab: pd.DataFrame) -> str:
     """Is the KAN on par with the parameter-matched MLP on each tabular set? Said plainly, with the rule."""
-    from ..book.verdict import joined
-
     if not {"kan", "mlp"} <= set(tab.columns) or tab.empty:
         return "The tabular comparison was not run."
     par = [c for c in tab.index if tab.loc[c, "kan"] >= tab.loc[c, "mlp"] - ON_PAR]

@@ -16,6 +16,7 @@ from . import _problems as prob
 from . import _sweep as sw
 from . import recorded
 from ._page import not_run, page_figure, panels, with_note
+from ..words import faster, flat_in_g, joined, less, times, where_wins
 
 NAME = "grid_scaling"
 
@@ -136,8 +137,6 @@ def plot(df):
 
 def _peers_vs_fused(t) -> str:
     """Which other implementation beat the fused path where, point by point (ratio range in brackets)."""
-    from ..book.verdict import joined, where_wins
-
     if "fused" not in t.columns:
         return "the fused path did not run"
     parts = []
@@ -167,8 +166,6 @@ def _not_run(df) -> str:
 
 def verdict_numbers(df) -> dict:
     """The chapter's verdict: growth of time and memory from the smallest to the largest G, per implementation."""
-    from ..book.verdict import faster, flat_in_g, less, times
-
     nan = float("nan")
     mode = "forward+backward" if "forward+backward" in set(df["mode"]) else (df["mode"].iloc[0] if len(df) else "")
     ok = sw.ok_rows(df[df["mode"] == mode])

@@ -16,6 +16,7 @@ from . import _guard as guard
 from . import _sweep as sw
 from . import recorded
 from ._page import page_figure, panels
+from ..words import joined
 
 NAME = "heatmaps"
 
@@ -146,8 +147,6 @@ def plot(df):
 
 def _growth_with_g(r) -> str:
     """Does the time ratio grow with G at each width of the G×width plane? Ends, and whether it dipped between."""
-    from ..book.verdict import joined
-
     plane = r[(r["plane"] == "G×width") & r["speedup"].notna()]
     if plane.empty or plane["grid_size"].nunique() < 2:
         return "Whether the gain grows with G was not measured (no G×width plane with two grid sizes)."

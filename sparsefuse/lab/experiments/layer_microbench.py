@@ -18,6 +18,7 @@ from . import check_choices, recorded
 from ._pick import PATHS
 from ._page import legend_on_top, page_figure, panels
 from ._problems import basis_density
+from ..words import faster, flat_in_g, times
 
 NAME = "layer_microbench"
 
@@ -103,8 +104,6 @@ def explorer(df: pd.DataFrame):
 
 def verdict_numbers(df: pd.DataFrame) -> dict:
     """The chapter's verdict: how the training-step time of ``fused`` and ``reference`` grows with G."""
-    from ..book.verdict import faster, flat_in_g, times
-
     out = dict(lm_g_lo=float("nan"), lm_g_hi=float("nan"), lm_fused_growth=float("nan"),
                lm_ref_growth=float("nan"), lm_speedup_lo=float("nan"), lm_speedup_hi=float("nan"),
                lm_vs_linear_hi=float("nan"))

@@ -24,6 +24,7 @@ from . import _plotting as viz
 from . import _sweep as sw
 from . import recorded
 from ._page import legend_on_top, log_ticks, not_run, page_figure, panels
+from ..words import faster, joined, where_wins
 
 NAME = "matrixkan"
 
@@ -183,8 +184,6 @@ ERR_SLACK = 2.0  # "no less accurate": float32 error at most this multiple of th
 
 def _fastest_everywhere(t) -> str:
     """Was the local form faster than both other methods at every degree?"""
-    from ..book.verdict import where_wins
-
     if "local" not in t.columns:
         return "The local form was not measured."
     others = [c for c in ("cox-de-boor", "power-dense") if c in t.columns]
@@ -197,8 +196,6 @@ def _fastest_everywhere(t) -> str:
 
 def _accuracy_words(ok) -> str:
     """The local form's float32 error against the recursion's, degree by degree (the "no less accurate" claim)."""
-    from ..book.verdict import joined
-
     err = ok.pivot_table(index="degree", columns="method", values="max_abs_err")
     if not {"local", "cox-de-boor"} <= set(err.columns):
         return "Its accuracy was not compared with the recursion's."
@@ -215,8 +212,6 @@ def _accuracy_words(ok) -> str:
 
 def verdict_numbers(df) -> dict:
     """The chapter's verdict: the local matrix form against the recursion and the dense power form, at k=3."""
-    from ..book.verdict import faster
-
     nan = float("nan")
     ok = sw.ok_rows(df)
     mode = "forward+backward" if "forward+backward" in set(ok["mode"]) else "forward"

@@ -27,6 +27,7 @@ from . import _sweep as sw
 from . import check_choices, recorded
 from ._page import page_figure, with_note
 from ._transformer_runs import VARIANTS, lr_at, oom_words, steady_rate, train_variant, variant_row
+from ..words import faster, joined, less
 
 NAME = "minigpt_kan"
 
@@ -259,8 +260,6 @@ def plot(df):
 
 def verdict_numbers(df) -> dict:
     """The chapter's verdict: throughput and memory at the fixed budget, how far the sweep got, Scale-B."""
-    from ..book.verdict import faster, less
-
     nan = float("nan")
     out: dict = {}
     budget = df[(df["section"] == "budget") & (df["status"] == S.OK)].set_index("variant")
@@ -300,8 +299,6 @@ def verdict_numbers(df) -> dict:
 
 def _sequence_words(sweep) -> str:
     """How far each variant got in the sequence-length sweep, and whether anything ran out of memory."""
-    from ..book.verdict import joined
-
     if sweep.empty:
         return "the sequence-length sweep was not run"
     longest = int(sweep["block_size"].max())

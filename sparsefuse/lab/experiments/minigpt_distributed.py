@@ -37,6 +37,7 @@ from sparsefuse.lab.experiments._page import page_figure
 from sparsefuse.lab.experiments.minigpt import eval_lm, train_lm
 from sparsefuse.lab.models import minigpt as M
 from sparsefuse.training import count_parameters, seed_everything
+from ..words import joined
 
 COLUMNS = ["strategy", "world_size", "backend", "device", "config", "ffn", "impl", "params", "steps",
            "batch_size_per_rank", "block_size", "tokens_per_s", "tokens_per_s_per_rank", "peak_mib",
@@ -52,8 +53,6 @@ NO_SCALING = ("No multi-GPU scaling result is committed yet: it needs a host wit
 def describe_scaling(df: pd.DataFrame, meta: dict) -> str:
     """Read the committed scaling table: the speed-up per strategy and world size, and what in it cannot be taken
     at face value (an efficiency above 1, world sizes the host did not have, a missing commit)."""
-    from ..book.verdict import joined
-
     parts, odd = [], []
     ok = df[df["status"] == S.OK]
     for strategy, rows in ok.groupby("strategy", sort=False):

@@ -30,6 +30,7 @@ from sparsefuse.training import (attach_tables, attached_table, count_parameters
                                  PeakMemory, seed_everything, train_loop)
 from . import check_choices, recorded
 from ._page import log_ticks, not_in_table, page_figure
+from ..words import faster, joined, less
 
 NAME = "pinns"
 PROBLEM_NAMES = ("poisson1d_multiscale", "poisson2d", "advection_diffusion")
@@ -291,8 +292,6 @@ _SHORT_MODELS = {"kan_fused": "kan", "kan_reference": "ref", "mlp": "mlp", "four
 
 def verdict_numbers(df: pd.DataFrame) -> dict:
     """The chapter's verdict: error of every network on every problem, the KAN step cost, the steps run."""
-    from ..book.verdict import faster, less
-
     nan = float("nan")
     out: dict = {}
     ran = df[df["status"].isin([S.OK, S.TIME_BUDGET])]
@@ -315,8 +314,6 @@ def verdict_numbers(df: pd.DataFrame) -> dict:
     cut = df[df["status"] == S.TIME_BUDGET]
     planned = df["steps"].max() if "steps" in df.columns and df["steps"].notna().any() else nan
     if len(cut):
-        from ..book.verdict import joined
-
         parts = [f"{r.model} on {r.problem} after {int(r.steps)} of {int(planned)} steps" for r in cut.itertuples()]
         out["pn_budget_text"] = "not every run trained for the same number of steps: the time budget stopped " + \
             joined(parts)
@@ -342,8 +339,6 @@ COMPETITIVE = 2.0  # the KAN is "competitive" when its error is at most this mul
 
 def _accuracy_claim(v: dict) -> str:
     """Does the fused KAN reach errors competitive with the MLP baselines, problem by problem?"""
-    from ..book.verdict import joined
-
     names = {"p1": "the 1D multiscale problem", "p2": "2D Poisson", "ad": "advection–diffusion"}
     held, failed = [], []
     for p, name in names.items():

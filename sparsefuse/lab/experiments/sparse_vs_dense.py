@@ -28,6 +28,7 @@ from . import _problems as prob
 from . import _sweep as sw
 from . import check_choices, recorded
 from ._page import not_run, page_figure, panels, with_note
+from ..words import faster, joined, where_wins
 
 NAME = "sparse_vs_dense"
 
@@ -298,8 +299,6 @@ AUTO_SLACK = 1.15  # the automatic choice "found" the faster strategy when withi
 
 def verdict_numbers(df) -> dict:
     """The chapter's verdict: where sparsity pays against the dense GEMM, and what the fused kernel chose."""
-    from ..book.verdict import faster, joined, where_wins
-
     ok = sw.ok_rows(df[(df["sweep"] == "spline") & (df["mode"] == "forward")])
     t = ok.pivot_table(index="grid_size", columns="method", values="median_ms")
     nan = float("nan")

@@ -22,6 +22,7 @@ from . import _sweep as sw
 from . import check_choices, recorded
 from ._page import legend_on_top, page_figure, with_note
 from ._transformer_runs import VARIANTS, lr_at, oom_words, steady_rate, train_variant, variant_row
+from ..words import faster, less
 
 NAME = "vit_kan"
 
@@ -240,8 +241,6 @@ def plot(df):
 
 def verdict_numbers(df) -> dict:
     """The chapter's verdict: throughput and memory at CIFAR-100 shapes, accuracy on the real data, CIFAR rows."""
-    from ..book.verdict import faster, less
-
     nan = float("nan")
     out: dict = {}
     feas = df[df["section"] == "feasibility"]

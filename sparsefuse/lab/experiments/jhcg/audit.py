@@ -20,6 +20,7 @@ from . import words as W
 from .._page import legend_on_top, page_figure, panels
 from .. import _sweep as sw
 from .. import recorded
+from ...words import faster
 
 NAME = "jhcg_audit"
 
@@ -163,8 +164,6 @@ def verdict_numbers(df, variant: str = "jhcg-expanded-0.25") -> dict:
     """Words for the chapter's verdict, for every JHCG variant in the table: its validation loss against its
     parameter-matched MLP as the matrix table gives it (``gain_vs_matched_mlp`` = matched − JHCG, positive: JHCG
     lower), judged against the larger of the two standard deviations over seeds."""
-    from ...book.verdict import faster
-
     m = matrix(df)
     parts, lower, higher, within = [], [], [], []
     if len(m):

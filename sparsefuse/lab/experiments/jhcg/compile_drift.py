@@ -22,6 +22,7 @@ from . import words as W
 from .._page import legend_on_top, log_ticks, page_figure, panels
 from .. import _sweep as sw
 from .. import recorded
+from ...words import faster
 
 NAME = "jhcg_compile_drift"
 
@@ -128,8 +129,6 @@ def verdict_numbers(df, variant: str = "jhcg-expanded-0.25") -> dict:
     """Words for the chapter's verdict, from the numbers: the JHCG model's largest compile drift against the MLP
     model's as a ratio (:func:`~.words.order`, "of the same order" only within a factor of ten), what the
     backend can show, and each variant's compiled throughput against eager."""
-    from ...book.verdict import faster
-
     k = key_numbers(df, variant)
     j, m = k["cd_max"], k["cd_mlp_max"]
     cmp = W.order(j, m, "JHCG", "the MLP model's largest difference")

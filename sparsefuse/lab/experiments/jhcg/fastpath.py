@@ -21,6 +21,7 @@ from . import words as W
 from .._page import PAGE_WIDTH_IN, legend_on_top, page_figure
 from .. import _sweep as sw
 from .. import check_choices, recorded
+from ...words import faster
 
 NAME = "jhcg_fastpath"
 
@@ -197,8 +198,6 @@ def verdict_numbers(df, variant: str = "expanded", rho: float = 0.25) -> dict:
     """Words for the chapter's verdict, from every point, not the best one: how the cache's speedups sit around 1×
     at the smallest and the largest batch (:func:`~.words.spread`), is the cache exact, is it seen to go stale.
     """
-    from ...book.verdict import faster
-
     k = key_numbers(df, variant, rho)
     ok = sw.ok_rows(df)
     n, eq, inv = k["fp_points"], k["fp_equal"], k["fp_invalidated"]

@@ -27,6 +27,7 @@ from .._page import legend_on_top, log_ticks, page_figure, panels
 from .. import _sweep as sw
 from .. import check_choices, recorded
 from ..compile_checkpoint import compile_and_count
+from ...words import faster, less
 
 NAME = "jhcg_microbench"
 
@@ -260,8 +261,6 @@ def _row(ok, mod, impl="auto", mode="eager", pass_="forward+backward"):
 
 def compare(a, b, than: str) -> str:
     """Row ``a`` against row ``b`` (median times) as words: "within noise of" when their q20-q80 ranges overlap."""
-    from ...book.verdict import faster
-
     if a is None or b is None:
         return f"not measured against {than}"
     ranges = [a.get("q20_ms"), a.get("q80_ms"), b.get("q20_ms"), b.get("q80_ms")]
@@ -273,8 +272,6 @@ def compare(a, b, than: str) -> str:
 def verdict_numbers(df, module: str = "jhcg-expanded-0.25") -> dict:
     """Words for the chapter's verdict: speed and memory of ``module`` against the baselines, every JHCG block
     against the KAN FFN (:data:`KAN_SHARE`), the fused path and ``torch.compile``; computed from the numbers."""
-    from ...book.verdict import less
-
     k = key_numbers(df, module)
     ok = sw.ok_rows(df)
     row = _row(ok, module)

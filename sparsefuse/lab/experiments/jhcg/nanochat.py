@@ -33,6 +33,7 @@ from . import words as W
 from .. import _sweep as sw
 from .. import minigpt as LM
 from .. import recorded
+from ...words import faster
 
 NAME = "jhcg_nanochat"
 ENV = "NANOCHAT_ROOT"
@@ -194,8 +195,6 @@ def _rows(cfg: dict, dev, root: str | None, progress: bool):
 
 def verdict_numbers(df) -> dict:
     """Words for the chapter's verdict: did the scout run, and how did the swapped model fare (words from ratios)?"""
-    from ...book.verdict import faster
-
     ok = df[df["status"] == S.OK] if "status" in df.columns else df.iloc[0:0]
     if ok.empty:
         note = str(df["note"].iloc[0]) if len(df) and "note" in df.columns else ""

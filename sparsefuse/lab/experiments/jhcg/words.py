@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 
-from ...book.verdict import joined  # noqa: F401  (W.joined: the book's one list-in-words helper)
+from ...words import joined  # noqa: F401  (W.joined: the lab's one list-in-words helper)
 
 #: a ratio within this of 1× is no measurable effect; a consistent speed-up has every point at or above 1 + RATIO_TOL
 RATIO_TOL = 0.05
