@@ -108,7 +108,7 @@ def evidence_frame(ev, fresh: pd.DataFrame, *, side: list[str] = (), name: str =
     if ev is None or ev.fresh:
         out = fresh
     else:
-        from sparsefuse.training import attach_tables
+        from sparsefuse.lab.side_tables import attach_tables
 
         out = ev.table.copy()
         out.attrs.update({k: v for k, v in fresh.attrs.items() if k != "tables"})

@@ -33,7 +33,7 @@ def redraw(name: str, root: Path | None = None) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from sparsefuse.training import attach_tables
+    from sparsefuse.lab.side_tables import attach_tables
 
     ref = results.reference(name, root)
     if ref is None:

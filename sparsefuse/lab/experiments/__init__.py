@@ -44,7 +44,7 @@ def recorded(profiles: dict, *, one_thread_at_smoke: bool = False):
     corpus), so a notebook publishes exactly that instead of rebuilding it.
     Keyword parameters of ``run`` beyond the three (``root``, ``profile``) are passed through.
     With ``one_thread_at_smoke`` a smoke run on the CPU keeps torch on one thread
-    (:func:`sparsefuse.training.one_thread_on_cpu`: its models are too small to gain from more).
+    (:func:`sparsefuse.lab.measure.one_thread_on_cpu`: its models are too small to gain from more).
     """
     def wrap(run):
         extra = [p for p in inspect.signature(run).parameters if p not in ("cfg", "device", "progress")]
@@ -55,7 +55,7 @@ def recorded(profiles: dict, *, one_thread_at_smoke: bool = False):
             if "profile" in extra:
                 kwargs["profile"] = profile
             cfg = resolve_profile(profiles, profile, overrides)
-            from sparsefuse.training import one_thread_on_cpu  # torch: not needed to list the experiments
+            from sparsefuse.lab.measure import one_thread_on_cpu  # torch: not needed to list the experiments
 
             with one_thread_on_cpu(device, when=one_thread_at_smoke and profile == "smoke"):
                 df = run(cfg, device, progress, **kwargs)

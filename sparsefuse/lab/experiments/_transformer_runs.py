@@ -13,7 +13,8 @@ from typing import Callable
 import torch
 
 from sparsefuse import status as S
-from sparsefuse.training import PeakMemory, TrainResult, count_parameters, seed_everything
+from sparsefuse.lab.measure import count_parameters, PeakMemory, seed_everything
+from sparsefuse.training import TrainResult
 
 from . import _guard as guard
 

@@ -31,8 +31,9 @@ import torch
 
 from sparsefuse.kan_linear import KAN, KANLinear
 from sparsefuse import status as S
-from sparsefuse.training import (attach_tables, attached_table, count_parameters, curves_to_frame,
-                                 PeakMemory, seed_everything, train_loop)
+from sparsefuse.lab.measure import count_parameters, PeakMemory, seed_everything
+from sparsefuse.lab.side_tables import attach_tables, attached_table, curves_to_frame
+from sparsefuse.training import train_loop
 from . import check_choices, recorded
 from ._page import page_figure, panels, with_note
 from ..words import joined

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sparsefuse.training import attached_table
+from sparsefuse.lab.side_tables import attached_table
 from ._page import not_in_table, page_figure
 from ..words import joined
 

@@ -37,8 +37,8 @@ from ..models.mlp import MLP, matched_mlp_width
 from ..symbolic import best_fit, edge_function, fit_form
 from sparsefuse import status as S
 from .grid_extension_figures import PARTS, curves, edges, plot, verdict_numbers  # noqa: F401 (the chapter's API)
-from sparsefuse.training import (attach_tables, count_parameters, curves_to_frame, one_thread_on_cpu,
-                                 seed_everything)
+from sparsefuse.lab.measure import count_parameters, one_thread_on_cpu, seed_everything
+from sparsefuse.lab.side_tables import attach_tables, curves_to_frame
 from . import check_choices, recorded, resolve_profile
 
 NAME = "grid_extension_symbolic_tabular"

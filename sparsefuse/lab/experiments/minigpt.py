@@ -21,7 +21,8 @@ import torch
 from sparsefuse import status as S
 from sparsefuse.lab import text_data
 from sparsefuse.lab.models import minigpt as M
-from sparsefuse.training import one_thread_on_cpu, train_loop
+from sparsefuse.lab.measure import one_thread_on_cpu
+from sparsefuse.training import train_loop
 
 from . import _sweep as sw
 from . import check_choices, recorded

@@ -36,7 +36,7 @@ from sparsefuse.lab.book.atomic import atomic_write
 from sparsefuse.lab.experiments._page import page_figure
 from sparsefuse.lab.experiments.minigpt import eval_lm, train_lm
 from sparsefuse.lab.models import minigpt as M
-from sparsefuse.training import count_parameters, seed_everything
+from sparsefuse.lab.measure import count_parameters, seed_everything
 from ..words import joined
 
 COLUMNS = ["strategy", "world_size", "backend", "device", "config", "ffn", "impl", "params", "steps",

@@ -26,8 +26,9 @@ import torch
 
 from ..models.pinn import MODEL_KINDS, get_problem, kan_impls, make_pinn_model, pinn_loss, relative_l2
 from sparsefuse import status as S
-from sparsefuse.training import (attach_tables, attached_table, count_parameters, curves_to_frame,
-                                 PeakMemory, seed_everything, train_loop)
+from sparsefuse.lab.measure import count_parameters, PeakMemory, seed_everything
+from sparsefuse.lab.side_tables import attach_tables, attached_table, curves_to_frame
+from sparsefuse.training import train_loop
 from . import check_choices, recorded
 from ._page import log_ticks, not_in_table, page_figure
 from ..words import faster, joined, less

@@ -16,7 +16,8 @@ import torch.nn.functional as F
 
 from sparsefuse import status as S
 from sparsefuse.lab.models import vit as V
-from sparsefuse.training import one_thread_on_cpu, train_loop
+from sparsefuse.lab.measure import one_thread_on_cpu
+from sparsefuse.training import train_loop
 
 from . import _sweep as sw
 from . import check_choices, recorded

@@ -25,8 +25,8 @@ from sparsefuse.lab.experiments import _sweep as sw
 from sparsefuse.lab.experiments import minigpt as LM
 from sparsefuse.lab.experiments._transformer_runs import lr_at, resolved_impl
 from sparsefuse.lab.models import minigpt as M
-from sparsefuse.training import (count_parameters, one_thread_on_cpu, PeakMemory, seed_everything, synchronize,
-                                 train_loop)
+from sparsefuse.lab.measure import count_parameters, one_thread_on_cpu, PeakMemory, seed_everything
+from sparsefuse.training import synchronize, train_loop
 
 #: Training settings shared by every JHCG Transformer experiment, per profile.
 TRAIN = {

@@ -26,7 +26,8 @@ from torch import nn
 from sparsefuse import jhcg as J
 
 from sparsefuse import status as S
-from sparsefuse.training import count_parameters, PeakMemory, seed_everything, synchronize
+from sparsefuse.lab.measure import count_parameters, PeakMemory, seed_everything
+from sparsefuse.training import synchronize
 from .. import _guard as guard
 from . import _lm as L
 from . import words as W
