@@ -74,20 +74,20 @@ browser:
 # ---------------------------------------------------------------- the book
 
 notebooks: install
-	SPARSEFUSE_RESULTS=$(RESULTS) $(PY) -m sparsefuse.book run --profile $(PROFILE) --device $(DEVICE) \
+	SPARSEFUSE_RESULTS=$(RESULTS) $(PY) -m sparsefuse.lab.book run --profile $(PROFILE) --device $(DEVICE) \
 	  --timeout $(TIMEOUT) --output-dir $(EXECUTED) $(RUN_FLAGS)
 
 book: notebooks
 	$(MAKE) html
 
 html: install
-	$(PY) -m sparsefuse.book site
+	$(PY) -m sparsefuse.lab.book site
 	rm -rf _build/html
 	$(VENV)/bin/jupyter-book build . $(BOOK_FLAGS)
 	@echo "book: $(CURDIR)/_build/html/index.html ($$(du -sh _build/html | cut -f1))"
 
 sync: install
-	$(PY) -m sparsefuse.book sync
+	$(PY) -m sparsefuse.lab.book sync
 
 # ---------------------------------------------------------------- tests
 

@@ -14,7 +14,7 @@ export PYTHONUNBUFFERED=1
 export SPARSEFUSE_GIT_COMMIT=${SPARSEFUSE_GIT_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 export SPARSEFUSE_RESULTS=$PWD/results
 # BUDGET (s): stop the whole batch after this long, so the packing below still runs.
-timeout -k 15 "${BUDGET:-36000}" python3 -m sparsefuse.book run "$@" --profile quick --device cuda --timeout ${TIMEOUT:-300} \
+timeout -k 15 "${BUDGET:-36000}" python3 -m sparsefuse.lab.book run "$@" --profile quick --device cuda --timeout ${TIMEOUT:-300} \
   --output-dir "$PWD/book/executed" 2>&1 | tee "$out/book_quick.log"
 rc=${PIPESTATUS[0]}
 tar czf "$out/book_quick.tgz" results/quick book/executed/*.ipynb

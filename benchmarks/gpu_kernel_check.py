@@ -58,7 +58,7 @@ def make_case(N, IN, OUT, G, k, device, seed=0, kind="uniform", dtype=torch.floa
 
 def check_primitives(args, results):
     from sparsefuse import kernels as sk
-    from sparsefuse.bench import PRECISIONS, precision
+    from sparsefuse.lab.bench import PRECISIONS, precision
     from sparsefuse.kernels import naive
     from sparsefuse.kernels import dw as kdw
     from sparsefuse.kernels import dx as kdx
@@ -150,7 +150,7 @@ def check_layer(args, results):
     layer, forward and every gradient, on a fresh and an update_grid'ed grid, in each
     precision, in one piece and in chunks, and as a float64 layer (.double())."""
     from sparsefuse import kernels as sk
-    from sparsefuse.bench import PRECISIONS, autocast, precision
+    from sparsefuse.lab.bench import PRECISIONS, autocast, precision
 
     dev = args.device
     for G in args.grids:

@@ -2,7 +2,7 @@
 
 For each workload (``layer_rows.SETS``) and each precision setting it measures layer forward
 (no_grad) and forward+backward (grads of x and all parameters) medians with
-``triton.testing.do_bench`` (through ``sparsefuse.bench``) and the peak extra memory of
+``triton.testing.do_bench`` (through ``sparsefuse.lab.bench``) and the peak extra memory of
 forward+backward, for every implementation of ``layer_rows`` side by side in one process
 (``--impls`` picks a subset), with the floors of each row (FLOPs of the sparse and dense
 formulations, the byte floor, the time floor at the measured ceilings).
@@ -38,7 +38,7 @@ sys.path.insert(0, HERE)
 import layer_probes  # noqa: E402  (after TRITON_INTERPRET is settled)
 import layer_rows as L  # noqa: E402
 
-from sparsefuse.bench import PRECISIONS  # noqa: E402
+from sparsefuse.lab.bench import PRECISIONS  # noqa: E402
 
 DEFAULT_IMPLS = ("nn.Linear", "cublas-floor", "kan-auto", "kan-reference", "fused-streamed", "fused-gather",
                  "inkan", "flashkan", "kanditioned")
@@ -113,7 +113,7 @@ def write_csv(rows, path):
         return
     import io
 
-    from sparsefuse.book.atomic import atomic_write
+    from sparsefuse.lab.book.atomic import atomic_write
 
     fields = list(rows[0].keys())
     for r in rows:
@@ -182,7 +182,7 @@ def main(argv=None):
     args.impls = tuple(args.impls or DEFAULT_IMPLS)
     if args.host_rounds is None:
         args.host_rounds = 3 if device.type == "cuda" else 1
-    from sparsefuse import peers
+    from sparsefuse.lab import peers
 
     peers._allow_recompiles()  # compiled rows and flashkan: one compile per shape, never a silent eager fallback
     print("provenance:", provenance(device), flush=True)

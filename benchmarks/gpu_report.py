@@ -22,7 +22,7 @@ import pandas as pd
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from sparsefuse.book.atomic import atomic_write  # noqa: E402
+from sparsefuse.lab.book.atomic import atomic_write  # noqa: E402
 
 PEERS = ("inkan", "flashkan", "kanditioned", "kan-reference-compiled")
 COLUMNS = [("nn.Linear", "nn.Linear"), ("cublas-floor", "cuBLAS floor"), ("kan-auto", "**SparseFuse (auto)**"),

@@ -40,7 +40,7 @@ sys.path.insert(0, HERE)
 
 from gpu_layer_bench import provenance, write_csv  # noqa: E402
 
-from sparsefuse.bench import PRECISIONS, precision, try_benchmark  # noqa: E402
+from sparsefuse.lab.bench import PRECISIONS, precision, try_benchmark  # noqa: E402
 from sparsefuse.kernels.spec import SPECS  # noqa: E402
 
 ORDER, GRIDS = 3, (5, 20, 100)

@@ -5,7 +5,7 @@ compared in one GPU session, interleaved process by process.
     for r in 1 2; do for t in OLD_TREE .; do PYTHONPATH=$t python3 benchmarks/gpu_uniform_ab.py \
         --tag $t --round $r >> ab.csv; done; done
 
-Only public API (``KANLinear``, ``sparsefuse.bench``) is used, so any version of the package runs it.
+Only public API (``KANLinear``, the lab's ``bench``) is used, so any version of the package runs it.
 Prints CSV rows: tag, round, shape, precision, fwd+bwd median ms.
 """
 from __future__ import annotations
@@ -19,7 +19,10 @@ SHAPES = [(8192, 512, 512, 5), (8192, 512, 512, 100), (16384, 1024, 4096, 5), (1
 
 def main(argv=None) -> int:
     import sparsefuse
-    from sparsefuse.bench import autocast, benchmark, precision
+    try:
+        from sparsefuse.lab.bench import autocast, benchmark, precision
+    except ImportError:  # a tree from before the library/lab split had it at sparsefuse.bench
+        from sparsefuse.bench import autocast, benchmark, precision
 
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--tag", required=True)

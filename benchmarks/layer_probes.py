@@ -12,7 +12,7 @@ import torch
 import triton
 import triton.language as tl
 
-from sparsefuse.bench import autocast, precision, try_benchmark
+from sparsefuse.lab.bench import autocast, precision, try_benchmark
 
 CROSSOVER_G = (3, 5, 8, 12, 16, 20, 28, 36, 48, 64, 80, 100, 125, 160, 200)
 
@@ -20,7 +20,7 @@ CROSSOVER_G = (3, 5, 8, 12, 16, 20, 28, 36, 48, 64, 80, 100, 125, 160, 200)
 def run_pinn(args, device):
     """One PINN training step (2 -> 64 -> 64 -> 1, G=20, N=16384, Laplacian loss through
     create_graph, fp32): our default path, efficient-kan's algorithm, and the peers."""
-    from sparsefuse import peers
+    from sparsefuse.lab import peers
     from sparsefuse.kan_linear import KAN
 
     N, G = (16384, 20) if not args.smoke else (64, 5)

@@ -15,7 +15,7 @@ bunch where the data is).  An implementation is a name:
   inkan, flashkan, kanditioned     the peer packages
 
 Best peer: the fastest of efficient-kan (eager or compiled), inkan, flashkan, kanditioned.
-Timing is :func:`sparsefuse.bench.try_benchmark` for every row (do_bench median, the peak
+Timing is :func:`sparsefuse.lab.bench.try_benchmark` for every row (do_bench median, the peak
 extra memory of forward+backward).
 """
 
@@ -25,7 +25,7 @@ import math
 import torch
 
 from sparsefuse import status as S
-from sparsefuse.bench import autocast, is_oom, precision, try_benchmark
+from sparsefuse.lab.bench import autocast, is_oom, precision, try_benchmark
 
 # Ceilings on the H200 (the device's own notes): bf16 GEMM measured ~790 TF/s, TF32 about half, fp32 FMA
 # 67 TF/s (spec), device copy ~4.3 TB/s (read + write).  Each row also carries the measured
@@ -92,7 +92,7 @@ class Subject:
     each call must start a new CUDA-graph step."""
 
     def __init__(self, impl, IN, OUT, G, k, grid, device):
-        from sparsefuse import peers
+        from sparsefuse.lab import peers
         from sparsefuse.kan_linear import KANLinear
 
         self.strategy, self.graph_steps = None, impl == "kan-auto-cudagraphs"
@@ -172,7 +172,7 @@ def blank_row(impl, workload, k, mode, fl):
 
 def failed(e):
     """The status of a row whose implementation raised (one bad row must not end the run)."""
-    from sparsefuse import peers
+    from sparsefuse.lab import peers
 
     if isinstance(e, (peers.PeerUnavailable, peers.PeerUnsupported)):
         return f"skipped: {e}"

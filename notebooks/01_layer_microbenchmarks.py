@@ -51,8 +51,8 @@ profile = "smoke"  # smoke (CPU, seconds) | quick (one GPU, about a minute) | pa
 device = "auto"  # auto | cpu | cuda
 
 # %%
-from sparsefuse.book import notebook as nb
-from sparsefuse.experiments import layer_microbench as exp
+from sparsefuse.lab.book import notebook as nb
+from sparsefuse.lab.experiments import layer_microbench as exp
 
 df = nb.experiment(exp, profile, device, keys=["path", "G", "pass"])
 

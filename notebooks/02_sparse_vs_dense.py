@@ -69,8 +69,8 @@ densities = None  # densities of the synthetic sweep; None keeps the profile's
 padded_tile = None  # tile width of the padded method, at least k+1; None keeps 8
 
 # %%
-from sparsefuse.book import notebook as nb
-from sparsefuse.experiments import sparse_vs_dense as exp
+from sparsefuse.lab.book import notebook as nb
+from sparsefuse.lab.experiments import sparse_vs_dense as exp
 
 df = nb.experiment(exp, profile, device, keys=["sweep", "method", "mode", "grid_size", "density"],
                    grid_sizes=grid_sizes, densities=densities, padded_tile=padded_tile)
@@ -98,7 +98,7 @@ df = nb.experiment(exp, profile, device, keys=["sweep", "method", "mode", "grid_
 # largest density at which each method beat the dense GEMM.
 
 # %%
-from sparsefuse.book.tables import show
+from sparsefuse.lab.book.tables import show
 
 show(exp.headline(df), caption="forward time per call (ms); last row: the grid sizes where each method beat dense")
 

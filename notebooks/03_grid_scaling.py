@@ -57,8 +57,8 @@ n = None  # batch size N; None keeps the profile's
 width = None  # in and out features; None keeps the profile's
 
 # %%
-from sparsefuse.book import notebook as nb
-from sparsefuse.experiments import grid_scaling as exp
+from sparsefuse.lab.book import notebook as nb
+from sparsefuse.lab.experiments import grid_scaling as exp
 
 df = nb.experiment(exp, profile, device, keys=["impl", "mode", "grid_size"],
                    grid_sizes=grid_sizes, n=n, in_features=width, out_features=width)
@@ -87,7 +87,7 @@ df = nb.experiment(exp, profile, device, keys=["impl", "mode", "grid_size"],
 # status in place of a number where it did not run.
 
 # %%
-from sparsefuse.book.tables import show
+from sparsefuse.lab.book.tables import show
 
 show(exp.headline(df), unit="ms")
 

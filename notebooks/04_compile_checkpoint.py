@@ -55,8 +55,8 @@ width = None  # layer width; None keeps the profile's
 grid_size = None  # G; None keeps the profile's
 
 # %%
-from sparsefuse.book import notebook as nb
-from sparsefuse.experiments import compile_checkpoint as exp
+from sparsefuse.lab.book import notebook as nb
+from sparsefuse.lab.experiments import compile_checkpoint as exp
 
 df = nb.experiment(exp, profile, device, keys=["impl", "variant"],
                    backend=backend, n=n, width=width, grid_size=grid_size)
@@ -80,7 +80,7 @@ df = nb.experiment(exp, profile, device, keys=["impl", "variant"],
 # eager.
 
 # %%
-from sparsefuse.book.tables import show
+from sparsefuse.lab.book.tables import show
 
 show(exp.headline(df), unit="ms")
 

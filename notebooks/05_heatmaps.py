@@ -52,8 +52,8 @@ widths = None  # widths (in and out alike) of both planes; None keeps the profil
 grid_sizes = None  # grid sizes of the (G, width) plane; None keeps the profile's
 
 # %%
-from sparsefuse.book import notebook as nb
-from sparsefuse.experiments import heatmaps as exp
+from sparsefuse.lab.book import notebook as nb
+from sparsefuse.lab.experiments import heatmaps as exp
 
 df = nb.experiment(exp, profile, device, keys=["plane", "impl", "n", "width", "grid_size"],
                    target=target, baseline=baseline, batches=batches, widths=widths, grid_sizes=grid_sizes)
@@ -77,6 +77,6 @@ df = nb.experiment(exp, profile, device, keys=["plane", "impl", "n", "width", "g
 # The ratio table behind the heatmaps:
 
 # %%
-from sparsefuse.book.tables import show
+from sparsefuse.lab.book.tables import show
 
 show(exp.headline(df))

@@ -63,8 +63,8 @@ fit_num_basis = None  # sizes for the two fits; None keeps the profile's
 fit2d_steps = None  # Adam steps of the 2D fit; None keeps the profile's
 
 # %%
-from sparsefuse.book import notebook as nb
-from sparsefuse.experiments import cross_basis as exp
+from sparsefuse.lab.book import notebook as nb
+from sparsefuse.lab.experiments import cross_basis as exp
 
 df = nb.experiment(exp, profile, device, keys=["part", "series", "num_basis"],
                    num_basis=num_basis, fit_num_basis=fit_num_basis, fit2d_steps=fit2d_steps)
@@ -91,7 +91,7 @@ df = nb.experiment(exp, profile, device, keys=["part", "series", "num_basis"],
 # The headline tables, one per panel: cost, then both fit errors per basis and size.
 
 # %%
-from sparsefuse.book.tables import show
+from sparsefuse.lab.book.tables import show
 
 head = exp.headline(df)
 show(head["cost (ms)"], caption="cost: forward+backward time of one layer (ms)")

@@ -57,8 +57,8 @@ grid_size = None  # G; None keeps the profile's
 n = None  # batch size N; None keeps the profile's
 
 # %%
-from sparsefuse.book import notebook as nb
-from sparsefuse.experiments import matrixkan as exp
+from sparsefuse.lab.book import notebook as nb
+from sparsefuse.lab.experiments import matrixkan as exp
 
 df = nb.experiment(exp, profile, device, keys=["method", "degree", "mode"],
                    degrees=degrees, grid_size=grid_size, n=n)
@@ -82,6 +82,6 @@ df = nb.experiment(exp, profile, device, keys=["method", "degree", "mode"],
 # method's largest float32 error.
 
 # %%
-from sparsefuse.book.tables import show
+from sparsefuse.lab.book.tables import show
 
 show(exp.headline(df))

@@ -75,8 +75,8 @@ profile = "smoke"  # smoke (CPU, seconds) | quick (one GPU, about two minutes) |
 device = "auto"  # auto | cpu | cuda
 
 # %%
-from sparsefuse.book import notebook as nb
-from sparsefuse.experiments import pinns as exp
+from sparsefuse.lab.book import notebook as nb
+from sparsefuse.lab.experiments import pinns as exp
 
 df = nb.experiment(exp, profile, device, keys=["problem", "model"], side={"curves": exp.curves})
 
@@ -97,6 +97,6 @@ df = nb.experiment(exp, profile, device, keys=["problem", "model"], side={"curve
 # The last logged loss of every run (the whole curves are saved as their own table):
 
 # %%
-from sparsefuse.book.tables import show
+from sparsefuse.lab.book.tables import show
 
 show(exp.curves(df).groupby(["problem", "model"]).tail(1))

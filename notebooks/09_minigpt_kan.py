@@ -37,7 +37,7 @@
 #
 # Can a decoder-only Transformer whose feed-forward blocks are KAN layers be
 # trained on one GPU, and what does it cost next to the usual MLP block? The
-# model (`sparsefuse.models.minigpt`) is a small pre-LayerNorm GPT; only its FFN
+# model (`sparsefuse.lab.models.minigpt`) is a small pre-LayerNorm GPT; only its FFN
 # changes between rows:
 #
 # * **MLP-FFN** — `Linear(d, 4d) → GELU → Linear(4d, d)`;
@@ -46,7 +46,7 @@
 # * **KAN-FFN reference** — the same layers on the efficient-kan algorithm, which
 #   materializes an $N \times \mathrm{in} \times (G+k)$ basis tensor per layer;
 # * **Gated KAN-FFN** (quick and paper profiles) — KAN up-projection times a
-#   sigmoid gate of the input, then a KAN down-projection (`sparsefuse.models.ffn`).
+#   sigmoid gate of the input, then a KAN down-projection (`sparsefuse.lab.models.ffn`).
 #
 # Three measurements: a fixed training budget at **Scale-A** (tokens/s, peak
 # memory, final train and validation loss, and the loss curves), a
@@ -65,8 +65,8 @@ profile = "smoke"  # smoke (CPU, seconds) | quick (one GPU, about a minute) | pa
 device = "auto"  # auto | cpu | cuda
 
 # %%
-from sparsefuse.book import notebook as nb
-from sparsefuse.experiments import minigpt as exp
+from sparsefuse.lab.book import notebook as nb
+from sparsefuse.lab.experiments import minigpt as exp
 
 df = nb.experiment(exp, profile, device, keys=["section", "variant", "block_size", "step"])
 
@@ -85,7 +85,7 @@ df = nb.experiment(exp, profile, device, keys=["section", "variant", "block_size
 # The headline table: one row per variant at the budget point and at Scale-B.
 
 # %%
-from sparsefuse.book.tables import show
+from sparsefuse.lab.book.tables import show
 
 show(exp.summary(df))
 
@@ -93,7 +93,7 @@ show(exp.summary(df))
 # ## Data-parallel training: DDP and FSDP2
 #
 # Scale-B training that outgrows one GPU runs on PyTorch's own engines through
-# `torchrun` (`sparsefuse.experiments.minigpt_distributed`): DDP replicates the
+# `torchrun` (`sparsefuse.lab.experiments.minigpt_distributed`): DDP replicates the
 # model, FSDP2 (`torch.distributed.fsdp.fully_shard`, one shard group per
 # Transformer block) splits every KAN weight (`base_weight`, `spline_weight`,
 # `spline_scaler`) across the ranks and gathers it only around its block. Each
@@ -103,10 +103,10 @@ show(exp.summary(df))
 #
 # ```bash
 # # one run, 2 GPUs
-# torchrun --nproc_per_node=2 -m sparsefuse.experiments.minigpt_distributed \
+# torchrun --nproc_per_node=2 -m sparsefuse.lab.experiments.minigpt_distributed \
 #     --strategy fsdp --config scale-b --ffn kan --batch-size 4 --block-size 1024 --steps 30
 # # the 1 -> 2 -> 4 GPU tokens/s table (saved as the book result minigpt_scaling)
-# python -m sparsefuse.experiments.minigpt_distributed --scaling 1,2,4 --strategy ddp,fsdp \
+# python -m sparsefuse.lab.experiments.minigpt_distributed --scaling 1,2,4 --strategy ddp,fsdp \
 #     --config scale-a --ffn kan --steps 30 --profile quick
 # ```
 #
@@ -117,7 +117,7 @@ show(exp.summary(df))
 # did not have is listed as `skipped`.
 
 # %%
-from sparsefuse.experiments import minigpt_distributed as dist_exp
+from sparsefuse.lab.experiments import minigpt_distributed as dist_exp
 
 nb.show_committed(dist_exp.SCALING_NAME, columns=dist_exp.SCALING_COLUMNS, plot=dist_exp.plot_scaling,
                   missing=dist_exp.NO_SCALING, describe=dist_exp.describe_scaling)

@@ -40,7 +40,7 @@
 # The second Transformer chapter asks the same two questions for images: does a
 # ViT whose FFNs are KAN layers fit and run at a useful speed at CIFAR-100 shapes
 # (32×32×3 inputs, 100 classes), and does it still learn? The model
-# (`sparsefuse.models.vit`) embeds 4×4 patches with one strided convolution,
+# (`sparsefuse.lab.models.vit`) embeds 4×4 patches with one strided convolution,
 # prepends a class token and reuses MiniGPT's pre-LayerNorm block with
 # non-causal attention, so again only the FFN differs between rows (MLP, KAN with
 # the default `impl="auto"` — the fused kernel on CUDA —, KAN on the reference
@@ -64,8 +64,8 @@ profile = "smoke"  # smoke (CPU, seconds) | quick (one GPU, about a minute) | pa
 device = "auto"  # auto | cpu | cuda
 
 # %%
-from sparsefuse.book import notebook as nb
-from sparsefuse.experiments import vit as exp
+from sparsefuse.lab.book import notebook as nb
+from sparsefuse.lab.experiments import vit as exp
 
 df = nb.experiment(exp, profile, device, keys=["section", "variant", "config", "dataset", "step"])
 
@@ -83,6 +83,6 @@ df = nb.experiment(exp, profile, device, keys=["section", "variant", "config", "
 # The headline table, every row but the loss curves:
 
 # %%
-from sparsefuse.book.tables import show
+from sparsefuse.lab.book.tables import show
 
 show(exp.summary(df))

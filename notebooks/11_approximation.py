@@ -55,8 +55,8 @@ profile = "smoke"  # smoke (CPU, seconds) | quick (one GPU, about a minute) | pa
 device = "auto"  # auto | cpu | cuda
 
 # %%
-from sparsefuse.book import notebook as nb
-from sparsefuse.experiments import approximation as exp
+from sparsefuse.lab.book import notebook as nb
+from sparsefuse.lab.experiments import approximation as exp
 
 df = nb.experiment(exp, profile, device, keys=["target", "method", "G"],
                    side={"curves": exp.curves, "rates": exp.fitted_rates})
@@ -78,6 +78,6 @@ df = nb.experiment(exp, profile, device, keys=["target", "method", "G"],
 # The fitted slopes beside the theory:
 
 # %%
-from sparsefuse.book.tables import show
+from sparsefuse.lab.book.tables import show
 
 show(exp.fitted_rates(df))

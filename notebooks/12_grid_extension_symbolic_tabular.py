@@ -49,7 +49,7 @@
 #    L-BFGS calls. Target: $\exp(\sin \pi x + y^2)$.
 # 2. **Symbolic recovery.** KANs are trained on formulas with known parts; each learned
 #    edge $\varphi(x)$ is fitted by $c\,g(ax+b)+d$ for $g \in \{\text{affine}, x^2, x^3,
-#    \exp, \log, \sin, \tanh\}$ (`sparsefuse.symbolic`), and the simplest form that
+#    \exp, \log, \sin, \tanh\}$ (`sparsefuse.lab.symbolic`), and the simplest form that
 #    explains the edge about as well as the best one is reported with its $R^2$.
 # 3. **Tabular supplement.** scikit-learn's bundled breast_cancer, wine and digits
 #    (test accuracy) and diabetes (test $R^2$), a KAN against an MLP with about the same
@@ -62,8 +62,8 @@ profile = "smoke"  # smoke (CPU, seconds) | quick (one GPU, about a minute) | pa
 device = "auto"  # auto | cpu | cuda
 
 # %%
-from sparsefuse.book import notebook as nb
-from sparsefuse.experiments import grid_extension_symbolic_tabular as exp
+from sparsefuse.lab.book import notebook as nb
+from sparsefuse.lab.experiments import grid_extension_symbolic_tabular as exp
 
 df = nb.experiment(exp, profile, device, keys=["part", "case", "model", "G"], side={"curves": exp.curves},
                    related={"curves": exp.NAME + "_curves"})
@@ -90,7 +90,7 @@ df = nb.experiment(exp, profile, device, keys=["part", "case", "model", "G"], si
 # `train_metric` the $R^2$ of the true form, `recovered` whether they are the same:
 
 # %%
-from sparsefuse.book.tables import show
+from sparsefuse.lab.book.tables import show
 
 tables = exp.tables(df)
 show(tables.get("symbolic"))

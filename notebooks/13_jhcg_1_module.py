@@ -103,9 +103,9 @@ profile = "smoke"  # smoke (CPU, seconds) | quick (one GPU, about 2.5 minutes) |
 device = "auto"  # auto | cpu | cuda
 
 # %%
-from sparsefuse.book import notebook as nb
-from sparsefuse.experiments import jhcg_fastpath as fast
-from sparsefuse.experiments import jhcg_microbench as micro
+from sparsefuse.lab.book import notebook as nb
+from sparsefuse.lab.experiments.jhcg import fastpath as fast
+from sparsefuse.lab.experiments.jhcg import microbench as micro
 
 df = nb.experiment(micro, profile, device, keys=["module", "impl", "mode", "pass"])
 
@@ -134,7 +134,7 @@ df = nb.experiment(micro, profile, device, keys=["module", "impl", "mode", "pass
 # the MLP FFN (forward+backward, fused KAN path, eager).
 
 # %%
-from sparsefuse.book.tables import show
+from sparsefuse.lab.book.tables import show
 
 show(micro.headline(df), caption="median time per call (ms) by pass · KAN path · mode")
 
@@ -155,7 +155,7 @@ show(micro.relative(df), caption="forward+backward, fused KAN path, eager, relat
 
 # %%
 fp = nb.experiment(fast, profile, device, keys=["variant", "rho", "tokens"])
-from sparsefuse.experiments import _jhcg_words as words
+from sparsefuse.lab.experiments.jhcg import words
 
 nb.glue("jv_evidence_1", words.evidence_note(words.measured(micro.NAME, df, profile, device)
                                              and words.measured(fast.NAME, fp, profile, device)))

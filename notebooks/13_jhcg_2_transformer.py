@@ -50,7 +50,7 @@
 # Transformer's MLP feed-forward block and the loss changes, is that the KAN path's
 # doing, or only the parameters the block adds?
 #
-# * **Controlled audit.** MiniGPT (`sparsefuse.models.minigpt`, the model of the
+# * **Controlled audit.** MiniGPT (`sparsefuse.lab.models.minigpt`, the model of the
 #   MiniGPT-KAN chapter) with *only its FFN changed*: the MLP FFN, the MLP FFN widened
 #   to each JHCG block's parameter count (the control), the KAN FFN, and JHCG
 #   `compact` and `expanded` at $\rho = 0.25$. Attention, embeddings, optimizer,
@@ -78,10 +78,10 @@ profile = "smoke"  # smoke (CPU, seconds) | quick (one GPU, about 2 minutes) | p
 device = "auto"  # auto | cpu | cuda
 
 # %%
-from sparsefuse.book import notebook as nb
-from sparsefuse.experiments import jhcg_adaptation as adapt
-from sparsefuse.experiments import jhcg_attribution as attr
-from sparsefuse.experiments import jhcg_audit as audit
+from sparsefuse.lab.book import notebook as nb
+from sparsefuse.lab.experiments.jhcg import adaptation as adapt
+from sparsefuse.lab.experiments.jhcg import attribution as attr
+from sparsefuse.lab.experiments.jhcg import audit
 
 df = nb.experiment(audit, profile, device, keys=["section", "variant", "seed", "step"])
 
@@ -106,7 +106,7 @@ df = nb.experiment(audit, profile, device, keys=["section", "variant", "seed", "
 # minus the variant's, positive = the variant lower):
 
 # %%
-from sparsefuse.book.tables import show
+from sparsefuse.lab.book.tables import show
 
 show(audit.matrix(df)[["label", "params", "seeds_ok", "val_loss", "gain_vs_mlp", "gain_vs_matched_mlp",
                          "tokens_per_s", "peak_mib"]])
@@ -137,7 +137,7 @@ show(attr.summary(at))
 
 # %%
 ad = nb.experiment(adapt, profile, device, keys=["variant", "seed", "step", "layer"])
-from sparsefuse.experiments import _jhcg_words as words
+from sparsefuse.lab.experiments.jhcg import words
 
 nb.glue("jv_evidence_2", words.evidence_note(all(words.measured(e.NAME, t, profile, device)
                                                  for e, t in ((audit, df), (attr, at), (adapt, ad)))))

@@ -53,7 +53,7 @@
 # * **nanochat portability scout.** Does the block work outside this repository's
 #   model? Given a checkout of Karpathy's nanochat in `NANOCHAT_ROOT`, every
 #   `mlp.c_fc`/`mlp.c_proj` block of its GPT is swapped for a JHCG block of the same
-#   widths (`sparsefuse.experiments.jhcg_nanochat.swap_mlps`) and both models train a
+#   widths (`sparsefuse.lab.experiments.jhcg.nanochat.swap_mlps`) and both models train a
 #   few steps from the same seed on the same batches; measured: parameters, tokens/s,
 #   peak memory, final training and validation loss. The paper reports this transfer
 #   as "exploratory/negative" (its artifact's words); without a checkout the table
@@ -66,9 +66,9 @@ profile = "smoke"  # smoke (CPU, seconds; aot_eager backend) | quick (one GPU, i
 device = "auto"  # auto | cpu | cuda
 
 # %%
-from sparsefuse.book import notebook as nb
-from sparsefuse.experiments import jhcg_compile_drift as drift
-from sparsefuse.experiments import jhcg_nanochat as nano
+from sparsefuse.lab.book import notebook as nb
+from sparsefuse.lab.experiments.jhcg import compile_drift as drift
+from sparsefuse.lab.experiments.jhcg import nanochat as nano
 
 df = nb.experiment(drift, profile, device, keys=["section", "variant", "step"])
 
@@ -86,7 +86,7 @@ df = nb.experiment(drift, profile, device, keys=["section", "variant", "step"])
 # {glue:text}`cd_speedup:.2f`). {glue:text}`jv_cd_backend`
 
 # %%
-from sparsefuse.book.tables import show
+from sparsefuse.lab.book.tables import show
 
 show(drift.summary(df))
 
@@ -95,7 +95,7 @@ show(drift.summary(df))
 
 # %%
 nc = nb.experiment(nano, profile, device, keys=["variant"], only_measured=True)
-from sparsefuse.experiments import _jhcg_words as words
+from sparsefuse.lab.experiments.jhcg import words
 
 nb.glue("jv_evidence_3", words.evidence_note(words.measured(drift.NAME, df, profile, device)))
 nb.glue("jv_nc_reference", words.reference_note(nano.NAME))
@@ -110,7 +110,7 @@ nb.glue("jv_nc_reference", words.reference_note(nano.NAME))
 #
 # ```bash
 # git clone https://github.com/karpathy/nanochat ../nanochat
-# NANOCHAT_ROOT=$PWD/../nanochat python -m sparsefuse.book run 13_jhcg_3_drift_portability --profile quick --device cuda
+# NANOCHAT_ROOT=$PWD/../nanochat python -m sparsefuse.lab.book run 13_jhcg_3_drift_portability --profile quick --device cuda
 # ```
 
 # %%

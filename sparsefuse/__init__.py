@@ -12,7 +12,7 @@ __all__ = ["KANLinear", "KAN", "fit", "__version__"]
 
 
 def __getattr__(name):
-    # Lazy so that ``import sparsefuse.book`` (the runner) does not pay for torch.
+    # Lazy so that ``import sparsefuse.lab.book`` (the runner) does not pay for torch.
     if name in ("KANLinear", "KAN"):
         from . import kan_linear
 

@@ -1,81 +1,24 @@
-"""Small training utilities shared by the model chapters.
+"""The training loop :func:`sparsefuse.fit` runs, and what it says about a run.
 
-Every chapter trains something for a fixed budget and reports the same things:
-the seed, the loss curve, the wall time, the peak memory, and whether the run
-finished or diverged.  Keeping that bookkeeping here means a NaN in one run is
-recorded as ``status="diverged"`` (:mod:`sparsefuse.status`) instead of crashing a notebook batch.
+A run ends one of three ways, in the words of :mod:`sparsefuse.status`: ``ok``,
+``diverged`` (a non-finite or exploding loss, where the curve up to it is kept)
+or ``time budget``; a NaN is a result, not a crash.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import random
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-import numpy as np
 import pandas as pd
 import torch
 
 from .checks import check_int
 from .status import DIVERGED, OK, TIME_BUDGET
 
-__all__ = [
-    "seed_everything",
-    "count_parameters",
-    "synchronize",
-    "PeakMemory",
-    "TrainResult",
-    "train_loop",
-    "curves_to_frame",
-    "attach_tables",
-    "cpu_threads",
-    "one_thread_on_cpu",
-    "attached_table",
-]
-
-
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and torch so a run can be repeated; returns a CPU generator."""
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    seed = int(seed)
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
-
-
-@contextlib.contextmanager
-def cpu_threads(n: int | None):
-    """Temporarily run torch's CPU ops on ``n`` threads (``None``: leave as is).
-
-    The smoke profiles train models of a few hundred parameters: there, extra
-    intra-op threads only add synchronisation, and on a busy two-core machine
-    they make a run several times slower.
-    """
-    if n is None:
-        yield
-        return
-    n = check_int("n", n)
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def one_thread_on_cpu(device, when: bool = True):
-    """:func:`cpu_threads` (1) on a CPU device when ``when`` holds; unchanged elsewhere."""
-    return cpu_threads(1 if when and torch.device(device).type == "cpu" else None)
-
-
-def count_parameters(model: torch.nn.Module, trainable_only: bool = True) -> int:
-    """Number of (trainable) scalar parameters: the x-axis of every parameter-matched comparison."""
-    return int(sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only))
+__all__ = ["synchronize", "TrainResult", "train_loop"]
 
 
 def synchronize(device) -> None:
@@ -83,29 +26,6 @@ def synchronize(device) -> None:
     dev = torch.device(device)
     if dev.type == "cuda" and torch.cuda.is_available():
         torch.cuda.synchronize(dev)
-
-
-class PeakMemory:
-    """Context manager measuring peak allocated device memory in MiB.
-
-    CUDA only: on CPU the allocator keeps no peak statistic, so ``mib`` is NaN
-    rather than a misleading number.
-    """
-
-    def __init__(self, device):
-        self.device = torch.device(device)
-        self.mib = float("nan")
-
-    def __enter__(self) -> "PeakMemory":
-        if self.device.type == "cuda" and torch.cuda.is_available():
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.device.type == "cuda" and torch.cuda.is_available():
-            torch.cuda.synchronize(self.device)
-            self.mib = torch.cuda.max_memory_allocated(self.device) / 2**20
 
 
 @dataclass
@@ -195,49 +115,3 @@ def train_loop(
     wall = time.perf_counter() - t0
     curve = pd.DataFrame(rows, columns=None if rows else ["step", "time_s", "loss"])
     return TrainResult(status, done, last, wall, curve, diverged_at, n_steps=n_steps, time_budget_s=time_budget_s)
-
-
-def curves_to_frame(curves: Mapping[str, pd.DataFrame] | list[tuple[dict, pd.DataFrame]]) -> pd.DataFrame:
-    """Stack per-run loss curves into one long table, tagging each with its run keys."""
-    parts = []
-    items = curves.items() if isinstance(curves, Mapping) else curves
-    for key, curve in items:
-        tags = key if isinstance(key, Mapping) else {"run": key}
-        parts.append(curve.assign(**tags))
-    if not parts:
-        return pd.DataFrame(columns=["step", "time_s", "loss"])
-    return pd.concat(parts, ignore_index=True)
-
-
-class _Tables(dict):
-    """Side tables riding in ``DataFrame.attrs``.
-
-    pandas deep-copies ``attrs`` on nearly every operation; this holder copies
-    as itself (the tables are never mutated) so a results frame with long loss
-    curves attached stays as fast as one without.
-    """
-
-    def __deepcopy__(self, memo):
-        return self
-
-    def __copy__(self):
-        return self
-
-    def __eq__(self, other):
-        return self is other
-
-    __hash__ = object.__hash__
-
-
-def attach_tables(df: pd.DataFrame, **tables: pd.DataFrame) -> pd.DataFrame:
-    """Attach named side tables (loss curves, predicted fields) to a results frame; returns ``df``."""
-    held = dict(df.attrs.get("tables", {}))
-    held.update(tables)
-    df.attrs["tables"] = _Tables(held)
-    return df
-
-
-def attached_table(df: pd.DataFrame, name: str) -> pd.DataFrame:
-    """A side table attached by :func:`attach_tables`, or an empty frame when there is none."""
-    t = df.attrs.get("tables", {}).get(name)
-    return t.copy() if t is not None else pd.DataFrame()

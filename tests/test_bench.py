@@ -7,7 +7,7 @@ import time
 import pytest
 import torch
 
-from sparsefuse import bench
+from sparsefuse.lab import bench
 
 
 def test_cpu_benchmark_reports_ordered_quantiles():

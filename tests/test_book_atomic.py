@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from sparsefuse.book import atomic
+from sparsefuse.lab.book import atomic
 
 
 def test_atomic_write_many_is_all_or_nothing(tmp_path):

@@ -1,11 +1,11 @@
-"""`python -m sparsefuse.book diff`: per-table comparison of a fresh results folder with the reference."""
+"""`python -m sparsefuse.lab.book diff`: per-table comparison of a fresh results folder with the reference."""
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from sparsefuse.book import diff
-from sparsefuse.book.__main__ import main as book_main
+from sparsefuse.lab.book import diff
+from sparsefuse.lab.book.__main__ import main as book_main
 
 
 def _timing(scale_fused: float = 1.0, fused_status: str = "ok") -> pd.DataFrame:
@@ -169,7 +169,7 @@ def test_the_committed_reference_against_itself_and_a_perturbed_copy(tmp_path, c
     """The Reproducing page's command on the real reference: itself passes, slower timings fail."""
     import shutil
 
-    from sparsefuse.book import results
+    from sparsefuse.lab.book import results
 
     ref = results.reference_root() / "quick" / "cuda-h200"
     tables = sorted(p.name for p in ref.glob("*.csv"))

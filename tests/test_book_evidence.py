@@ -1,6 +1,6 @@
 """Evidence first: which run a chapter page leads with, and what it puts beside or below it.
 
-One decision (``verdict.evidence``) picks the run; ``nb.page_html`` lays the page out
+One decision (``verdict.evidence``) picks the run; ``page.page_html`` lays the page out
 from it and ``nb.experiment`` returns that run's table for the headline tables and
 explorers. A CPU smoke build leads with the committed GPU reference and collapses its own
 run; a GPU run at quick leads with itself and shows the reference and the difference.
@@ -16,8 +16,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from sparsefuse.book import notebook as nb  # noqa: E402
-from sparsefuse.book import results, verdict  # noqa: E402
+from sparsefuse.lab.book import notebook as nb  # noqa: E402
+from sparsefuse.lab.book import page as result_page  # noqa: E402
+from sparsefuse.lab.book import results, verdict  # noqa: E402
 
 LOCAL = "This machine's run (CPU smoke: checks that the code runs, numbers not comparable)"
 
@@ -86,7 +87,8 @@ def test_gpu_quick_picks_this_run(tmp_path):
 def test_page_leads_with_the_reference_on_a_cpu_smoke_build(tmp_path):
     ref = _reference(tmp_path)
     ev = verdict.evidence("demo", FRESH, profile="smoke", device="cpu", reference=ref)
-    page = nb.page_html(ev, FRESH, fresh_png=b"png", fresh_meta=META, fresh_where="smoke/cpu/demo.csv", ref=ref)
+    page = result_page.page_html(ev, FRESH, fresh_png=b"png", fresh_meta=META, fresh_where="smoke/cpu/demo.csv",
+                                 ref=ref)
     assert 'data-evidence="reference"' in page
     head, local = page.split("<details class=\"sparsefuse-local-run\">", 1)
     assert LOCAL.replace("'", "&#x27;") in local
@@ -102,7 +104,8 @@ def test_page_leads_with_this_run_on_a_gpu_and_shows_the_difference(tmp_path):
     fresh = FRESH.assign(median_ms=[0.31, 2.5])
     meta = dict(META, profile="quick", device_tag="cuda-h200", gpu_name="NVIDIA H200", git_commit="1234567aaa")
     ev = verdict.evidence("demo", fresh, profile="quick", device="cuda", reference=ref)
-    page = nb.page_html(ev, fresh, fresh_png=b"png", fresh_meta=meta, fresh_where="quick/cuda-h200/demo.csv", ref=ref)
+    page = result_page.page_html(ev, fresh, fresh_png=b"png", fresh_meta=meta, fresh_where="quick/cuda-h200/demo.csv",
+                                 ref=ref)
     assert 'data-evidence="fresh"' in page and "sparsefuse-local-run" not in page
     first_provenance = page.split('class="sparsefuse-provenance"')[1]
     assert "1234567aaa" in first_provenance
@@ -112,7 +115,7 @@ def test_page_leads_with_this_run_on_a_gpu_and_shows_the_difference(tmp_path):
 
 
 def test_experiment_returns_the_evidence_table(tmp_path, monkeypatch, shown):
-    from sparsefuse.experiments import layer_microbench as exp
+    from sparsefuse.lab.experiments import layer_microbench as exp
 
     monkeypatch.setenv("SPARSEFUSE_RESULTS", str(tmp_path / "fresh"))
     monkeypatch.setenv("SPARSEFUSE_REFERENCE", str(tmp_path / "ref"))
@@ -135,8 +138,8 @@ def test_experiment_returns_the_evidence_table(tmp_path, monkeypatch, shown):
 
 
 def test_local_run_title():
-    assert nb.local_run_title("smoke", "cpu") == LOCAL
-    assert "GPU smoke" in nb.local_run_title("smoke", "cuda-h200")
+    assert result_page.local_run_title("smoke", "cpu") == LOCAL
+    assert "GPU smoke" in result_page.local_run_title("smoke", "cuda-h200")
 
 
 def test_verdict_values_come_from_the_evidence(tmp_path):
@@ -148,7 +151,7 @@ def test_verdict_values_come_from_the_evidence(tmp_path):
 
 def test_a_gpu_run_saved_into_the_reference_folder_is_compared_with_what_it_replaces(tmp_path, monkeypatch, shown):
     """`make book` on a GPU writes results/ itself: the page diffs against the committed result it overwrote."""
-    from sparsefuse.book import provenance
+    from sparsefuse.lab.book import provenance
 
     monkeypatch.setenv("SPARSEFUSE_RESULTS", str(tmp_path))
     monkeypatch.setenv("SPARSEFUSE_REFERENCE", str(tmp_path))

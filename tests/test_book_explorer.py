@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from sparsefuse.book.explorer import Explorer
+from sparsefuse.lab.book.explorer import Explorer
 
 
 @pytest.fixture

@@ -20,8 +20,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from sparsefuse.book import results, tables, verdict  # noqa: E402
-from sparsefuse.experiments import _page  # noqa: E402
+from sparsefuse.lab.book import results, tables, verdict  # noqa: E402
+from sparsefuse.lab import words  # noqa: E402
+from sparsefuse.lab.experiments import _page  # noqa: E402
 
 CHAPTERS = ["layer_microbench", "sparse_vs_dense", "grid_scaling", "compile_checkpoint", "heatmaps", "cross_basis",
             "matrixkan", "pinns", "minigpt", "vit", "approximation", "grid_extension_symbolic_tabular"]
@@ -38,7 +39,7 @@ def _reference(mod):
 
 @pytest.mark.parametrize("name", CHAPTERS)
 def test_plot_of_the_reference_fits_the_page(name):
-    mod = importlib.import_module(f"sparsefuse.experiments.{name}")
+    mod = importlib.import_module(f"sparsefuse.lab.experiments.{name}")
     fig = mod.plot(_reference(mod).table())
     try:
         width, _ = fig.get_size_inches()
@@ -55,7 +56,7 @@ def test_plot_of_the_reference_fits_the_page(name):
 
 @pytest.mark.parametrize("name", CHAPTERS)
 def test_verdict_numbers_come_from_the_reference_table(name):
-    mod = importlib.import_module(f"sparsefuse.experiments.{name}")
+    mod = importlib.import_module(f"sparsefuse.lab.experiments.{name}")
     ref = _reference(mod)
     kwargs = {}
     if name == "grid_extension_symbolic_tabular":
@@ -84,12 +85,12 @@ def test_evidence_prefers_the_reference_over_a_cpu_smoke_run():
 
 def test_faster_words():
     # three significant figures as the tables print them (1.0953 reads 1.10, not 1.1)
-    assert verdict.faster(2.0, "the reference") == "2.00× faster than the reference"
-    assert verdict.faster(0.5) == "2.00× slower than"
-    assert verdict.faster(1 / 1.0953) == "1.10× slower than"
-    assert verdict.faster(float("nan"), "x") == "not measured against x"
-    assert verdict.less(4.0, "memory", "y") == "4.00× less memory than y"
-    assert verdict.times(1234.5) == "1,234×" and verdict.times(100.0) == "100×"
+    assert words.faster(2.0, "the reference") == "2.00× faster than the reference"
+    assert words.faster(0.5) == "2.00× slower than"
+    assert words.faster(1 / 1.0953) == "1.10× slower than"
+    assert words.faster(float("nan"), "x") == "not measured against x"
+    assert words.less(4.0, "memory", "y") == "4.00× less memory than y"
+    assert words.times(1234.5) == "1,234×" and words.times(100.0) == "100×"
 
 
 def test_tables_show_units_digits_and_no_row_numbers():

@@ -5,7 +5,7 @@ import json
 
 import pandas as pd
 
-from sparsefuse.book import gpu_minutes
+from sparsefuse.lab.book import gpu_minutes
 
 
 def _result(root, tag, name, notebook, wall, commit="abcdef1234", stamp="2026-12-04T00:00:00+00:00"):
@@ -42,7 +42,7 @@ def test_no_reference(tmp_path):
 
 
 def test_the_committed_reference_is_one_commit_of_every_notebook():
-    from sparsefuse.book import layout
+    from sparsefuse.lab.book import layout
 
     rows = gpu_minutes.reference_costs()
     assert {r.notebook for r in rows} == {p.stem for p in layout.notebooks()}

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from sparsefuse.book import gpus as slots
+from sparsefuse.lab.book import gpus as slots
 
 
 @pytest.mark.parametrize("gpus, device, expected", [

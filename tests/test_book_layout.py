@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from sparsefuse.book import layout
+from sparsefuse.lab.book import layout
 
 PARAMS = '# %% tags=["parameters"]\nprofile = "smoke"  # smoke | quick\ndevice = "auto"\nscale = 2  # a factor\n'
 

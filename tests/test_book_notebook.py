@@ -11,8 +11,9 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from sparsefuse.book import notebook as nb  # noqa: E402
-from sparsefuse.book import results  # noqa: E402
+from sparsefuse.lab.book import notebook as nb  # noqa: E402
+from sparsefuse.lab.book import page  # noqa: E402
+from sparsefuse.lab.book import results  # noqa: E402
 
 
 def test_use_device(monkeypatch):
@@ -78,18 +79,18 @@ def test_publish_without_showing(tmp_path, monkeypatch, shown):
 def test_comparison_note_for_comparable_runs(tmp_path):
     _gpu_reference(tmp_path)
     ref = results.reference("demo", root=tmp_path)
-    note, comparable = nb.comparison_note("quick", "cuda-h100-80gb-hbm3", ref, "profile quick on H100")
+    note, comparable = page.comparison_note("quick", "cuda-h100-80gb-hbm3", ref, "profile quick on H100")
     assert comparable and "ratio" in note and "the same GPU model" in note
-    note, comparable = nb.comparison_note("quick", "cuda-a100-sxm4-40gb", ref, "profile quick on A100")
+    note, comparable = page.comparison_note("quick", "cuda-a100-sxm4-40gb", ref, "profile quick on A100")
     assert comparable and "a different GPU model" in note
-    note, comparable = nb.comparison_note("paper", "cuda-h100-80gb-hbm3", ref, "profile paper on H100")
+    note, comparable = page.comparison_note("paper", "cuda-h100-80gb-hbm3", ref, "profile paper on H100")
     assert not comparable and "differ in kind" in note
-    note, comparable = nb.comparison_note("quick", "cpu", ref, "profile quick on a CPU")
+    note, comparable = page.comparison_note("quick", "cpu", ref, "profile quick on a CPU")
     assert not comparable and "CPU quick against GPU quick" in note
 
 
 def test_experiment_publishes_the_parameters_it_ran_with(tmp_path, monkeypatch, shown):
-    from sparsefuse.experiments import layer_microbench as exp
+    from sparsefuse.lab.experiments import layer_microbench as exp
 
     monkeypatch.setenv("SPARSEFUSE_RESULTS", str(tmp_path))
     monkeypatch.setenv("SPARSEFUSE_REFERENCE", str(tmp_path / "none"))
@@ -118,7 +119,7 @@ def test_show_committed_says_missing_only_when_nothing_is_committed(tmp_path, mo
 
 
 def test_scaling_table_is_read_honestly():
-    from sparsefuse.experiments import minigpt_distributed as dist
+    from sparsefuse.lab.experiments import minigpt_distributed as dist
 
     df = pd.DataFrame({"strategy": ["ddp", "ddp", "ddp"], "world_size": [1, 2, 4],
                        "speedup_vs_1": [1.0, 2.2, float("nan")], "scaling_efficiency": [1.0, 1.1, float("nan")],

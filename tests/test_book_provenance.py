@@ -1,7 +1,7 @@
 """Provenance: the commit, dirtiness and hardware tag recorded with every result."""
 from __future__ import annotations
 
-from sparsefuse.book import provenance
+from sparsefuse.lab.book import provenance
 
 
 def test_git_state_can_be_given_for_a_copy_without_git(monkeypatch):

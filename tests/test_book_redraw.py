@@ -1,4 +1,4 @@
-"""`python -m sparsefuse.book redraw NAME`: a committed figure redrawn from its committed table."""
+"""`python -m sparsefuse.lab.book redraw NAME`: a committed figure redrawn from its committed table."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from sparsefuse.book import redraw, results
+from sparsefuse.lab.book import redraw, results
 
 
 def test_redraw_rewrites_figure_and_records_it(tmp_path):
@@ -20,7 +20,7 @@ def test_redraw_rewrites_figure_and_records_it(tmp_path):
     png = redraw.redraw("heatmaps", root=tmp_path)
     assert png.read_bytes().startswith(b"\x89PNG")
     meta = json.loads((folder / "heatmaps.json").read_text())
-    assert meta["figure_redrawn"]["how"] == "python -m sparsefuse.book redraw heatmaps"
+    assert meta["figure_redrawn"]["how"] == "python -m sparsefuse.lab.book redraw heatmaps"
     assert {k: v for k, v in meta.items() if k != "figure_redrawn"} == before  # the measurement's provenance kept
     assert (folder / "heatmaps.csv").read_bytes() == (ref.folder / "heatmaps.csv").read_bytes()
 
@@ -39,8 +39,8 @@ def test_redraw_side_tables_and_bad_names(tmp_path):
 
 
 def test_the_page_names_the_redraw():
-    from sparsefuse.book import notebook as nb
+    from sparsefuse.lab.book import page
 
-    line = nb._provenance_line("Reference", "quick/cuda-h200/x.csv",
-                               {"git_commit": "c1c5bad", "figure_redrawn": {"commit": "2f73df874a6a"}})
+    line = page._provenance_line("Reference", "quick/cuda-h200/x.csv",
+                                 {"git_commit": "c1c5bad", "figure_redrawn": {"commit": "2f73df874a6a"}})
     assert "commit c1c5bad" in line and "figure redrawn from this table at commit 2f73df874a" in line

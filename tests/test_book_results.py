@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from sparsefuse.book import results  # noqa: E402
+from sparsefuse.lab.book import results  # noqa: E402
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from sparsefuse.book import __main__ as cli
-from sparsefuse.book import gpus, layout, runner
+from sparsefuse.lab.book import __main__ as cli
+from sparsefuse.lab.book import gpus, layout, runner
 
 HEADER = "# ---\n# jupyter:\n#   kernelspec:\n#     display_name: Python 3\n#     language: python\n#     name: python3\n# ---\n\n"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sparsefuse.book import layout, site
+from sparsefuse.lab.book import layout, site
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
@@ -54,7 +54,7 @@ def test_static_folder_is_not_underscore_static():
 def test_toc_reads_every_executed_notebook():
     from sphinx.util.matching import patfilter
 
-    from sparsefuse.book.layout import notebooks
+    from sparsefuse.lab.book.layout import notebooks
 
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     parts = {part["caption"]: [c["glob"] for c in part["chapters"] if "glob" in c] for part in toc["parts"]}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sparsefuse.book import layout, sync
+from sparsefuse.lab.book import layout, sync
 
 SOURCES = layout.notebooks()
 COLAB = "https://colab.research.google.com/github/sparsefuse/sparsefuse/blob/main/notebooks/{}.ipynb"
@@ -15,9 +15,9 @@ COLAB = "https://colab.research.google.com/github/sparsefuse/sparsefuse/blob/mai
 @pytest.mark.parametrize("src", SOURCES, ids=[p.stem for p in SOURCES])
 def test_paired_ipynb_is_in_sync_and_clean(src: Path):
     paired = sync.paired_path(src)
-    assert paired.exists(), f"{paired.name} missing: run `python -m sparsefuse.book sync`"
+    assert paired.exists(), f"{paired.name} missing: run `python -m sparsefuse.lab.book sync`"
     assert paired.read_text() == sync.render_ipynb(src), (
-        f"{paired.name} drifted from {src.name}: run `python -m sparsefuse.book sync`")
+        f"{paired.name} drifted from {src.name}: run `python -m sparsefuse.lab.book sync`")
     nb = json.loads(paired.read_text())
     for cell in nb["cells"]:
         assert not cell.get("outputs") and cell.get("execution_count") is None
@@ -45,7 +45,7 @@ def test_notebook_follows_the_template(src: Path):
 def test_colab_profile_is_quick_on_a_gpu_and_smoke_without(monkeypatch, capsys):
     import torch
 
-    from sparsefuse.book import notebook as nb
+    from sparsefuse.lab.book import notebook as nb
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert nb.choose_colab_profile("auto") == "smoke" and "No GPU" in capsys.readouterr().out

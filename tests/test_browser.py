@@ -217,7 +217,7 @@ def test_evidence_first_and_the_explorer_names_its_data(site, browser_context, s
 
 def _chapter_results() -> dict[str, list]:
     """stem -> the committed GPU references the notebook published (from their provenance)."""
-    from sparsefuse.book import results
+    from sparsefuse.lab.book import results
 
     out: dict[str, list] = {}
     for r in results.iter_results(results.reference_root()):
@@ -233,8 +233,8 @@ def _evidence(name: str, side: tuple[str, ...] = ()):
     """The table a CPU build's page leads with for result ``name``, side tables attached as the notebook does."""
     import pandas as pd
 
-    from sparsefuse.book import notebook as nb
-    from sparsefuse.book import verdict
+    from sparsefuse.lab.book import notebook as nb
+    from sparsefuse.lab.book import verdict
 
     empty = pd.DataFrame({"status": []})
     ev = verdict.evidence(name, empty, profile="smoke", device="cpu")
@@ -243,8 +243,9 @@ def _evidence(name: str, side: tuple[str, ...] = ()):
 
 def _headline(stem: str):
     """The first table each chapter shows (``tables.show``), rebuilt from the committed reference; None: no table."""
-    from sparsefuse.experiments import (approximation, compile_checkpoint, cross_basis, grid_extension_symbolic_tabular,
-                                        grid_scaling, heatmaps, matrixkan, minigpt, pinns, sparse_vs_dense, vit)
+    from sparsefuse.lab.experiments import (approximation, compile_checkpoint, cross_basis,
+                                            grid_extension_symbolic_tabular, grid_scaling, heatmaps, matrixkan,
+                                            minigpt, pinns, sparse_vs_dense, vit)
 
     first = {
         "02_sparse_vs_dense": lambda: sparse_vs_dense.headline(_evidence(sparse_vs_dense.NAME)),
@@ -272,7 +273,7 @@ FIGURE_SCALES = """() => [...document.querySelectorAll('.sparsefuse-result img, 
 
 
 def _chapters() -> list[str]:
-    from sparsefuse.book import layout
+    from sparsefuse.lab.book import layout
 
     return [p.stem for p in layout.notebooks()]
 
@@ -281,7 +282,7 @@ def _chapters() -> list[str]:
 def test_every_chapter_leads_with_its_gpu_reference(site, browser_context, stem):
     """Each chapter at 1280 px: the verdict, the first table and the explorer come from the committed GPU
     reference the page names, and its figures are shown large enough for 10 px text."""
-    from sparsefuse.book import tables
+    from sparsefuse.lab.book import tables
 
     refs = _chapter_results().get(stem)
     assert refs, f"{stem}: no committed GPU reference names this notebook"

@@ -5,11 +5,11 @@ import pytest
 import torch
 
 import sparsefuse
-from sparsefuse import bench, text_data, training
+from sparsefuse.lab import bench, measure, text_data
 from sparsefuse.checks import check_int
 from sparsefuse.jhcg import SparseFuseJHCG
 from sparsefuse.kan_linear import KAN, KANLinear
-from sparsefuse.models import ffn, mlp
+from sparsefuse.lab.models import ffn, mlp
 
 I = np.int64  # noqa: E741
 
@@ -41,7 +41,7 @@ def test_numpy_sizes_are_accepted_where_sizes_are_taken():
     assert mlp.matched_mlp_width(2, 1, I(40), depth=I(2)) >= 1
     assert ffn.build_ffn("mlp", I(8), I(16)) is not None
     assert mlp.MLP(I(2), [I(4)], I(1)) is not None
-    with training.cpu_threads(I(1)):
+    with measure.cpu_threads(I(1)):
         pass
     assert bench.benchmark(lambda: None, device="cpu", warmup=I(0), rep=I(1)) is not None
     assert len(text_data.load_corpus(max_chars=I(100))[0]) <= 100

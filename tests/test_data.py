@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from sparsefuse.data import IMAGES, TABULAR, DatasetFallbackWarning, load_images, load_tabular
+from sparsefuse.lab.data import IMAGES, TABULAR, DatasetFallbackWarning, load_images, load_tabular
 
 
 @pytest.mark.parametrize("name", TABULAR)

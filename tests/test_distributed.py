@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from sparsefuse.experiments import minigpt_distributed as MD
+from sparsefuse.lab.experiments import minigpt_distributed as MD
 
 TINY = ["--config", "tiny", "--ffn", "kan", "--steps", "5", "--block-size", "32", "--device", "cpu",
         "--max-chars", "40000", "--eval-batches", "1", "--no-progress", "--lr", "3e-3"]
@@ -60,7 +60,7 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="scaling"):
         MD.main(["--scaling", "0", *TINY])
     with pytest.raises(ValueError, match="needs a process group"):
-        from sparsefuse import distributed as D
+        from sparsefuse.lab import distributed as D
         D.wrap(torch.nn.Linear(2, 2), "ddp", D.setup("cpu"))
 
 
@@ -68,7 +68,7 @@ def test_a_hung_launch_is_stopped_with_its_children(tmp_path):
     import sys
     import time
 
-    from sparsefuse.experiments.minigpt_distributed import _run_bounded
+    from sparsefuse.lab.experiments.minigpt_distributed import _run_bounded
 
     marker = tmp_path / "child_alive"
     child = tmp_path / "child.py"

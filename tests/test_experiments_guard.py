@@ -2,7 +2,7 @@
 import torch
 
 from sparsefuse import status as S
-from sparsefuse.experiments import _guard
+from sparsefuse.lab.experiments import _guard
 
 
 def _oom(*_, **__):

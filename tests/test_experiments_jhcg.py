@@ -18,9 +18,14 @@ from matplotlib.figure import Figure  # noqa: E402
 from torch import nn  # noqa: E402
 
 from sparsefuse import jhcg as J  # noqa: E402
-from sparsefuse.experiments import _jhcg_lm as L  # noqa: E402
-from sparsefuse.experiments import (jhcg_adaptation, jhcg_attribution, jhcg_audit, jhcg_compile_drift,  # noqa: E402
-                                    jhcg_fastpath, jhcg_microbench, jhcg_nanochat)
+from sparsefuse.lab.experiments.jhcg import _lm as L  # noqa: E402
+from sparsefuse.lab.experiments.jhcg import adaptation as jhcg_adaptation  # noqa: E402
+from sparsefuse.lab.experiments.jhcg import attribution as jhcg_attribution  # noqa: E402
+from sparsefuse.lab.experiments.jhcg import audit as jhcg_audit  # noqa: E402
+from sparsefuse.lab.experiments.jhcg import compile_drift as jhcg_compile_drift  # noqa: E402
+from sparsefuse.lab.experiments.jhcg import fastpath as jhcg_fastpath  # noqa: E402
+from sparsefuse.lab.experiments.jhcg import microbench as jhcg_microbench  # noqa: E402
+from sparsefuse.lab.experiments.jhcg import nanochat as jhcg_nanochat  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -259,9 +264,9 @@ from pathlib import Path  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
-from sparsefuse.book import results as R  # noqa: E402
-from sparsefuse.book.layout import REPO_ROOT  # noqa: E402
-from sparsefuse.experiments import _jhcg_words as W  # noqa: E402
+from sparsefuse.lab.book import results as R  # noqa: E402
+from sparsefuse.lab.book.layout import REPO_ROOT  # noqa: E402
+from sparsefuse.lab.experiments.jhcg import words as W  # noqa: E402
 
 H200 = REPO_ROOT / "results" / "quick" / "cuda-h200"
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("13_jhcg_*.py"))

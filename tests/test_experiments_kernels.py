@@ -20,8 +20,8 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from sparsefuse import status as S  # noqa: E402
-from sparsefuse.experiments import _guard, _pick  # noqa: E402
-from sparsefuse.experiments import (  # noqa: E402
+from sparsefuse.lab.experiments import _guard, _pick  # noqa: E402
+from sparsefuse.lab.experiments import (  # noqa: E402
     compile_checkpoint,
     cross_basis,
     grid_scaling,
@@ -57,7 +57,7 @@ def test_unknown_profile_or_override_is_a_value_error():
 # --------------------------------------------------------------------------- grid scaling
 
 def test_grid_scaling_records_oom_dropout_and_missing_peer(monkeypatch):
-    from sparsefuse import peers
+    from sparsefuse.lab import peers
 
     real = _pick.make_layer
 
@@ -217,7 +217,7 @@ def test_wins_are_listed_point_by_point():
 
 
 def test_sparse_vs_dense_verdict_on_the_h200_reference():
-    from sparsefuse.book import results
+    from sparsefuse.lab.book import results
 
     v = sparse_vs_dense.verdict_numbers(results.reference(sparse_vs_dense.NAME).table())
     # the automatic choice was slower than both forced strategies at small G: said, not hidden
@@ -232,8 +232,8 @@ def test_matrixkan_time_budget_skips_every_point():
 
 
 def test_grid_scaling_verdict_names_the_peers_that_beat_fused():
-    from sparsefuse.book import results
-    from sparsefuse.experiments import grid_scaling
+    from sparsefuse.lab.book import results
+    from sparsefuse.lab.experiments import grid_scaling
 
     v = grid_scaling.verdict_numbers(results.reference(grid_scaling.NAME).table())
     assert "as the paper claims" in v["gs_flat"]  # 1.51x from G=3 to 1000
@@ -251,8 +251,8 @@ def test_grid_scaling_verdict_names_the_peers_that_beat_fused():
 
 
 def test_compile_checkpoint_verdict_says_slower_when_slower():
-    from sparsefuse.book import results
-    from sparsefuse.experiments import compile_checkpoint
+    from sparsefuse.lab.book import results
+    from sparsefuse.lab.experiments import compile_checkpoint
 
     v = compile_checkpoint.verdict_numbers(results.reference(compile_checkpoint.NAME).table())
     assert "the fused path 1.83× slower" in v["cc_claim"] and "0.5" not in v["cc_claim"]
@@ -261,7 +261,7 @@ def test_compile_checkpoint_verdict_says_slower_when_slower():
 
 
 def test_heatmaps_verdict_says_whether_the_gain_grows_with_g():
-    from sparsefuse.book import results
+    from sparsefuse.lab.book import results
 
     v = heatmaps.verdict_numbers(results.reference(heatmaps.NAME).table())
     assert "not step by step at widths 64 and 1024" in v["hm_growth_text"]
@@ -274,7 +274,7 @@ def test_heatmaps_verdict_says_whether_the_gain_grows_with_g():
 
 
 def test_cross_basis_and_matrixkan_verdicts_on_the_h200_reference():
-    from sparsefuse.book import results
+    from sparsefuse.lab.book import results
 
     v = cross_basis.verdict_numbers(results.reference(cross_basis.NAME).table())
     assert "fourier at n_b = 6 and 12" in v["cb_cheaper_text"] and "from n_b = 24 on" in v["cb_cheaper_text"]

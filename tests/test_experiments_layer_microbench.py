@@ -8,7 +8,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from sparsefuse import kernels  # noqa: E402
-from sparsefuse.experiments import layer_microbench as mb  # noqa: E402
+from sparsefuse.lab.experiments import layer_microbench as mb  # noqa: E402
 
 
 def test_run_gives_one_row_per_path_g_and_pass():
@@ -63,7 +63,7 @@ def test_plot_has_one_panel_per_pass():
 
 
 def test_flat_words_follow_the_growth():
-    from sparsefuse.book.verdict import flat_in_g
+    from sparsefuse.lab.words import flat_in_g
 
     assert "as the paper claims" in flat_in_g(1.51, 37.5)
     assert "does not hold" in flat_in_g(6.07, 12.7) and "less than half" in flat_in_g(6.07, 12.7)
@@ -71,8 +71,8 @@ def test_flat_words_follow_the_growth():
 
 
 def test_layer_microbench_verdict_on_the_h200_reference():
-    from sparsefuse.book import results
-    from sparsefuse.experiments import layer_microbench as lm
+    from sparsefuse.lab.book import results
+    from sparsefuse.lab.experiments import layer_microbench as lm
 
     v = lm.verdict_numbers(results.reference(lm.NAME).table())
     assert "does not hold" in v["lm_flat"]  # 6.07x from G=3 to 100 is not flat

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 import torch
 
-from sparsefuse.experiments import minigpt as EM
-from sparsefuse.experiments import minigpt_distributed as MD
-from sparsefuse.experiments import vit as EV
+from sparsefuse.lab.experiments import minigpt as EM
+from sparsefuse.lab.experiments import minigpt_distributed as MD
+from sparsefuse.lab.experiments import vit as EV
 
 matplotlib.use("Agg")
 
@@ -133,8 +133,8 @@ def test_scaling_plot_handles_ok_and_skipped_rows():
 
 
 def test_minigpt_verdict_says_the_oom_claim_does_not_reproduce_on_the_h200():
-    from sparsefuse.book import results
-    from sparsefuse.experiments import minigpt
+    from sparsefuse.lab.book import results
+    from sparsefuse.lab.experiments import minigpt
 
     v = minigpt.verdict_numbers(results.reference(minigpt.NAME).table())
     assert v["mg_oom_text"].startswith("The out-of-memory part of the claim does not reproduce on this GPU")
@@ -143,8 +143,8 @@ def test_minigpt_verdict_says_the_oom_claim_does_not_reproduce_on_the_h200():
 
 
 def test_vit_verdict_says_the_oom_claim_does_not_reproduce_on_the_h200():
-    from sparsefuse.book import results
-    from sparsefuse.experiments import vit
+    from sparsefuse.lab.book import results
+    from sparsefuse.lab.experiments import vit
 
     v = vit.verdict_numbers(results.reference(vit.NAME).table())
     assert "does not reproduce on this GPU: at the larger model (vit-b)" in v["vt_oom_text"]

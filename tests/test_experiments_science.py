@@ -9,9 +9,9 @@ import torch
 
 matplotlib.use("Agg")
 
-from sparsefuse.experiments import approximation, grid_extension_symbolic_tabular as gest, pinns  # noqa: E402
+from sparsefuse.lab.experiments import approximation, grid_extension_symbolic_tabular as gest, pinns  # noqa: E402
 from sparsefuse.kan_linear import KANLinear  # noqa: E402
-from sparsefuse.symbolic import FORMS, best_fit, edge_function, fit_form, fit_symbolic  # noqa: E402
+from sparsefuse.lab.symbolic import FORMS, best_fit, edge_function, fit_form, fit_symbolic  # noqa: E402
 
 X = np.linspace(-1, 1, 150)
 
@@ -140,7 +140,7 @@ def test_pinns_plot_marks_failed_runs_inside_the_log_axes():
 
 
 def test_approximation_verdict_on_the_h200_reference():
-    from sparsefuse.book import results
+    from sparsefuse.lab.book import results
 
     v = approximation.verdict_numbers(results.reference(approximation.NAME).table())
     assert "exp_sin_sq (-3.65 on 2 points) rests on too few points" in v["ap_tr_text"]
@@ -149,7 +149,7 @@ def test_approximation_verdict_on_the_h200_reference():
 
 
 def test_tabular_claim_in_plain_words():
-    from sparsefuse.book import results
+    from sparsefuse.lab.book import results
 
     ref = results.reference(gest.NAME)
     v = gest.verdict_numbers(ref.table(), curves=pd.read_csv(ref.folder / f"{gest.NAME}_curves.csv"))
@@ -158,8 +158,8 @@ def test_tabular_claim_in_plain_words():
 
 
 def test_grid_extension_page_says_when_the_reference_predates_the_whole_support_refit():
-    from sparsefuse.book import results
-    from sparsefuse.experiments import grid_extension_figures as figs
+    from sparsefuse.lab.book import results
+    from sparsefuse.lab.experiments import grid_extension_figures as figs
 
     ref = results.reference(gest.NAME)
     table, curves = ref.table(), pd.read_csv(ref.folder / f"{gest.NAME}_curves.csv")

@@ -4,7 +4,7 @@ import time
 import pytest
 
 from sparsefuse import status as S
-from sparsefuse.experiments import _guard, _sweep
+from sparsefuse.lab.experiments import _guard, _sweep
 
 
 def test_budget_and_slow_guard_turn_points_into_skipped_rows():

@@ -1,7 +1,10 @@
-"""The import graph of sparsefuse/ has no circle, lazy imports inside functions included.
+"""The import graph of sparsefuse/ has no circle, and the library never imports the lab.
 
-A circle means two modules that cannot be read, tested or moved apart; it is
-found here from the source with ``ast``, without importing anything.
+A circle means two modules that cannot be read, tested or moved apart; the lab
+(``sparsefuse.lab``: experiments, models, data, the book's machinery) rests on the
+library, never the other way, so a ``pip install`` user gets layers that do not
+depend on it. Both are found here from the source with ``ast``, lazy imports inside
+functions included, without importing anything.
 """
 from __future__ import annotations
 
@@ -75,10 +78,28 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+LAB = "sparsefuse.lab"
+
+
+def lab_imports(graph: dict[str, set[str]], lab: str = LAB) -> dict[str, set[str]]:
+    """Module outside ``lab`` -> the modules of ``lab`` it imports (only those that do)."""
+    def inside(name):
+        return name == lab or name.startswith(lab + ".")
+
+    found = {m: {t for t in targets if inside(t)} for m, targets in graph.items() if not inside(m)}
+    return {m: t for m, t in found.items() if t}
+
+
 def test_sparsefuse_has_no_import_circle():
     graph = import_graph()
-    assert "sparsefuse.book.runner" in graph and "sparsefuse.book.layout" in graph["sparsefuse.book.runner"]
+    assert "sparsefuse.lab.book.runner" in graph and "sparsefuse.lab.book.layout" in graph["sparsefuse.lab.book.runner"]
     assert circles(graph) == []
+
+
+def test_the_library_does_not_import_the_lab():
+    graph = import_graph()
+    assert "sparsefuse.kan_linear" in graph and "sparsefuse.lab.experiments" in graph
+    assert lab_imports(graph) == {}
 
 
 def test_a_circle_is_found(tmp_path):
@@ -90,3 +111,15 @@ def test_a_circle_is_found(tmp_path):
     (pkg / "sub" / "__init__.py").write_text("")
     (pkg / "sub" / "c.py").write_text("from ..a import thing\n")
     assert circles(import_graph(pkg)) == [["pkg.a", "pkg.b", "pkg.sub.c"]]
+
+
+def test_a_library_module_importing_the_lab_is_found(tmp_path):
+    pkg = tmp_path / "pkg"
+    (pkg / "lab" / "book").mkdir(parents=True)
+    for init in (pkg, pkg / "lab", pkg / "lab" / "book"):
+        (init / "__init__.py").write_text("")
+    (pkg / "layer.py").write_text("import math\n")
+    (pkg / "tools.py").write_text("def f():\n    from .lab.book import runner\n")
+    (pkg / "lab" / "book" / "runner.py").write_text("from ...layer import thing\n")
+    (pkg / "lab" / "models.py").write_text("from pkg import layer\nfrom . import book\n")
+    assert lab_imports(import_graph(pkg), lab="pkg.lab") == {"pkg.tools": {"pkg.lab.book.runner"}}

@@ -13,7 +13,7 @@ from torch.autograd import gradcheck  # noqa: E402
 from sparsefuse import KANLinear  # noqa: E402
 from sparsefuse import jhcg as J  # noqa: E402
 from sparsefuse.jhcg import SparseFuseJHCG  # noqa: E402
-from sparsefuse.models.ffn import MLPFFN  # noqa: E402
+from sparsefuse.lab.models.ffn import MLPFFN  # noqa: E402
 
 
 def n_params(m):

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from sparsefuse.kan_linear import KAN
-from sparsefuse.models.mlp import MLP, FourierFeatures, FourierMLP, matched_mlp_width, mlp_param_count
-from sparsefuse.models.pinn import (MODEL_KINDS, PROBLEMS, PINNNet, get_problem, gradient, kan_impls, laplacian,
-                                    make_pinn_model, pinn_loss, relative_l2)
+from sparsefuse.lab.models.mlp import MLP, FourierFeatures, FourierMLP, matched_mlp_width, mlp_param_count
+from sparsefuse.lab.models.pinn import (MODEL_KINDS, PROBLEMS, PINNNet, get_problem, gradient, kan_impls, laplacian,
+                                        make_pinn_model, pinn_loss, relative_l2)
 
 
 def _exact_as_model(problem):
@@ -125,8 +125,8 @@ def test_mlp_baselines():
 
 
 def test_pinn_accuracy_claim_in_plain_words():
-    from sparsefuse.book import results
-    from sparsefuse.experiments import pinns
+    from sparsefuse.lab.book import results
+    from sparsefuse.lab.experiments import pinns
 
     v = pinns.verdict_numbers(results.reference(pinns.NAME).table())
     assert v["pn_acc_text"].startswith("The accuracy claim does not hold on any of the 3 problems")

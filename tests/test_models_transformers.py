@@ -6,11 +6,11 @@ import warnings
 import pytest
 import torch
 
-from sparsefuse import text_data
+from sparsefuse.lab import text_data
 from sparsefuse.kan_linear import KANLinear
-from sparsefuse.models import ffn as F_
-from sparsefuse.models import minigpt as M
-from sparsefuse.models import vit as V
+from sparsefuse.lab.models import ffn as F_
+from sparsefuse.lab.models import minigpt as M
+from sparsefuse.lab.models import vit as V
 
 
 # ----------------------------------------------------------------------------- FFN blocks

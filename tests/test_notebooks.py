@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sparsefuse.book import layout, runner
+from sparsefuse.lab.book import layout, runner
 
 pytestmark = pytest.mark.slow
 

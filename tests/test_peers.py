@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from sparsefuse import peers
+from sparsefuse.lab import peers
 
 
 def test_unknown_peer_names_argument():

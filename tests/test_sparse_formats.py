@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from sparsefuse import sparse_formats as sf
+from sparsefuse.lab import sparse_formats as sf
 from sparsefuse.paths import get_path
 
 

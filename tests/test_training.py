@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
-from sparsefuse.training import (PeakMemory, attach_tables, attached_table, count_parameters, curves_to_frame,
-                                 seed_everything, train_loop)
+from sparsefuse.lab.measure import count_parameters, PeakMemory, seed_everything
+from sparsefuse.lab.side_tables import attach_tables, attached_table, curves_to_frame
+from sparsefuse.training import train_loop
 
 
 def test_seed_everything_repeats_draws():
@@ -94,7 +95,7 @@ def test_curves_and_attached_tables_survive_pandas_operations():
 
 
 def test_cpu_threads_is_restored():
-    from sparsefuse.training import cpu_threads
+    from sparsefuse.lab.measure import cpu_threads
 
     before = torch.get_num_threads()
     with cpu_threads(1):
@@ -110,7 +111,7 @@ def test_cpu_threads_is_restored():
 def test_one_thread_on_cpu_only_where_asked():
     import torch
 
-    from sparsefuse.training import one_thread_on_cpu
+    from sparsefuse.lab.measure import one_thread_on_cpu
 
     before = torch.get_num_threads()
     with one_thread_on_cpu("cpu"):

@@ -1,4 +1,0 @@
-"""The reproduction book's machinery: runner, result files, notebook helpers, explorer.
-
-Command line: ``python -m sparsefuse.book run|list|sync|site``.
-"""
