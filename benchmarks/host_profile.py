@@ -82,7 +82,7 @@ def _python_profile(fn, iters):
 
 
 def step_of(N, IN, OUT, G, mode, prec, device):
-    from sparsefuse.bench import autocast
+    from sparsefuse.lab.bench import autocast
     from sparsefuse.kan_linear import KANLinear
     from sparsefuse.kernels import settings
 
@@ -131,7 +131,7 @@ def main(argv=None):
     p.add_argument("--smoke", action="store_true")
     p.add_argument("--cases", type=int, nargs="*", help="indices into CASES")
     args = p.parse_args(argv)
-    from sparsefuse.bench import precision
+    from sparsefuse.lab.bench import precision
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     cuda = device.type == "cuda"
@@ -155,7 +155,7 @@ def main(argv=None):
             if cuda:
                 torch.cuda.empty_cache()
     if args.out:
-        from sparsefuse.book.atomic import atomic_write
+        from sparsefuse.lab.book.atomic import atomic_write
 
         os.makedirs(args.out, exist_ok=True)
         atomic_write(os.path.join(args.out, "host_profile.json"), json.dumps(rows, indent=1))
